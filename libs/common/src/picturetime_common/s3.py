@@ -1,0 +1,93 @@
+"""S3 helpers on the MinIO SDK: clients, buckets, lifecycle rules and object tags."""
+
+from __future__ import annotations
+
+import logging
+
+from minio import Minio
+from minio.commonconfig import ENABLED, AndOperator, Filter, Tag, Tags
+from minio.error import S3Error
+from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
+
+from picturetime_common.settings import BucketNames, CommonSettings, S3Settings
+
+log = logging.getLogger(__name__)
+
+EPHEMERAL = "ephemeral"
+MIRRORED = "mirrored"
+
+
+def make_client(s3: S3Settings, *, public: bool = False) -> Minio:
+    """A client for the internal endpoint, or for the public one that presigned URLs must name."""
+    endpoint = (s3.public_endpoint or s3.endpoint) if public else s3.endpoint
+    return Minio(
+        endpoint, access_key=s3.access_key, secret_key=s3.secret_key, secure=s3.secure, region=s3.region
+    )
+
+
+def lifecycle_rules(buckets: BucketNames, retention_days: int) -> dict[str, LifecycleConfig]:
+    """The lifecycle configuration per bucket: only mirrored objects may ever expire."""
+    expire = Expiration(days=retention_days)
+    return {
+        # Portfolio originals carry no `ephemeral` tag, so the AND filter never matches them.
+        buckets.originals: LifecycleConfig(
+            [
+                Rule(
+                    ENABLED,
+                    rule_filter=Filter(
+                        and_operator=AndOperator(tags=_tags({EPHEMERAL: "true", MIRRORED: "true"}))
+                    ),
+                    rule_id="expire-mirrored-ephemeral-originals",
+                    expiration=expire,
+                )
+            ]
+        ),
+        buckets.frames: LifecycleConfig(
+            [
+                Rule(
+                    ENABLED,
+                    rule_filter=Filter(tag=Tag(MIRRORED, "true")),
+                    rule_id="expire-mirrored-frames",
+                    expiration=expire,
+                )
+            ]
+        ),
+    }
+
+
+def ensure_buckets(client: Minio, settings: CommonSettings) -> None:
+    """Create every bucket and apply its lifecycle rules; safe to run at every start-up."""
+    names = settings.buckets
+    for bucket in (names.originals, names.frames, names.media, names.timelapse):
+        try:
+            client.make_bucket(bucket)
+            log.info("s3.bucket.created bucket=%s", bucket)
+        except S3Error as exc:
+            if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+    for bucket, config in lifecycle_rules(names, settings.retention_days).items():
+        client.set_bucket_lifecycle(bucket, config)
+
+
+def add_tags(client: Minio, bucket: str, key: str, tags: dict[str, str]) -> None:
+    """Merge tags into an object's existing tag set (S3 replaces the whole set on PUT)."""
+    current = client.get_object_tags(bucket, key) or {}
+    merged = {**current, **tags}
+    if merged != dict(current):
+        client.set_object_tags(bucket, key, _tags(merged))
+
+
+def object_exists(client: Minio, bucket: str, key: str) -> bool:
+    try:
+        client.stat_object(bucket, key)
+    except S3Error as exc:
+        if exc.code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
+            return False
+        raise
+    return True
+
+
+def _tags(values: dict[str, str]) -> Tags:
+    tags = Tags.new_object_tags()
+    tags.update(values)
+    return tags

@@ -1,0 +1,71 @@
+"""Settings shared by every Picture Time service (env prefix `PT_`, nested groups with `__`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "minioadmin", "secret", "password"}
+LOCAL_ENV_FILE = "local.env"
+
+
+class S3Settings(BaseModel):
+    endpoint: str = "127.0.0.1:18333"
+    # Presigned URLs must carry the host the browser reaches, which is not the in-cluster one.
+    public_endpoint: str | None = None
+    access_key: str = "change-me"
+    secret_key: str = "change-me"
+    secure: bool = False
+    region: str = "us-east-1"
+
+
+class BucketNames(BaseModel):
+    originals: str = "originals"
+    frames: str = "frames"
+    media: str = "media"
+    timelapse: str = "timelapse"
+
+
+class NatsSettings(BaseModel):
+    url: str = "nats://127.0.0.1:14222"
+    stream: str = "PICTURETIME"
+    # Bounded redelivery: an input that keeps failing ends as pt.frame.failed, never loops forever.
+    max_deliver: int = 5
+    ack_wait_seconds: float = 60.0
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PT_", env_nested_delimiter="__", extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    data_dir: Path = Path(".data")
+    database_url: str | None = None
+    retention_days: int = Field(default=7, ge=1)
+    s3: S3Settings = S3Settings()
+    buckets: BucketNames = BucketNames()
+    nats: NatsSettings = NatsSettings()
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Self:
+        if self.env == "prod" and self.s3.secret_key in PLACEHOLDER_SECRETS:
+            raise ValueError("PT_S3__SECRET_KEY is a placeholder; set a real secret outside dev")
+        return self
+
+    @property
+    def catalog_url(self) -> str:
+        """The SQLAlchemy URL of the catalog; SQLite under the data dir unless configured."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'catalog.db').resolve()}"
+
+    @classmethod
+    def load(cls, **overrides: object) -> Self:
+        """Read env, plus the credentials file `make up` writes under the data dir."""
+        data_dir = Path(os.environ.get("PT_DATA_DIR", ".data"))
+        env_file = data_dir / LOCAL_ENV_FILE
+        return cls(_env_file=env_file if env_file.is_file() else None, **overrides)  # type: ignore[call-arg]

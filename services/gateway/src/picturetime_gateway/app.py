@@ -1,0 +1,101 @@
+"""The gateway application: wiring, lifespan and health."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
+
+from picturetime_common.db import make_engine, make_sessionmaker, run_migrations
+from picturetime_common.s3 import ensure_buckets, make_client
+from picturetime_gateway.bus import GatewayBus
+from picturetime_gateway.errors import install_error_handlers
+from picturetime_gateway.limits import BodyLimitMiddleware
+from picturetime_gateway.photos.endpoints import router as photos_router
+from picturetime_gateway.settings import GatewaySettings
+from picturetime_gateway.sync.endpoints import router as sync_router
+from picturetime_gateway.timelapse.endpoints import router as timelapse_router
+from picturetime_gateway.uploads.endpoints import router as uploads_router
+
+log = logging.getLogger(__name__)
+MULTIPART_OVERHEAD = 1024 * 1024
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings.load()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(run_migrations, settings.catalog_url)
+        s3 = make_client(settings.s3)
+        await run_in_threadpool(ensure_buckets, s3, settings)
+        engine = make_engine(settings.catalog_url)
+        sessionmaker = make_sessionmaker(engine)
+        gateway_bus = GatewayBus(settings.nats, sessionmaker)
+        app.state.settings = settings
+        app.state.s3 = s3
+        app.state.engine = engine
+        app.state.sessionmaker = sessionmaker
+        app.state.bus = gateway_bus
+        app.state.outbox_wakeup = gateway_bus.wakeup
+        gateway_bus.start()
+        log.info("gateway.started")
+        try:
+            yield
+        finally:
+            await gateway_bus.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Picture Time gateway",
+        version="0.1.0",
+        description="Accounts, API keys, uploads, the catalog and the sync API of Picture Time.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, limit_for=lambda scope: body_limit(settings, scope))
+    for router in (uploads_router, photos_router, sync_router, timelapse_router):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], responses={503: {"description": "a dependency is down"}})
+    async def readyz(request: Request) -> JSONResponse:
+        """Database, object store and NATS all answer."""
+        checks: dict[str, str] = {}
+        try:
+            async with request.app.state.sessionmaker() as session:
+                await session.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {exc.__class__.__name__}"
+        try:
+            await run_in_threadpool(request.app.state.s3.bucket_exists, settings.buckets.originals)
+            checks["s3"] = "ok"
+        except Exception as exc:
+            checks["s3"] = f"error: {exc.__class__.__name__}"
+        checks["nats"] = "ok" if request.app.state.bus.connected else "error: not connected"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503
+        )
+
+    return app
+
+
+def body_limit(settings: GatewaySettings, scope: Scope) -> int | None:
+    path, method = scope.get("path", ""), scope.get("method", "")
+    if method == "POST" and path in ("/api/v1/photos", "/photos/"):
+        return settings.gateway.max_upload_bytes + MULTIPART_OVERHEAD
+    if method == "PUT" and path == "/api/v1/timelapse":
+        return settings.gateway.max_timelapse_bytes
+    return None

@@ -1,0 +1,54 @@
+"""The outbox relay: publishes committed events to JetStream, so a NATS outage loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from nats.js import JetStreamContext
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from picturetime_common.db.models import utcnow
+from picturetime_gateway.outbox.repository import claim_unpublished
+
+log = logging.getLogger(__name__)
+BATCH = 100
+
+
+async def publish_pending(sessionmaker: async_sessionmaker[AsyncSession], js: JetStreamContext) -> int:
+    """Publish one batch of unpublished events; returns how many went out."""
+    async with sessionmaker() as session, session.begin():
+        events = await claim_unpublished(session, BATCH)
+        for event in events:
+            event.attempts += 1
+            await js.publish(event.subject, event.payload.encode(), headers={"Nats-Msg-Id": event.event_id})
+            event.published_at = utcnow()
+        return len(events)
+
+
+async def run_relay(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    js: JetStreamContext,
+    wakeup: asyncio.Event,
+    stop: asyncio.Event,
+    idle_poll: float = 1.0,
+) -> None:
+    """Relay until stopped: at once after each commit (wakeup), and every `idle_poll` seconds."""
+    failures = 0
+    while not stop.is_set():
+        wakeup.clear()
+        try:
+            published = await publish_pending(sessionmaker, js)
+            failures = 0
+        except Exception as exc:  # NATS or the DB is down: keep the rows, retry with backoff
+            failures += 1
+            delay = min(30.0, 0.5 * 2**failures)
+            log.warning("outbox.relay.failed error=%r retry_in=%.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            continue
+        if published:
+            log.debug("outbox.relay.published count=%d", published)
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wakeup.wait(), timeout=idle_poll)

@@ -1,0 +1,59 @@
+"""SQL for photos and frames."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from picturetime_common.db.models import Frame, Photo, utcnow
+from picturetime_common.ids import parse_id
+
+__all__ = ["parse_id"]
+
+
+async def photo_for_owner(session: AsyncSession, owner_id: int, photo_id: uuid.UUID) -> Photo | None:
+    return await session.scalar(select(Photo).where(Photo.id == photo_id, Photo.owner_id == owner_id))
+
+
+async def photo_by_id(session: AsyncSession, photo_id: uuid.UUID) -> Photo | None:
+    return await session.get(Photo, photo_id)
+
+
+async def photo_by_sha256(session: AsyncSession, owner_id: int, sha256: str) -> Photo | None:
+    return await session.scalar(select(Photo).where(Photo.owner_id == owner_id, Photo.sha256 == sha256))
+
+
+async def frame_of_photo(session: AsyncSession, photo_id: uuid.UUID) -> Frame | None:
+    return await session.scalar(select(Frame).where(Frame.photo_id == photo_id))
+
+
+async def frame_for_owner(session: AsyncSession, owner_id: int, frame_id: uuid.UUID) -> Frame | None:
+    query = select(Frame).join(Photo).where(Frame.id == frame_id, Photo.owner_id == owner_id)
+    return await session.scalar(query)
+
+
+async def unmirrored_frames(session: AsyncSession, owner_id: int, limit: int) -> Sequence[Frame]:
+    query = (
+        select(Frame)
+        .join(Photo)
+        .where(Photo.owner_id == owner_id, Frame.mirrored_at.is_(None))
+        .order_by(Photo.taken_at, Photo.id)
+        .limit(limit)
+    )
+    return (await session.scalars(query)).unique().all()
+
+
+async def frames_for_owner(
+    session: AsyncSession, owner_id: int, frame_ids: list[uuid.UUID]
+) -> Sequence[Frame]:
+    query = select(Frame).join(Photo).where(Photo.owner_id == owner_id, Frame.id.in_(frame_ids))
+    return (await session.scalars(query)).unique().all()
+
+
+async def mark_mirrored(session: AsyncSession, frame_ids: list[uuid.UUID]) -> None:
+    await session.execute(
+        update(Frame).where(Frame.id.in_(frame_ids), Frame.mirrored_at.is_(None)).values(mirrored_at=utcnow())
+    )

@@ -1,0 +1,22 @@
+"""Gateway settings: the common ones plus the `PT_GATEWAY__…` group."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from picturetime_common.settings import CommonSettings
+
+
+class GatewayOptions(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_upload_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
+    max_timelapse_bytes: int = Field(default=8 * 1024**3, ge=1024)
+    # Decompression-bomb guard: no photo may decode to more pixels than this.
+    max_pixels: int = Field(default=200_000_000, ge=1)
+    timezone: str = "UTC"
+    timelapse_versions_kept: int = Field(default=3, ge=1)
+
+
+class GatewaySettings(CommonSettings):
+    gateway: GatewayOptions = GatewayOptions()

@@ -1,0 +1,82 @@
+"""What the home sync agent pulls and acknowledges."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from picturetime_common.s3 import EPHEMERAL, MIRRORED, add_tags
+from picturetime_gateway.deps import S3Dep, SessionDep, SyncCaller
+from picturetime_gateway.errors import ApiError
+from picturetime_gateway.photos import repository
+
+router = APIRouter(tags=["sync"])
+
+
+class PendingFrame(BaseModel):
+    frame_id: str
+    photo_id: str
+    taken_at: str
+    sha256: str
+    size: int
+    confidence: float
+    content_url: str
+
+
+class PendingOut(BaseModel):
+    frames: list[PendingFrame]
+    more: bool
+
+
+class AckIn(BaseModel):
+    frame_ids: list[str] = Field(max_length=1000)
+
+
+class AckOut(BaseModel):
+    acknowledged: int
+
+
+@router.get("/api/v1/sync/pending", response_model=PendingOut)
+async def pending_frames(
+    caller: SyncCaller, session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 500
+) -> PendingOut:
+    """Aligned frames not yet mirrored to the home machine, oldest capture first."""
+    frames = await repository.unmirrored_frames(session, caller.user.id, limit + 1)
+    items = [
+        PendingFrame(
+            frame_id=f.id.hex,
+            photo_id=f.photo_id.hex,
+            taken_at=f.photo.taken_at_local.isoformat(),
+            sha256=f.sha256,
+            size=f.size,
+            confidence=f.confidence,
+            content_url=f"/api/v1/frames/{f.id.hex}/content",
+        )
+        for f in frames[:limit]
+    ]
+    return PendingOut(frames=items, more=len(frames) > limit)
+
+
+@router.post(
+    "/api/v1/sync/ack", response_model=AckOut, responses={422: {"description": "malformed frame ids"}}
+)
+async def acknowledge_frames(body: AckIn, caller: SyncCaller, session: SessionDep, s3: S3Dep) -> AckOut:
+    """Mark frames mirrored; their objects (and ephemeral originals) become eligible for expiry."""
+    ids = [repository.parse_id(text) for text in body.frame_ids]
+    if any(i is None for i in ids):
+        raise ApiError(422, "invalid_frame_id", "frame ids are 32-character hex strings")
+    frames = await repository.frames_for_owner(session, caller.user.id, ids)  # type: ignore[arg-type]
+    fresh = [f for f in frames if f.mirrored_at is None]
+    for frame in fresh:
+        # Tag before the row commits: a failed tag leaves the frame pending, so the agent retries.
+        await run_in_threadpool(add_tags, s3, frame.bucket, frame.key, {MIRRORED: "true"})
+        photo = frame.photo
+        if photo.kind == "daily":
+            await run_in_threadpool(
+                add_tags, s3, photo.bucket, photo.key, {EPHEMERAL: "true", MIRRORED: "true"}
+            )
+    await repository.mark_mirrored(session, [f.id for f in fresh])
+    return AckOut(acknowledged=len(frames))

@@ -1,0 +1,97 @@
+"""Frames recorded from the aligner's events flow to the sync agent's pending list and acks."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+
+from fastapi.testclient import TestClient
+
+from picturetime_common.events import FrameAligned, FrameFailed
+from picturetime_common.s3 import make_client
+from picturetime_gateway.settings import GatewaySettings
+from tests.support.bus import eventually, publish
+from tests.support.images import jpeg
+from tests.support.stack import Account, create_account
+
+
+def _aligned_frame(settings: GatewaySettings, photo_id: str, seed: int) -> FrameAligned:
+    frame = jpeg(108, 135, seed=seed)
+    key = f"2024/01/{photo_id}-abc.jpg"
+    make_client(settings.s3).put_object(
+        settings.buckets.frames, key, io.BytesIO(frame), len(frame), content_type="image/jpeg"
+    )
+    return FrameAligned(
+        event_id=f"aligned-{photo_id}-{seed}", photo_id=photo_id, bucket=settings.buckets.frames, key=key, params_hash="abc",
+        sha256=hashlib.sha256(frame).hexdigest(), size=len(frame), width=108, height=135,
+        matrix=[[1, 0, 0], [0, 1, 0]], left_eye=(40, 50), right_eye=(70, 50), confidence=0.9, quality={},
+    )  # fmt: skip
+
+
+def test_aligned_frames_are_pending_until_acked_then_tagged_mirrored(
+    gateway: TestClient, account: Account, gateway_settings: GatewaySettings
+) -> None:
+    headers = {"Authorization": f"Bearer {account.api_key}"}
+    photo = gateway.post("/api/v1/photos", files={"file": ("a.jpg", jpeg(seed=31))}, headers=headers).json()
+    event = _aligned_frame(gateway_settings, photo["id"], 1)
+    publish(gateway_settings.nats, event)
+    publish(gateway_settings.nats, event)  # a duplicate changes nothing
+
+    aligned = eventually(
+        lambda: (
+            (p := gateway.get(f"/api/v1/photos/{photo['id']}", headers=headers).json())["status"] == "aligned"
+            and p
+        )
+    )
+    assert aligned["frame"]["sha256"] == event.sha256 and aligned["frame"]["matrix"] == [[1, 0, 0], [0, 1, 0]]
+
+    pending = gateway.get("/api/v1/sync/pending", headers=headers).json()
+    assert [f["photo_id"] for f in pending["frames"]] == [photo["id"]] and pending["more"] is False
+    content = gateway.get(pending["frames"][0]["content_url"], headers=headers)
+    assert hashlib.sha256(content.content).hexdigest() == event.sha256
+
+    other = create_account(gateway_settings)
+    other_headers = {"Authorization": f"Bearer {other.api_key}"}
+    assert gateway.get("/api/v1/sync/pending", headers=other_headers).json()["frames"] == []
+    assert gateway.get(pending["frames"][0]["content_url"], headers=other_headers).status_code == 404
+
+    ack = gateway.post(
+        "/api/v1/sync/ack",
+        json={"frame_ids": [pending["frames"][0]["frame_id"]]},
+        headers=headers,
+    )
+    assert ack.json() == {"acknowledged": 1}
+    assert gateway.get("/api/v1/sync/pending", headers=headers).json()["frames"] == []
+    s3 = make_client(gateway_settings.s3)
+    assert dict(s3.get_object_tags(gateway_settings.buckets.frames, event.key)) == {"mirrored": "true"}
+    original_key = f"{photo['taken_at'][:4]}/{photo['taken_at'][5:7]}/{photo['sha256']}.jpg"
+    assert dict(s3.get_object_tags(gateway_settings.buckets.originals, original_key)) == {
+        "ephemeral": "true",
+        "mirrored": "true",
+    }
+
+
+def test_failed_alignment_is_recorded_with_its_reason(
+    gateway: TestClient, account: Account, gateway_settings: GatewaySettings
+) -> None:
+    headers = {"Authorization": f"Bearer {account.api_key}"}
+    photo = gateway.post("/api/v1/photos", files={"file": ("a.jpg", jpeg(seed=32))}, headers=headers).json()
+    publish(
+        gateway_settings.nats, FrameFailed(photo_id=photo["id"], reason="no_face", detail="no face found")
+    )
+    failed = eventually(
+        lambda: (
+            (p := gateway.get(f"/api/v1/photos/{photo['id']}", headers=headers).json())["status"] == "failed"
+            and p
+        )
+    )
+    assert failed["failure_reason"] == "no_face"
+
+
+def test_ack_refuses_malformed_ids_and_ignores_foreign_ones(gateway: TestClient, account: Account) -> None:
+    headers = {"Authorization": f"Bearer {account.api_key}"}
+    bad = gateway.post("/api/v1/sync/ack", json={"frame_ids": ["../etc"]}, headers=headers)
+    assert (bad.status_code, bad.json()["error"]) == (422, "invalid_frame_id")
+    foreign = gateway.post("/api/v1/sync/ack", json={"frame_ids": [uuid.uuid4().hex]}, headers=headers)
+    assert foreign.json() == {"acknowledged": 0}

@@ -1,0 +1,109 @@
+"""Uploads through the real gateway app on PostgreSQL, SeaweedFS and NATS."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+from fastapi.testclient import TestClient
+
+from picturetime_common.s3 import make_client
+from picturetime_gateway.settings import GatewaySettings
+from tests.support.images import jpeg, png
+from tests.support.stack import Account
+
+
+def auth(account: Account) -> dict[str, str]:
+    return {"Authorization": f"Bearer {account.api_key}"}
+
+
+def test_upload_stores_original_with_exif_date_and_ephemeral_tag(
+    gateway: TestClient, account: Account, gateway_settings: GatewaySettings
+) -> None:
+    data = jpeg(taken=datetime(2021, 6, 13, 8, 15), offset="+02:00")
+    response = gateway.post(
+        "/api/v1/photos", files={"file": ("me.jpg", data, "image/jpeg")}, headers=auth(account)
+    )
+
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["sha256"] == hashlib.sha256(data).hexdigest()
+    assert body["status"] == "pending"
+    assert body["taken_at"] == "2021-06-13T08:15:00+02:00"
+    s3 = make_client(gateway_settings.s3)
+    key = f"2021/06/{body['sha256']}.jpg"
+    assert s3.get_object(gateway_settings.buckets.originals, key).read() == data
+    assert dict(s3.get_object_tags(gateway_settings.buckets.originals, key)) == {"ephemeral": "true"}
+
+    again = gateway.get(f"/api/v1/photos/{body['id']}", headers=auth(account))
+    assert again.status_code == 200 and again.json()["id"] == body["id"]
+
+
+def test_duplicate_upload_returns_the_existing_photo(gateway: TestClient, account: Account) -> None:
+    data = jpeg(seed=7)
+    first = gateway.post("/api/v1/photos", files={"file": ("a.jpg", data)}, headers=auth(account))
+    second = gateway.post("/api/v1/photos", files={"file": ("b.jpg", data)}, headers=auth(account))
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.json()["id"] == second.json()["id"]
+
+
+def test_upload_refuses_missing_unknown_and_unscoped_keys(
+    gateway: TestClient, gateway_settings: GatewaySettings
+) -> None:
+    from tests.support.stack import create_account
+
+    files = {"file": ("a.jpg", jpeg())}
+    assert gateway.post("/api/v1/photos", files=files).json()["error"] == "unauthenticated"
+    unknown = gateway.post("/api/v1/photos", files=files, headers={"Authorization": "Bearer pt_nope"})
+    assert (unknown.status_code, unknown.json()["error"]) == (401, "invalid_api_key")
+    sync_only = create_account(gateway_settings, scopes="sync")
+    refused = gateway.post("/api/v1/photos", files=files, headers=auth(sync_only))
+    assert (refused.status_code, refused.json()["error"]) == (403, "missing_scope")
+
+
+def test_bad_inputs_get_clear_errors_and_store_nothing(
+    gateway: TestClient, account: Account, gateway_settings: GatewaySettings
+) -> None:
+    good = jpeg(seed=3)
+    cases = {
+        "empty": (b"", None, 422, "empty_file"),
+        "text": (b"hello, not an image", None, 415, "unsupported_type"),
+        "truncated": (good[: len(good) // 2], None, 422, "corrupt_image"),
+        "checksum": (good, "0" * 64, 400, "sha256_mismatch"),
+    }
+    s3 = make_client(gateway_settings.s3)
+    before = {o.object_name for o in s3.list_objects(gateway_settings.buckets.originals, recursive=True)}
+    for name, (data, sha, status, code) in cases.items():
+        headers = auth(account) | ({"X-Content-SHA256": sha} if sha else {})
+        response = gateway.post("/api/v1/photos", files={"file": (f"{name}.jpg", data)}, headers=headers)
+        assert (response.status_code, response.json()["error"]) == (status, code), name
+        assert response.json()["detail"]
+    after = {o.object_name for o in s3.list_objects(gateway_settings.buckets.originals, recursive=True)}
+    assert after == before
+
+
+def test_upload_over_the_limit_is_refused_with_413(
+    gateway_settings: GatewaySettings, account: Account
+) -> None:
+    from picturetime_gateway.app import create_app
+
+    gateway_settings.gateway.max_upload_bytes = 4096
+    with TestClient(create_app(gateway_settings)) as small:
+        response = small.post(
+            "/api/v1/photos",
+            files={"file": ("big.png", png(600, 600) + b"\0" * 2_000_000)},
+            headers=auth(account),
+        )
+    assert (response.status_code, response.json()["error"]) == (413, "too_large")
+
+
+def test_taken_at_form_field_overrides_missing_exif(gateway: TestClient, account: Account) -> None:
+    response = gateway.post(
+        "/api/v1/photos",
+        files={"file": ("p.png", png())},
+        data={"taken_at": "2019-01-02T03:04:05+00:00"},
+        headers=auth(account),
+    )
+    assert response.status_code == 201, response.text
+    assert datetime.fromisoformat(response.json()["uploaded_at"]).tzinfo is not None
+    assert datetime.fromisoformat(response.json()["taken_at"]) == datetime(2019, 1, 2, 3, 4, 5, tzinfo=UTC)
