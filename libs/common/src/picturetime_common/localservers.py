@@ -86,8 +86,10 @@ class LocalServer:
         log.close()
         try:
             wait_for_port(self.ready_port, self.ready_timeout, self.proc)
-        except Exception:
+        except BaseException as exc:
             self.kill()
+            if not isinstance(exc, Exception):
+                raise
             tail = self.log_path.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"{self.name} did not start; last log lines:\n{tail}") from None
         return self

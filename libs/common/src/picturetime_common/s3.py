@@ -55,6 +55,21 @@ def lifecycle_rules(buckets: BucketNames, retention_days: int) -> dict[str, Life
     }
 
 
+def rule_matches(rule: Rule, key: str, tags: dict[str, str]) -> bool:
+    """Whether an S3 lifecycle rule's filter selects an object (prefix and every tag must match)."""
+    flt = rule.rule_filter
+    if flt is None:
+        return True
+    prefix = flt.prefix or ""
+    wanted: dict[str, str] = {}
+    if flt.tag is not None:
+        wanted[flt.tag.key] = flt.tag.value
+    if flt.and_operator is not None:
+        prefix = flt.and_operator.prefix or prefix
+        wanted |= dict(flt.and_operator.tags or {})
+    return key.startswith(prefix) and all(tags.get(k) == v for k, v in wanted.items())
+
+
 def ensure_buckets(client: Minio, settings: CommonSettings) -> None:
     """Create every bucket and apply its lifecycle rules; safe to run at every start-up."""
     names = settings.buckets

@@ -28,6 +28,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 def create_app(settings: ArchiveSettings | None = None) -> FastAPI:
     settings = settings or ArchiveSettings.load()
     templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.filters["plural"] = plural
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,3 +98,8 @@ def create_app(settings: ArchiveSettings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     return app
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 frame`, `2 frames`."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -1,0 +1,63 @@
+"""Buckets and lifecycle rules on the real S3 server, read back from it."""
+
+from __future__ import annotations
+
+import io
+import itertools
+from pathlib import Path
+
+from picturetime_common.s3 import add_tags, ensure_buckets, object_exists, rule_matches
+from picturetime_common.settings import CommonSettings
+from tests.support.stack import S3Server, make_settings
+
+TAG_VALUES = [None, "true", "false"]
+
+
+def _settings(s3_server: S3Server, tmp_path: Path) -> CommonSettings:
+    return make_settings(
+        CommonSettings, data_dir=tmp_path, database_url="sqlite://", s3=s3_server.settings, nats="nats://127.0.0.1:1",
+        retention_days=9,
+    )  # fmt: skip
+
+
+def test_buckets_and_rules_are_applied_idempotently(s3_server: S3Server, tmp_path: Path) -> None:
+    settings = _settings(s3_server, tmp_path)
+    client = s3_server.client()
+    ensure_buckets(client, settings)
+    ensure_buckets(client, settings)  # a second start-up changes nothing and does not fail
+    names = settings.buckets
+    for bucket in (names.originals, names.frames, names.media, names.timelapse):
+        assert client.bucket_exists(bucket)
+    for bucket in (names.originals, names.frames):
+        rules = client.get_bucket_lifecycle(bucket).rules
+        assert len(rules) == 1 and rules[0].expiration.days == 9
+    assert client.get_bucket_lifecycle(names.media) is None
+
+
+def test_stored_rules_match_only_mirrored_objects(s3_server: S3Server, tmp_path: Path) -> None:
+    """Every combination of tags: expiry can select an object only once it is mirrored."""
+    settings = _settings(s3_server, tmp_path)
+    client = s3_server.client()
+    ensure_buckets(client, settings)
+    originals = client.get_bucket_lifecycle(settings.buckets.originals).rules[0]
+    frames = client.get_bucket_lifecycle(settings.buckets.frames).rules[0]
+    for ephemeral, mirrored, other in itertools.product(TAG_VALUES, TAG_VALUES, TAG_VALUES):
+        tags = {k: v for k, v in {"ephemeral": ephemeral, "mirrored": mirrored, "album": other}.items() if v}
+        key = "2024/06/abc.jpg"
+        assert rule_matches(originals, key, tags) == (ephemeral == "true" and mirrored == "true"), tags
+        assert rule_matches(frames, key, tags) == (mirrored == "true"), tags
+
+
+def test_add_tags_merges_with_existing_tags(s3_server: S3Server, tmp_path: Path) -> None:
+    settings = _settings(s3_server, tmp_path)
+    client = s3_server.client()
+    ensure_buckets(client, settings)
+    bucket = settings.buckets.originals
+    from minio.commonconfig import Tags
+
+    tags = Tags.new_object_tags()
+    tags["ephemeral"] = "true"
+    client.put_object(bucket, "a.jpg", io.BytesIO(b"x"), 1, tags=tags)
+    add_tags(client, bucket, "a.jpg", {"mirrored": "true"})
+    assert dict(client.get_object_tags(bucket, "a.jpg")) == {"ephemeral": "true", "mirrored": "true"}
+    assert object_exists(client, bucket, "a.jpg") and not object_exists(client, bucket, "missing.jpg")
