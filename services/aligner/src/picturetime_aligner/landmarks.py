@@ -1,0 +1,133 @@
+"""MediaPipe FaceMesh (478 landmarks with irises) and the measurements taken from it."""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging is noisy on stderr
+
+# Landmark indices. "Image-left" means the eye that appears on the left when the face is upright
+# (the subject's right eye); FaceMesh names it by the subject, so it is its "right" eye.
+IRIS_LEFT, IRIS_RIGHT = 468, 473
+EYE_LEFT_CONTOUR = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
+EYE_RIGHT_CONTOUR = (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)
+EYE_LEFT_CORNERS, EYE_RIGHT_CORNERS = (33, 133), (362, 263)
+# Upper/lower lid pairs for the eye aspect ratio.
+LIDS_LEFT = ((159, 145), (158, 153), (160, 144))
+LIDS_RIGHT = ((386, 374), (385, 380), (387, 373))
+NOSE_TIP, CHEEK_LEFT, CHEEK_RIGHT = 1, 234, 454
+
+EYES_CLOSED_EAR = 0.16
+STRONG_YAW = 0.45
+
+
+@dataclass
+class Face:
+    """One face: 478 landmarks in the pixel coordinates of the image it was found in."""
+
+    points: np.ndarray  # (478, 2) float64
+    score: float  # face-detector score, 0..1
+
+    def eye_centres(self) -> np.ndarray:
+        """(2, 2): image-left then image-right eye centre."""
+        return eye_centres(self.points)
+
+    @property
+    def eye_distance(self) -> float:
+        """Distance between the eye centres in pixels."""
+        left, right = self.eye_centres()
+        return float(np.hypot(*(right - left)))
+
+
+def eye_centres(points: np.ndarray) -> np.ndarray:
+    """Eye centres: the iris centre averaged with the eye-contour centroid."""
+    # The contour is anchored to the skull and does not follow the gaze; the iris is what a person
+    # sees as "the eye". Averaging both halves the gaze wobble and the per-landmark noise.
+    left = 0.5 * points[IRIS_LEFT] + 0.5 * points[list(EYE_LEFT_CONTOUR)].mean(axis=0)
+    right = 0.5 * points[IRIS_RIGHT] + 0.5 * points[list(EYE_RIGHT_CONTOUR)].mean(axis=0)
+    return np.stack([left, right])
+
+
+def _ear(points: np.ndarray, lids, corners) -> float:
+    width = np.linalg.norm(points[corners[0]] - points[corners[1]])
+    opening = np.mean([np.linalg.norm(points[a] - points[b]) for a, b in lids])
+    return float(opening / width) if width > 0 else 0.0
+
+
+def face_quality(points: np.ndarray) -> dict:
+    """Roll, yaw and eyes-closed measurements from landmarks in upright pixels."""
+    left, right = eye_centres(points)
+    dx, dy = right - left
+    roll = math.degrees(math.atan2(dy, dx))
+    # Yaw from where the nose tip sits between the cheek edges, measured along the eye line.
+    axis = np.array([dx, dy]) / max(1e-9, math.hypot(dx, dy))
+    to_left = float(np.dot(points[NOSE_TIP] - points[CHEEK_LEFT], axis))
+    to_right = float(np.dot(points[CHEEK_RIGHT] - points[NOSE_TIP], axis))
+    yaw = (to_left - to_right) / max(1e-9, to_left + to_right)
+    ear_left = _ear(points, LIDS_LEFT, EYE_LEFT_CORNERS)
+    ear_right = _ear(points, LIDS_RIGHT, EYE_RIGHT_CORNERS)
+    return {
+        "roll_deg": round(roll, 2),
+        "yaw": round(yaw, 3),
+        "strong_yaw": bool(abs(yaw) > STRONG_YAW),
+        "ear": round((ear_left + ear_right) / 2, 3),
+        "eyes_closed": bool(max(ear_left, ear_right) < EYES_CLOSED_EAR),
+    }
+
+
+class FaceMesh:
+    """A static-image FaceMesh graph that also reports the detector scores; safe to share between threads."""
+
+    def __init__(self, max_faces: int = 5, min_detection_confidence: float = 0.5):
+        from mediapipe.python.solution_base import SolutionBase
+        from mediapipe.python.solutions import face_mesh  # also registers the graph's protos
+
+        # FaceMesh's own class only exposes the landmarks; the graph also emits the detections,
+        # whose scores make an honest confidence.
+        self._graph = SolutionBase(
+            binary_graph_path=face_mesh._BINARYPB_FILE_PATH,
+            side_inputs={"num_faces": max_faces, "with_attention": True, "use_prev_landmarks": False},
+            calculator_params={
+                "facedetectionshortrangecpu__facedetectionshortrange__facedetection__"
+                "TensorsToDetectionsCalculator.min_score_thresh": min_detection_confidence,
+                "facelandmarkcpu__ThresholdingCalculator.threshold": 0.5,
+            },
+            outputs=["multi_face_landmarks", "face_detections"],
+        )
+        # A MediaPipe graph is not reentrant; pixel work around it (decode, warp, encode) is.
+        self._lock = threading.Lock()
+
+    def detect(self, bgr: np.ndarray) -> list[Face]:
+        """All faces in a BGR image, landmarks in its pixel coordinates (pixel centres at integers)."""
+        h, w = bgr.shape[:2]
+        rgb = np.ascontiguousarray(bgr[:, :, ::-1])
+        with self._lock:
+            out = self._graph.process({"image": rgb})
+            faces_lm = list(out.multi_face_landmarks or [])
+            detections = list(out.face_detections or [])
+        boxes = []
+        for det in detections:
+            bb = det.location_data.relative_bounding_box
+            boxes.append((bb.xmin * w, bb.ymin * h, (bb.xmin + bb.width) * w, (bb.ymin + bb.height) * h))
+        scores = [float(det.score[0]) if det.score else 0.0 for det in detections]
+        faces = []
+        for lm in faces_lm:
+            # MediaPipe normalises continuous coordinates (pixel i spans [i, i+1)); shift to centres.
+            pts = np.array([(p.x * w - 0.5, p.y * h - 0.5) for p in lm.landmark], dtype=np.float64)
+            mid = pts[[IRIS_LEFT, IRIS_RIGHT]].mean(axis=0)
+            score = 0.0
+            for (x0, y0, x1, y1), sc in zip(boxes, scores, strict=True):
+                if x0 <= mid[0] <= x1 and y0 <= mid[1] <= y1:
+                    score = max(score, sc)
+            faces.append(Face(pts, score))
+        return faces
+
+    def close(self) -> None:
+        """Release the graph."""
+        with self._lock:
+            self._graph.close()

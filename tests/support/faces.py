@@ -1,0 +1,182 @@
+"""Test photos of a real face with known eye positions, built offline from skimage's astronaut."""
+
+from __future__ import annotations
+
+import functools
+import io
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+EYE_FRACTION = 0.18  # at scale=1.0 the eyes are this fraction of the photo's short side apart
+EYE_LINE = 0.42  # ... and their midpoint sits at this height (plus shift)
+BASE_UPSCALE = 4  # the astronaut is 512 px; its eyes are located on a 4x upscaled copy
+
+
+@dataclass(frozen=True)
+class FacePhoto:
+    """An encoded photo and the true eye centres in its upright pixels (the image-left eye first)."""
+
+    jpeg: bytes
+    left_eye: tuple[float, float]
+    right_eye: tuple[float, float]
+    size: tuple[int, int]  # upright (w, h)
+    matrix: np.ndarray  # 2x3: astronaut pixels -> upright photo pixels
+
+    @property
+    def eyes(self) -> np.ndarray:
+        """(2, 2) array of the true eye centres."""
+        return np.array([self.left_eye, self.right_eye])
+
+
+@functools.cache
+def astronaut() -> np.ndarray:
+    """skimage's 512x512 astronaut as BGR."""
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut()[:, :, ::-1])
+
+
+@functools.cache
+def astronaut_eyes() -> tuple[tuple[float, float], tuple[float, float]]:
+    """The astronaut's eye centres in its own 512 px frame, by the aligner's own definition."""
+    from picturetime_aligner import Aligner
+
+    k = BASE_UPSCALE
+    big = cv2.resize(astronaut(), None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC)
+    ok, png = cv2.imencode(".png", big)
+    assert ok
+    with Aligner() as aligner:
+        eyes = aligner.locate_eyes(png.tobytes())
+    assert eyes is not None, "no face found in the astronaut"
+    # cv2.resize maps pixel centres: x_big + 0.5 = k * (x + 0.5).
+    base = (eyes + 0.5) / k - 0.5
+    return (float(base[0][0]), float(base[0][1])), (float(base[1][0]), float(base[1][1]))
+
+
+def _inverse_orientation(orientation: int) -> int:
+    return {6: 8, 8: 6}.get(orientation, orientation)
+
+
+def _orient(image: np.ndarray, orientation: int) -> np.ndarray:
+    from picturetime_aligner.decode import orient
+
+    return orient(image, orientation)
+
+
+def encode(
+    upright_bgr: np.ndarray, *, exif_orientation: int = 1, quality: int = 92, fmt: str = "JPEG"
+) -> bytes:
+    """Store upright pixels so that a viewer applying the EXIF orientation shows them upright."""
+    raw = _orient(upright_bgr, _inverse_orientation(exif_orientation))
+    image = Image.fromarray(np.ascontiguousarray(raw[:, :, ::-1]))
+    out = io.BytesIO()
+    kwargs: dict = {}
+    if exif_orientation != 1:
+        exif = Image.Exif()
+        exif[0x0112] = exif_orientation
+        kwargs["exif"] = exif.tobytes()
+    if fmt == "JPEG":
+        kwargs["quality"] = quality
+    image.save(out, fmt, **kwargs)
+    return out.getvalue()
+
+
+def _add_grain(image: np.ndarray, sigma: float, seed: int) -> np.ndarray:
+    if sigma <= 0:
+        return image
+    cv2.setRNGSeed(seed)
+    noise = np.empty(image.shape, np.int16)
+    cv2.randn(noise, (0, 0, 0), (sigma, sigma, sigma))  # scalars would only fill channel 0
+    return cv2.add(image, noise, dtype=cv2.CV_8U)
+
+
+def render_face(
+    angle_deg: float = 0.0,
+    scale: float = 1.0,
+    shift: tuple[float, float] = (0.0, 0.0),
+    size: tuple[int, int] = (900, 1200),
+    grain: float = 2.0,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Upright BGR pixels of the astronaut placed by a similarity, and that astronaut->photo matrix."""
+    (lx, ly), (rx, ry) = astronaut_eyes()
+    w, h = size
+    k = EYE_FRACTION * min(w, h) * scale / math.hypot(rx - lx, ry - ly)
+    mid = ((lx + rx) / 2, (ly + ry) / 2)
+    # Positive angles turn the face counter-clockwise on screen (cv2's convention).
+    m = cv2.getRotationMatrix2D(mid, angle_deg, k)
+    m[:, 2] += np.array([w / 2 + shift[0], EYE_LINE * h + shift[1]]) - mid
+    pixels = cv2.warpAffine(astronaut(), m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101)
+    return _add_grain(pixels, grain, seed), m
+
+
+def face_photo(
+    angle_deg: float = 0.0,
+    scale: float = 1.0,
+    shift: tuple[float, float] = (0.0, 0.0),
+    size: tuple[int, int] = (900, 1200),
+    exif_orientation: int = 1,
+    quality: int = 92,
+    grain: float = 2.0,
+    seed: int = 0,
+    fmt: str = "JPEG",
+) -> FacePhoto:
+    """A photo of the astronaut turned by angle_deg, scaled and shifted, with known true eyes.
+
+    ``size`` is the upright (w, h); scale 1.0 puts the eyes 18 % of the short side apart, with
+    their midpoint at (w/2, 0.42 h) + shift. Scales from about 0.4 to 2.5 keep the face inside.
+    """
+    pixels, m = render_face(angle_deg, scale, shift, size, grain, seed)
+    eyes = np.array(astronaut_eyes()) @ m[:, :2].T + m[:, 2]
+    data = encode(pixels, exif_orientation=exif_orientation, quality=quality, fmt=fmt)
+    return FacePhoto(
+        data, (float(eyes[0, 0]), float(eyes[0, 1])), (float(eyes[1, 0]), float(eyes[1, 1])), size, m
+    )
+
+
+@functools.cache
+def large_photo(angle_deg: float = 4.0, scale: float = 1.0, quality: int = 92) -> FacePhoto:
+    """A 4000x3000 (12 MP) phone-like photo with camera grain; cached, it takes a second to make."""
+    return face_photo(angle_deg=angle_deg, scale=scale, size=(4000, 3000), quality=quality, grain=6.0, seed=7)
+
+
+def rotate_photo(photo: FacePhoto, degrees: int) -> FacePhoto:
+    """The same photo with its pixels turned clockwise by 90/180/270 and no EXIF to undo it."""
+    from picturetime_aligner.geometry import apply, compose, rotation_affine
+
+    upright = cv2.imdecode(np.frombuffer(photo.jpeg, np.uint8), cv2.IMREAD_COLOR)
+    code = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}[degrees]
+    h, w = upright.shape[:2]
+    rot, size = rotation_affine(degrees, w, h)
+    eyes = apply(rot, photo.eyes)
+    data = encode(cv2.rotate(upright, code), quality=95)
+    return FacePhoto(data, tuple(eyes[0]), tuple(eyes[1]), size, compose(rot, photo.matrix))
+
+
+def blank_photo(size: tuple[int, int] = (900, 1200), seed: int = 0) -> bytes:
+    """A JPEG with no face: a smooth gradient with grain."""
+    w, h = size
+    x = np.linspace(0, 1, w, dtype=np.float32)[None, :]
+    y = np.linspace(0, 1, h, dtype=np.float32)[:, None]
+    img = np.stack([60 + 120 * x + 0 * y, 90 + 80 * y + 0 * x, 140 - 60 * x * y], axis=-1).astype(np.uint8)
+    return encode(_add_grain(img, 3.0, seed))
+
+
+def two_faces_photo() -> tuple[bytes, np.ndarray, np.ndarray]:
+    """A 1200x900 photo with a larger face on the left and a smaller one on the right: (jpeg, eyes, eyes)."""
+    size = (1200, 900)
+    big, m_big = render_face(scale=1.0, shift=(-270, 0), size=size, seed=1)
+    small, m_small = render_face(angle_deg=-8, scale=0.6, shift=(300, 60), size=size, seed=2)
+    base = np.array(astronaut_eyes())
+    eyes_big = base @ m_big[:, :2].T + m_big[:, 2]
+    eyes_small = base @ m_small[:, :2].T + m_small[:, 2]
+    # Paste the small face's surroundings onto the big-face photo.
+    (cx, cy), d = eyes_small.mean(axis=0), float(np.hypot(*(eyes_small[1] - eyes_small[0])))
+    x0, x1 = int(cx - 1.8 * d), int(cx + 1.8 * d)
+    y0, y1 = int(cy - 1.6 * d), int(cy + 2.8 * d)
+    big[y0:y1, x0:x1] = small[y0:y1, x0:x1]
+    return encode(big), eyes_big, eyes_small
