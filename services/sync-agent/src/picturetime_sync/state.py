@@ -1,0 +1,205 @@
+"""Local SQLite state: mirrored frames, encodes and publishes."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS frames (
+    frame_id TEXT PRIMARY KEY,
+    photo_id TEXT NOT NULL,
+    taken_at TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    path TEXT NOT NULL,
+    mirrored_at TEXT NOT NULL,
+    acked_at TEXT
+);
+CREATE INDEX IF NOT EXISTS frames_photo_id ON frames (photo_id);
+CREATE TABLE IF NOT EXISTS encodes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    fingerprint TEXT NOT NULL,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    frames INTEGER NOT NULL,
+    duration REAL NOT NULL,
+    encoded_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS publishes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    fingerprint TEXT,
+    version TEXT,
+    key TEXT,
+    sha256 TEXT NOT NULL,
+    frames INTEGER NOT NULL,
+    duration REAL NOT NULL,
+    published_at TEXT NOT NULL
+);
+"""
+
+
+def utcnow() -> str:
+    """Current UTC time as ISO 8601."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    """One mirrored frame as stored in state.db."""
+
+    frame_id: str
+    photo_id: str
+    taken_at: str
+    sha256: str
+    path: str
+    mirrored_at: str
+    acked_at: str | None
+
+
+@dataclass(frozen=True)
+class EncodeRecord:
+    """The last local encode and the frame set it covers."""
+
+    fingerprint: str
+    path: str
+    sha256: str
+    frames: int
+    duration: float
+    encoded_at: str
+
+
+@dataclass(frozen=True)
+class PublishRecord:
+    """One successful publish to the gateway."""
+
+    fingerprint: str | None
+    version: str | None
+    key: str | None
+    sha256: str
+    frames: int
+    duration: float
+    published_at: str
+
+
+class StateDB:
+    """The sync agent's state file; every write commits immediately (crash safety)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: autocommit, explicit transactions where several rows change.
+        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._db.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def __enter__(self) -> StateDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # frames
+
+    def record_frame(self, frame_id: str, photo_id: str, taken_at: str, sha256: str, path: str) -> None:
+        """Insert or refresh a mirrored frame; frames it supersedes (same photo) are dropped."""
+        now = utcnow()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("DELETE FROM frames WHERE photo_id = ? AND frame_id != ?", (photo_id, frame_id))
+            self._db.execute(
+                "INSERT INTO frames (frame_id, photo_id, taken_at, sha256, path, mirrored_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (frame_id) DO UPDATE SET photo_id = excluded.photo_id,"
+                " taken_at = excluded.taken_at, sha256 = excluded.sha256, path = excluded.path",
+                (frame_id, photo_id, taken_at, sha256, path, now),
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def mark_acked(self, frame_ids: list[str]) -> None:
+        """Remember that the gateway acknowledged these frames."""
+        now = utcnow()
+        self._db.executemany(
+            "UPDATE frames SET acked_at = ? WHERE frame_id = ?", [(now, fid) for fid in frame_ids]
+        )
+
+    def get_frame(self, frame_id: str) -> FrameRecord | None:
+        """Look a frame up by id."""
+        row = self._db.execute("SELECT * FROM frames WHERE frame_id = ?", (frame_id,)).fetchone()
+        return FrameRecord(**dict(row)) if row else None
+
+    def frames_for_photo(self, photo_id: str) -> list[FrameRecord]:
+        """All frames recorded for a photo (normally one)."""
+        rows = self._db.execute("SELECT * FROM frames WHERE photo_id = ?", (photo_id,)).fetchall()
+        return [FrameRecord(**dict(r)) for r in rows]
+
+    def frame_count(self) -> int:
+        """Number of frames recorded."""
+        return self._db.execute("SELECT COUNT(*) FROM frames").fetchone()[0]
+
+    # encodes and publishes
+
+    def record_encode(self, fingerprint: str, path: str, sha256: str, frames: int, duration: float) -> None:
+        """Remember a finished local encode."""
+        self._db.execute(
+            "INSERT INTO encodes (fingerprint, path, sha256, frames, duration, encoded_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (fingerprint, path, sha256, frames, duration, utcnow()),
+        )
+
+    def last_encode(self) -> EncodeRecord | None:
+        """The most recent local encode."""
+        row = self._db.execute(
+            "SELECT fingerprint, path, sha256, frames, duration, encoded_at FROM encodes"
+            " ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return EncodeRecord(**dict(row)) if row else None
+
+    def record_publish(
+        self,
+        sha256: str,
+        frames: int,
+        duration: float,
+        *,
+        fingerprint: str | None = None,
+        version: str | None = None,
+        key: str | None = None,
+    ) -> None:
+        """Remember a successful publish."""
+        self._db.execute(
+            "INSERT INTO publishes (fingerprint, version, key, sha256, frames, duration, published_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (fingerprint, version, key, sha256, frames, duration, utcnow()),
+        )
+
+    def last_publish(self) -> PublishRecord | None:
+        """The most recent successful publish."""
+        row = self._db.execute(
+            "SELECT fingerprint, version, key, sha256, frames, duration, published_at FROM publishes"
+            " ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return PublishRecord(**dict(row)) if row else None
+
+    def needs_publish(self, fingerprint: str) -> bool:
+        """True when nothing was published yet or the local frame set changed since."""
+        last = self.last_publish()
+        return last is None or last.fingerprint != fingerprint
