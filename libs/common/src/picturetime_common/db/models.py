@@ -9,12 +9,15 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
+    Column,
     DateTime,
     Float,
     ForeignKey,
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -24,7 +27,7 @@ from sqlalchemy.types import TypeDecorator
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
@@ -117,10 +120,21 @@ class Photo(Base):
     uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
     exif: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    title: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    # Location stays private unless the owner opts in per photo.
+    gps: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    show_location: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A RAW file kept beside this photo (same base name), if any.
+    raw_key: Mapped[str | None] = mapped_column(String(512))
+    raw_content_type: Mapped[str | None] = mapped_column(String(100))
+    raw_size: Mapped[int | None] = mapped_column(BigInteger)
     failure_reason: Mapped[str | None] = mapped_column(String(32))
     failure_detail: Mapped[str | None] = mapped_column(Text)
 
     frame: Mapped[Frame | None] = relationship(back_populates="photo", uselist=False)
+    albums: Mapped[list[Album]] = relationship(secondary="album_photos", back_populates="photos")
+    tags: Mapped[list[Tag]] = relationship(secondary="photo_tags", back_populates="photos")
 
     @property
     def taken_at_local(self) -> datetime:
@@ -177,3 +191,91 @@ class TimelapseVersion(Base):
     duration: Mapped[float] = mapped_column(Float)
     uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+album_photos = Table(
+    "album_photos",
+    Base.metadata,
+    Column("album_id", ForeignKey("albums.id", ondelete="CASCADE"), primary_key=True),
+    Column("photo_id", ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True, index=True),
+    Column("added_at", UTCDateTime, nullable=False, default=utcnow),
+)
+
+photo_tags = Table(
+    "photo_tags",
+    Base.metadata,
+    Column("photo_id", ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Album(Base):
+    __tablename__ = "albums"
+    __table_args__ = (UniqueConstraint("owner_id", "name"), UniqueConstraint("owner_id", "slug"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    visibility: Mapped[str] = mapped_column(String(16), default="private")  # public | private
+    cover_photo_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("photos.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    photos: Mapped[list[Photo]] = relationship(secondary=album_photos, back_populates="albums")
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+
+    photos: Mapped[list[Photo]] = relationship(secondary=photo_tags, back_populates="tags")
+
+
+class WebSession(Base):
+    """A browser login: the cookie carries a random token, the row keeps only its hash."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class LoginAttempt(Base):
+    """Failed logins, counted per user and per client for rate limiting (works across replicas)."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(64), index=True)
+    client: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Project(Base):
+    """A portfolio project: Markdown body, cover, order, visibility; may show an album or the timelapse."""
+
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(String(500), default="")
+    body_markdown: Mapped[str] = mapped_column(Text, default="")
+    cover_photo_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("photos.id", ondelete="SET NULL"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    visibility: Mapped[str] = mapped_column(String(16), default="private")  # public | unlisted | private
+    album_id: Mapped[int | None] = mapped_column(ForeignKey("albums.id", ondelete="SET NULL"))
+    show_timelapse: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
