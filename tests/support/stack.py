@@ -177,7 +177,13 @@ class Account:
     api_key: str
 
 
-def create_account(settings: CommonSettings, *, role: str = "member", scopes: str = "upload,sync") -> Account:
+def create_account(
+    settings: CommonSettings,
+    *,
+    role: str = "member",
+    scopes: str = "upload,sync",
+    password: str | None = None,
+) -> Account:
     """A user and an API key, made through the gateway's own services."""
     from picturetime_common.db import make_engine, make_sessionmaker, run_migrations
     from picturetime_gateway.auth.service import create_user, issue_api_key, parse_scopes
@@ -189,7 +195,7 @@ def create_account(settings: CommonSettings, *, role: str = "member", scopes: st
         engine = make_engine(settings.catalog_url)
         try:
             async with make_sessionmaker(engine)() as session, session.begin():
-                user = await create_user(session, name, role=role, password=None)
+                user = await create_user(session, name, role=role, password=password)
                 issued = await issue_api_key(session, user, label="test", scopes=parse_scopes(scopes))
             return issued.secret
         finally:

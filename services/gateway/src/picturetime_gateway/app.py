@@ -5,16 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
 from picturetime_common.db import make_engine, make_sessionmaker, run_migrations
 from picturetime_common.s3 import ensure_buckets, make_client
+from picturetime_gateway.auth.endpoints import router as auth_router
 from picturetime_gateway.bus import GatewayBus
+from picturetime_gateway.deps import LoginRequired
 from picturetime_gateway.errors import install_error_handlers
 from picturetime_gateway.limits import BodyLimitMiddleware
 from picturetime_gateway.photos.endpoints import router as photos_router
@@ -22,6 +26,7 @@ from picturetime_gateway.settings import GatewaySettings
 from picturetime_gateway.sync.endpoints import router as sync_router
 from picturetime_gateway.timelapse.endpoints import router as timelapse_router
 from picturetime_gateway.uploads.endpoints import router as uploads_router
+from picturetime_gateway.web import STATIC_DIR
 
 log = logging.getLogger(__name__)
 MULTIPART_OVERHEAD = 1024 * 1024
@@ -60,8 +65,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit_for=lambda scope: body_limit(settings, scope))
-    for router in (uploads_router, photos_router, sync_router, timelapse_router):
+    for router in (uploads_router, photos_router, sync_router, timelapse_router, auth_router):
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, _: LoginRequired) -> RedirectResponse:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -10,8 +10,9 @@ from fastapi import Depends, Request
 from minio import Minio
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from picturetime_common.db.models import ApiKey, User
-from picturetime_gateway.auth.service import authenticate_key
+from picturetime_common.db.models import ApiKey, User, WebSession
+from picturetime_gateway.auth.service import ROLE_SCOPES, authenticate_key
+from picturetime_gateway.auth.sessions import SESSION_COOKIE, find_session
 from picturetime_gateway.errors import ApiError
 from picturetime_gateway.settings import GatewaySettings
 
@@ -41,18 +42,77 @@ SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
 S3Dep = Annotated[Minio, Depends(get_s3)]
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 @dataclass(frozen=True)
 class Caller:
+    """Who is calling: through an API key, or through a browser session (key is None then)."""
+
     user: User
-    key: ApiKey
+    key: ApiKey | None
+    scopes: frozenset[str]
+
+
+class LoginRequired(Exception):
+    """An HTML page needs a signed-in user: answered with a redirect to /login."""
+
+
+async def web_session(request: Request, session: SessionDep) -> WebSession | None:
+    """The browser session named by the cookie, if it is live; remembered on request.state."""
+    token = request.cookies.get(SESSION_COOKIE)
+    found = await find_session(session, token) if token else None
+    request.state.web_session = found
+    return found
+
+
+WebSessionDep = Annotated[WebSession | None, Depends(web_session)]
+
+
+async def current_user(request: Request, found: WebSessionDep) -> User:
+    if found is None:
+        raise LoginRequired
+    return found.user
+
+
+async def csrf_checked_user(request: Request, found: WebSessionDep) -> User:
+    """For HTML form posts: a signed-in user whose form carries the session's CSRF token."""
+    if found is None:
+        raise LoginRequired
+    form = await request.form()
+    if form.get("csrf_token") != found.csrf_token:
+        raise ApiError(
+            403, "csrf_failed", "the form is stale or was not sent by this site; reload and try again"
+        )
+    return found.user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+FormUser = Annotated[User, Depends(csrf_checked_user)]
 
 
 def require_scope(scope: str | None) -> Callable[..., Awaitable[Caller]]:
-    """A dependency that admits a live API key carrying `scope` (or `admin`; None: any scope)."""
+    """Admit a live API key carrying `scope` (or `admin`; None: any scope), or a browser session.
+
+    A browser session acts with its role's scopes, and unsafe methods must echo its CSRF token in
+    `X-CSRF-Token`, so another site cannot ride on the cookie.
+    """
 
     async def dependency(request: Request, session: SessionDep) -> Caller:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
+        if not header and (cookie := request.cookies.get(SESSION_COOKIE)):
+            found = await find_session(session, cookie)
+            if found is not None:
+                if (
+                    request.method not in SAFE_METHODS
+                    and request.headers.get("x-csrf-token") != found.csrf_token
+                ):
+                    raise ApiError(403, "csrf_failed", "send the page's CSRF token in X-CSRF-Token")
+                scopes = ROLE_SCOPES[found.user.role]
+                if scope is not None and scope not in scopes:
+                    raise ApiError(403, "missing_scope", f"your account lacks the '{scope}' permission")
+                return Caller(found.user, None, scopes)
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "unauthenticated", "send an API key as 'Authorization: Bearer <key>'",
                            {"WWW-Authenticate": "Bearer"})  # fmt: skip
@@ -63,7 +123,7 @@ def require_scope(scope: str | None) -> Callable[..., Awaitable[Caller]]:
             )
         if scope is not None and scope not in key.scope_set and "admin" not in key.scope_set:
             raise ApiError(403, "missing_scope", f"this API key lacks the '{scope}' scope")
-        return Caller(key.user, key)
+        return Caller(key.user, key, key.scope_set)
 
     return dependency
 
@@ -71,3 +131,4 @@ def require_scope(scope: str | None) -> Callable[..., Awaitable[Caller]]:
 UploadCaller = Annotated[Caller, Depends(require_scope("upload"))]
 SyncCaller = Annotated[Caller, Depends(require_scope("sync"))]
 AnyCaller = Annotated[Caller, Depends(require_scope(None))]
+AdminCaller = Annotated[Caller, Depends(require_scope("admin"))]

@@ -15,6 +15,7 @@ from picturetime_gateway.auth import repository
 
 SCOPES = frozenset({"upload", "sync", "admin"})
 ROLES = frozenset({"admin", "member"})
+ROLE_SCOPES = {"admin": frozenset({"upload", "sync", "admin"}), "member": frozenset({"upload", "sync"})}
 KEY_PREFIX = "pt_"
 _hasher = PasswordHasher()
 

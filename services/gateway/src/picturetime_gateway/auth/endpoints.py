@@ -1,0 +1,95 @@
+"""Signing in and out of the gateway's web pages."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from picturetime_gateway.auth import ratelimit, repository
+from picturetime_gateway.auth.service import verify_password
+from picturetime_gateway.auth.sessions import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    clear_session_cookie,
+    end_session,
+    set_session_cookie,
+    start_session,
+)
+from picturetime_gateway.deps import FormUser, SessionDep, WebSessionDep
+from picturetime_gateway.web import render
+
+router = APIRouter(tags=["web"], include_in_schema=False)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: never an open redirect."""
+    if not target or not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
+        return "/upload"
+    return target
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request, found: WebSessionDep, next: str | None = None) -> Response:
+    if found is not None:
+        return render(request, "login.html", next=_safe_next(next), error=None)
+    # Login CSRF: a double-submit token in a cookie and the form, before any session exists.
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    request.state.login_csrf = token
+    response = render(request, "login.html", next=_safe_next(next), error=None)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https"
+    )
+    return response
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(
+    request: Request,
+    session: SessionDep,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=1024)],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/upload",
+) -> Response:
+    request.state.login_csrf = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not csrf_token or csrf_token != request.state.login_csrf:
+        return render(
+            request, "login.html", 403, next=_safe_next(next), error="The form expired; please try again."
+        )
+    client = _client(request)
+    wait = await ratelimit.retry_after(session, username, client)
+    if wait is not None:
+        response = render(
+            request, "login.html", 429, next=_safe_next(next),
+            error=f"Too many failed sign-ins. Try again in {wait // 60 + 1} minute(s).",
+        )  # fmt: skip
+        response.headers["Retry-After"] = str(wait)
+        return response
+    user = await repository.user_by_name(session, username.strip())
+    if user is None or user.password_hash is None or not verify_password(user.password_hash, password):
+        await ratelimit.record_failure(session, username, client)
+        return render(request, "login.html", 401, next=_safe_next(next), error="Wrong user name or password.")
+    await ratelimit.clear_failures(session, user.name)
+    started = await start_session(session, user, request.headers.get("user-agent", ""))
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    set_session_cookie(request, response, started.token)
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, session: SessionDep, user: FormUser) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await end_session(session, token)
+    response = RedirectResponse("/login", status_code=303)
+    clear_session_cookie(response)
+    return response
