@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: help install up test lint format
+.PHONY: help install up test lint format bench backfill
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,3 +26,10 @@ lint: install ## ruff lint and format check
 format: install ## apply ruff fixes and formatting
 	@$(UV) run --locked ruff check --fix .
 	@$(UV) run --locked ruff format .
+
+bench: install ## run every benchmark (bench/bench_*.py); numbers are printed and written to bench/results/
+	@for script in bench/bench_*.py; do echo "== $$script"; $(UV) run --locked python $$script || exit 1; done
+
+backfill: install ## align and register years of photos: make backfill SRC=/path [VIDEO=out.mp4] [JOBS=n]
+	@test -n "$(SRC)" || { echo "usage: make backfill SRC=/path/to/photos [VIDEO=out.mp4] [JOBS=n]" >&2; exit 2; }
+	@$(UV) run --locked picturetime-backfill "$(SRC)" $(if $(VIDEO),--video "$(VIDEO)") $(if $(JOBS),--jobs $(JOBS))
