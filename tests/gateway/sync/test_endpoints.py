@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import uuid
 
 from fastapi.testclient import TestClient
 
-from picturetime_common.events import FrameAligned, FrameFailed
+from picturetime_common.events import FrameFailed
 from picturetime_common.s3 import make_client
 from picturetime_gateway.settings import GatewaySettings
 from tests.support.bus import eventually, publish
+from tests.support.frames import aligned_frame
 from tests.support.images import jpeg
 from tests.support.stack import Account, create_account
-
-
-def _aligned_frame(settings: GatewaySettings, photo_id: str, seed: int) -> FrameAligned:
-    frame = jpeg(108, 135, seed=seed)
-    key = f"2024/01/{photo_id}-abc.jpg"
-    make_client(settings.s3).put_object(
-        settings.buckets.frames, key, io.BytesIO(frame), len(frame), content_type="image/jpeg"
-    )
-    return FrameAligned(
-        event_id=f"aligned-{photo_id}-{seed}", photo_id=photo_id, bucket=settings.buckets.frames, key=key, params_hash="abc",
-        sha256=hashlib.sha256(frame).hexdigest(), size=len(frame), width=108, height=135,
-        matrix=[[1, 0, 0], [0, 1, 0]], left_eye=(40, 50), right_eye=(70, 50), confidence=0.9, quality={},
-    )  # fmt: skip
 
 
 def test_aligned_frames_are_pending_until_acked_then_tagged_mirrored(
@@ -34,7 +21,7 @@ def test_aligned_frames_are_pending_until_acked_then_tagged_mirrored(
 ) -> None:
     headers = {"Authorization": f"Bearer {account.api_key}"}
     photo = gateway.post("/api/v1/photos", files={"file": ("a.jpg", jpeg(seed=31))}, headers=headers).json()
-    event = _aligned_frame(gateway_settings, photo["id"], 1)
+    event = aligned_frame(gateway_settings, photo["id"], 1)
     publish(gateway_settings.nats, event)
     publish(gateway_settings.nats, event)  # a duplicate changes nothing
 
@@ -58,7 +45,7 @@ def test_aligned_frames_are_pending_until_acked_then_tagged_mirrored(
 
     ack = gateway.post(
         "/api/v1/sync/ack",
-        json={"frame_ids": [pending["frames"][0]["frame_id"]]},
+        json={"frames": [{k: pending["frames"][0][k] for k in ("frame_id", "sha256")}]},
         headers=headers,
     )
     assert ack.json() == {"acknowledged": 1}
@@ -91,7 +78,13 @@ def test_failed_alignment_is_recorded_with_its_reason(
 
 def test_ack_refuses_malformed_ids_and_ignores_foreign_ones(gateway: TestClient, account: Account) -> None:
     headers = {"Authorization": f"Bearer {account.api_key}"}
-    bad = gateway.post("/api/v1/sync/ack", json={"frame_ids": ["../etc"]}, headers=headers)
+    bad = gateway.post(
+        "/api/v1/sync/ack", json={"frames": [{"frame_id": "../etc", "sha256": "0" * 64}]}, headers=headers
+    )
     assert (bad.status_code, bad.json()["error"]) == (422, "invalid_frame_id")
-    foreign = gateway.post("/api/v1/sync/ack", json={"frame_ids": [uuid.uuid4().hex]}, headers=headers)
+    foreign = gateway.post(
+        "/api/v1/sync/ack",
+        json={"frames": [{"frame_id": uuid.uuid4().hex, "sha256": "0" * 64}]},
+        headers=headers,
+    )
     assert foreign.json() == {"acknowledged": 0}

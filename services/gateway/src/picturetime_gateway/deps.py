@@ -37,7 +37,8 @@ def get_s3(request: Request) -> Minio:
     return request.app.state.s3
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the commit happens before the response is sent, so a 2xx means it is stored.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
 S3Dep = Annotated[Minio, Depends(get_s3)]
 

@@ -183,11 +183,12 @@ class GatewayClient:
             # also catches read errors raised while the caller iterates the body
             raise GatewayConnectionError(self.base_url, exc) from exc
 
-    def ack(self, frame_ids: list[str]) -> int:
-        """Acknowledge mirrored frames; returns how many the gateway acknowledged."""
-        if not frame_ids:
+    def ack(self, frames: list[tuple[str, str]]) -> int:
+        """Acknowledge mirrored frames as (frame id, sha256 of the bytes kept); returns how many matched."""
+        if not frames:
             return 0
-        body = self._json(self._request("POST", ACK_PATH, json={"frame_ids": list(frame_ids)}))
+        items = [{"frame_id": frame_id, "sha256": sha256} for frame_id, sha256 in frames]
+        body = self._json(self._request("POST", ACK_PATH, json={"frames": items}))
         return int(body.get("acknowledged", 0))
 
     def publish_timelapse(self, path: Path | str, sha256: str, frames: int, duration: float) -> PublishResult:

@@ -31,7 +31,7 @@ class SyncClient(Protocol):
 
     def stream_frame(self, content_url: str) -> contextlib.AbstractContextManager: ...
 
-    def ack(self, frame_ids: list[str]) -> int: ...
+    def ack(self, frames: list[tuple[str, str]]) -> int: ...
 
 
 @dataclass
@@ -152,9 +152,10 @@ def mirror_pending_frames(
     if stale:
         log.info("removed %d temp file(s) from an interrupted run", stale)
 
-    to_ack: list[str] = []
-    acked_ids: set[str] = set()
-    failed_ids: set[str] = set()
+    # (frame id, sha256): an ack names the exact bytes mirrored, so a frame re-aligned meanwhile stays pending.
+    to_ack: list[tuple[str, str]] = []
+    acked: set[tuple[str, str]] = set()
+    failed: set[tuple[str, str]] = set()
 
     def flush() -> None:
         # Ack only after the file is renamed into place and recorded: a crash before this
@@ -164,26 +165,26 @@ def mirror_pending_frames(
         batch = list(to_ack)
         client.ack(batch)
         to_ack.clear()
-        state.mark_acked(batch)
-        acked_ids.update(batch)
+        state.mark_acked([frame_id for frame_id, _ in batch])
+        acked.update(batch)
         report.acked += len(batch)
 
     try:
         while report.pages < max_pages:
             page = client.pending(limit=page_size)
             report.pages += 1
-            fresh = [f for f in page.frames if f.frame_id not in acked_ids and f.frame_id not in failed_ids]
+            fresh = [f for f in page.frames if (f.frame_id, f.sha256) not in acked | failed]
             for frame in fresh:
                 if _mirror_one(client, frames_dir, state, frame, report):
-                    to_ack.append(frame.frame_id)
+                    to_ack.append((frame.frame_id, frame.sha256))
                     if len(to_ack) >= ack_batch:
                         flush()
                 else:
-                    failed_ids.add(frame.frame_id)
+                    failed.add((frame.frame_id, frame.sha256))
             flush()
             if not page.more:
                 break
-            if not any(f.frame_id in acked_ids for f in fresh):
+            if not any((f.frame_id, f.sha256) in acked for f in fresh):
                 # Nothing on this page could be mirrored: asking again would loop forever.
                 report.errors.append("stopped paging: no frame on the last page could be mirrored")
                 break

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from picturetime_common.db.models import Frame, Photo, utcnow
@@ -53,7 +53,11 @@ async def frames_for_owner(
     return (await session.scalars(query)).unique().all()
 
 
-async def mark_mirrored(session: AsyncSession, frame_ids: list[uuid.UUID]) -> None:
+async def mark_mirrored(session: AsyncSession, frames: list[tuple[uuid.UUID, str]]) -> None:
+    """Stamp frames mirrored, only while they still hold the bytes the agent confirmed."""
+    if not frames:
+        return
+    still_same = or_(*(and_(Frame.id == frame_id, Frame.sha256 == sha256) for frame_id, sha256 in frames))
     await session.execute(
-        update(Frame).where(Frame.id.in_(frame_ids), Frame.mirrored_at.is_(None)).values(mirrored_at=utcnow())
+        update(Frame).where(still_same, Frame.mirrored_at.is_(None)).values(mirrored_at=utcnow())
     )

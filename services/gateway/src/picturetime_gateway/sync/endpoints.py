@@ -31,8 +31,13 @@ class PendingOut(BaseModel):
     more: bool
 
 
+class AckItem(BaseModel):
+    frame_id: str = Field(max_length=64)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the bytes the agent keeps")
+
+
 class AckIn(BaseModel):
-    frame_ids: list[str] = Field(max_length=1000)
+    frames: list[AckItem] = Field(max_length=1000)
 
 
 class AckOut(BaseModel):
@@ -64,19 +69,26 @@ async def pending_frames(
     "/api/v1/sync/ack", response_model=AckOut, responses={422: {"description": "malformed frame ids"}}
 )
 async def acknowledge_frames(body: AckIn, caller: SyncCaller, session: SessionDep, s3: S3Dep) -> AckOut:
-    """Mark frames mirrored; their objects (and ephemeral originals) become eligible for expiry."""
-    ids = [repository.parse_id(text) for text in body.frame_ids]
+    """Mark frames mirrored; their objects (and ephemeral originals) become eligible for expiry.
+
+    Each item names the SHA-256 the agent verified: a frame re-aligned since it was listed has other
+    bytes, so it is not acknowledged and stays pending until its new pixels are home.
+    """
+    ids = [repository.parse_id(item.frame_id) for item in body.frames]
     if any(i is None for i in ids):
         raise ApiError(422, "invalid_frame_id", "frame ids are 32-character hex strings")
+    confirmed = {(i, item.sha256) for i, item in zip(ids, body.frames, strict=True)}
     frames = await repository.frames_for_owner(session, caller.user.id, ids)  # type: ignore[arg-type]
-    fresh = [f for f in frames if f.mirrored_at is None]
+    matching = [f for f in frames if (f.id, f.sha256) in confirmed]
+    fresh = [f for f in matching if f.mirrored_at is None]
     for frame in fresh:
         # Tag before the row commits: a failed tag leaves the frame pending, so the agent retries.
         await run_in_threadpool(add_tags, s3, frame.bucket, frame.key, {MIRRORED: "true"})
         photo = frame.photo
-        if photo.kind == "daily":
+        # A backfilled photo may have no stored original (empty key): only its frame is tagged.
+        if photo.kind == "daily" and photo.key:
             await run_in_threadpool(
                 add_tags, s3, photo.bucket, photo.key, {EPHEMERAL: "true", MIRRORED: "true"}
             )
-    await repository.mark_mirrored(session, [f.id for f in fresh])
-    return AckOut(acknowledged=len(frames))
+    await repository.mark_mirrored(session, [(f.id, f.sha256) for f in fresh])
+    return AckOut(acknowledged=len(matching))
