@@ -11,9 +11,9 @@ import numpy as np
 
 from .decode import ImageSource, Level, UndecodableImage
 from .geometry import apply, compose, invert, rotation_affine, similarity
-from .landmarks import Face, FaceMesh, eye_centres, face_quality
+from .landmarks import Face, FaceMesh, eye_centres, face_quality, landmark_roi
 from .models import AlignmentResult, AlignmentSettings
-from .render import MAX_UPSCALE, encode_jpeg, needed_reduction, render, warp
+from .render import MAX_UPSCALE, REUSE_UPSCALE, encode_jpeg, needed_reduction, render, warp
 
 log = logging.getLogger("picturetime.aligner")
 
@@ -24,12 +24,24 @@ CANON_SIZE = 256
 CANON_EYE_DISTANCE = 0.30
 CANON_EYE_LINE = 0.45
 # Crop nudges (dx, dy in crop pixels, degrees, zoom) for the extra looks averaged after the first
-# refinement; opposite pairs so that the mean crop is the centred one.
-NUDGES = ((-2, -2, -4, 0.95), (2, 2, 4, 1.05), (2, -2, -2, 1.03), (-2, 2, 2, 0.97))
+# refinement; opposite pairs (and balanced fours) so that the mean crop is the centred one.
+NUDGES = (
+    (-2, -2, -4, 0.95),
+    (2, 2, 4, 1.05),
+    (2, -2, -2, 1.03),
+    (-2, 2, 2, 0.97),
+    (0, -2, 3, 1.02),
+    (0, 2, -3, 0.98),
+    (-2, 0, -1, 1.04),
+    (2, 0, 1, 0.96),
+)
 UPSIDE_DOWN_SUSPECT = 0.8  # refined detector score below which the 180-degree turn is tried too
 # Selfies rarely have eyes closer than this fraction of the short side; it picks the first decode.
 TYPICAL_EYE_FRACTION = 0.12
 ROTATIONS = (0, 90, 270, 180)  # phones mostly err by a quarter turn
+# The first decode is guessed from the last face of the same photo size; a guess that needs up to
+# this upscale of a reduced decode is still taken (a day's framing varies by a few per cent).
+GUESS_UPSCALE = 1.35
 
 
 def _canon_targets() -> tuple[tuple[float, float], tuple[float, float]]:
@@ -63,11 +75,15 @@ class Aligner:
     inside, decoding, warping and encoding run in parallel. For parallel detection as well, use
     one Aligner per thread or process."""
 
-    def __init__(self, settings: AlignmentSettings = AlignmentSettings(), max_faces: int = 5, looks: int = 2):
+    def __init__(self, settings: AlignmentSettings = AlignmentSettings(), max_faces: int = 5, looks: int = 4):
         self.settings = settings
-        # Extra nudged refinement looks (0..4), about 8 ms each: 2 halves the jitter of 0, 4 a bit more.
+        # Extra nudged refinement looks (0..8), about 5 ms each (landmark model only): 2 halve the
+        # jitter of 0, 4 take a further fifth off, 8 little more.
         self.looks = max(0, min(looks, len(NUDGES)))
         self._mesh = FaceMesh(max_faces=max_faces)
+        # Eye distance / short side of the last face aligned per photo size: guides the first
+        # decode of the next photo of that size (a camera's daily series keeps its framing).
+        self._last_eye_fraction: dict[tuple[int, int], float] = {}
 
     def close(self) -> None:
         """Release the MediaPipe graph."""
@@ -144,13 +160,24 @@ class Aligner:
         found = self._locate(ImageSource(image_bytes), reference if all(reference) else None)
         return None if found is None else found[0]
 
-    def _first_reduction(self, source: ImageSource) -> int:
+    def _first_reduction(self, source: ImageSource, reference) -> int:
         # One decode is cheaper than a reduced one for detection plus a finer one for the output
-        # (Huffman decoding dominates a reduced decode), so guess the level a typical selfie
-        # needs and decode again only if the face is smaller than that.
-        eye_px = TYPICAL_EYE_FRACTION * min(source.size)
-        out_eye_px = self.settings.eye_distance * self.settings.width
-        fits = [r for r in source.reductions() if out_eye_px / eye_px * r <= MAX_UPSCALE]
+        # (Huffman decoding dominates a reduced decode), so guess the level this face will need
+        # and decode again only if it turns out smaller. The guess: the reference eyes' distance
+        # if given, else the face size of the last photo of this size this Aligner aligned, else
+        # a typical selfie's. A wrong guess costs time, never accuracy: a face smaller than
+        # guessed is decoded again finer, a larger one is rendered from the finer decode.
+        short = min(source.size)
+        if reference is not None:
+            eye_px = float(np.hypot(*(np.array(reference[1]) - np.array(reference[0]))))
+        else:
+            eye_px = self._last_eye_fraction.get(source.size, TYPICAL_EYE_FRACTION) * short
+        return self._reduction_for(source, max(1.0, eye_px), GUESS_UPSCALE)
+
+    def _reduction_for(self, source: ImageSource, eye_px: float, max_upscale: float = MAX_UPSCALE) -> int:
+        """The coarsest decode that gives both the output and the refinement crop enough pixels."""
+        out_eye_px = max(self.settings.eye_distance * self.settings.width, CANON_EYE_DISTANCE * CANON_SIZE)
+        fits = [r for r in source.reductions() if out_eye_px / eye_px * r <= max_upscale]
         return max(fits, default=1)
 
     def _detect_any_rotation(self, level: Level) -> tuple[list[Face], int]:
@@ -170,9 +197,17 @@ class Aligner:
         return [], 0
 
     def _refine(
-        self, level: Level, eyes: np.ndarray, nudge: tuple[float, float, float, float] = (0, 0, 0, 1)
+        self,
+        level: Level,
+        eyes: np.ndarray,
+        nudge: tuple[float, float, float, float] = (0, 0, 0, 1),
+        known: np.ndarray | None = None,
+        score: float = 0.0,
     ):
-        """Detect again on an upright crop of the face at a fixed scale: (points, eyes, score) or None."""
+        """Detect again on an upright crop of the face at a fixed scale: (points, eyes, score) or None.
+
+        With ``known`` landmarks (full-resolution pixels) the face's place in the crop is already
+        known, so only the landmark model runs, on the rectangle FaceMesh would track it by."""
         targets = np.array(_canon_targets())
         m_canon = similarity(tuple(eyes[0]), tuple(eyes[1]), *_canon_targets())
         if nudge != (0, 0, 0, 1):
@@ -184,7 +219,11 @@ class Aligner:
             turn[:, 2] += (dx, dy)
             m_canon = compose(turn, m_canon)
         crop = warp(level, m_canon, (CANON_SIZE, CANON_SIZE))
-        candidates = self._mesh.detect(crop)
+        if known is not None:
+            found = self._mesh.landmarks(crop, *landmark_roi(apply(m_canon, known)))
+            candidates = [] if found is None else [Face(found, score)]
+        else:
+            candidates = self._mesh.detect(crop)
         if not candidates:
             return None
         best = min(candidates, key=lambda f: float(np.abs(f.eye_centres() - targets).sum()))
@@ -195,7 +234,7 @@ class Aligner:
 
     def _locate(self, source: ImageSource, reference):
         """Coarse detection on a small copy, then refinement on upright face crops."""
-        base = source.level(self._first_reduction(source))
+        base = source.level(self._first_reduction(source, reference))
         coarse = _detection_level(base, DETECT_LONG_SIDE)
         faces, rotation = self._detect_any_rotation(coarse)
         if not faces:
@@ -216,7 +255,14 @@ class Aligner:
         # Refine from a decode fine enough for the output (decoding again only if the face is
         # smaller than a typical selfie's).
         coarse_matrix = similarity(tuple(eyes[0]), tuple(eyes[1]), *self.settings.target_eyes())
-        level = source.finest_needed(needed_reduction(source, coarse_matrix))
+        eye_px = float(np.hypot(*(eyes[1] - eyes[0])))
+        level = source.finest_needed(
+            min(needed_reduction(source, coarse_matrix), self._reduction_for(source, eye_px)),
+            min(
+                needed_reduction(source, coarse_matrix, REUSE_UPSCALE),
+                self._reduction_for(source, eye_px, REUSE_UPSCALE),
+            ),
+        )
         refined = 0
         first = self._refine(level, eyes)
         if first is None or first[2] < UPSIDE_DOWN_SUSPECT:
@@ -228,12 +274,21 @@ class Aligner:
         if first is not None:
             points, eyes, score = first
             refined = 1
-            looks = [first] + [self._refine(level, eyes, nudge) for nudge in NUDGES[: self.looks]]
+            # The nudged looks know where the face is: the landmark model alone, on the
+            # rectangle the first look's landmarks give (half the cost of a detector pass).
+            looks = [first] + [
+                self._refine(level, eyes, nudge, points, score) for nudge in NUDGES[: self.looks]
+            ]
             looks = [look for look in looks if look is not None]
             points = np.mean([look[0] for look in looks], axis=0)
             eyes = eye_centres(points)
             score = float(np.mean([look[2] for look in looks]))
             refined = len(looks)
+        if len(self._last_eye_fraction) > 16:
+            self._last_eye_fraction.clear()
+        self._last_eye_fraction[source.size] = float(np.hypot(*(eyes[1] - eyes[0]))) / max(
+            1, min(source.size)
+        )
         quality = face_quality(points)
         quality.update(faces=len(faces), rotation_tried=rotation, refined=refined)
         confidence = score * (1.0 if refined else 0.6)

@@ -120,10 +120,15 @@ class ImageSource:
             self._levels[r] = self._decode(r)
         return self._levels[r]
 
-    def finest_needed(self, max_reduction: int) -> Level:
-        """The coarsest already-decoded level at least as fine as max_reduction, else decode it."""
+    def finest_needed(self, max_reduction: int, tolerated: int | None = None) -> Level:
+        """The coarsest already-decoded level at least as fine as max_reduction, else the finest
+        decoded one at least as fine as ``tolerated`` (a coarser level that is still good
+        enough, so that a borderline face is not decoded twice), else decode max_reduction."""
         usable = [lv for lv in self.decoded() if lv.reduction <= max_reduction]
-        return usable[-1] if usable else self.level(max_reduction)
+        if usable:
+            return usable[-1]
+        near = [lv for lv in self.decoded() if lv.reduction <= (tolerated or 0)]
+        return near[0] if near else self.level(max_reduction)
 
     def _decode(self, r: int) -> Level:
         raw = None
