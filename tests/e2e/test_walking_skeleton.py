@@ -68,8 +68,8 @@ def stack(
         service("aligner", [script("picturetime-aligner")], env, logs),
         service("archive", archive_cmd, env, logs) as archive,
     ):
-        wait_http(f"http://127.0.0.1:{gateway_port}/readyz", 60, gateway)
-        wait_http(f"http://127.0.0.1:{archive_port}/healthz", 60, archive)
+        wait_http(f"http://127.0.0.1:{gateway_port}/readyz", 180, gateway)
+        wait_http(f"http://127.0.0.1:{archive_port}/healthz", 180, archive)
         yield Stack(f"http://127.0.0.1:{gateway_port}", f"http://127.0.0.1:{archive_port}", env)
 
 
