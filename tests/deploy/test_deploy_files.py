@@ -315,11 +315,26 @@ def test_home_agent_runs_once_in_a_loop(home_stack: dict[str, Any]) -> None:
     assert {"PT_SYNC_GATEWAY_URL", "PT_SYNC_API_KEY"} <= agent["environment"].keys()
 
 
-def test_jobs_profile_defines_no_service_for_a_missing_command() -> None:
+def test_backfill_job_runs_the_console_script_on_a_read_only_source() -> None:
     result = compose(DEPLOY / "compose.yaml", ENV_EXAMPLE, "--profile", "jobs", "config", "--services")
     assert result.returncode == 0, result.stderr
-    assert "backfill" not in result.stdout.split()
-    assert "picturetime-backfill" not in console_scripts()  # when it exists, add the service
+    assert "backfill" in result.stdout.split()
+    default = compose(DEPLOY / "compose.yaml", ENV_EXAMPLE, "config", "--services")
+    assert "backfill" not in default.stdout.split()  # only with the `jobs` profile, or `run backfill`
+    assert console_scripts()["picturetime-backfill"] == "picturetime_aligner.backfill.cli:main"
+    jobs = rendered(DEPLOY / "compose.yaml", ENV_EXAMPLE, extra_env={"COMPOSE_PROFILES": "jobs"})
+    job = jobs["services"]["backfill"]
+    assert job["entrypoint"] == ["picturetime-backfill"] and job["command"] == ["/photos"]
+    assert job["restart"] == "no" and job["profiles"] == ["jobs"]
+    assert job["build"]["dockerfile"] == "deploy/docker/aligner.Dockerfile"
+    photos = next(v for v in job["volumes"] if v["target"] == "/photos")
+    assert photos["read_only"] is True
+    state = next(v for v in job["volumes"] if v["type"] == "volume")
+    assert job["environment"]["PT_BACKFILL_STATE_DIR"].startswith(state["target"] + "/")
+    assert job["environment"]["PT_BACKFILL_GATEWAY_URL"] == "http://gateway:8000"
+    # It talks to the gateway API only: no database and no S3 credentials.
+    assert not [k for k in job["environment"] if "DATABASE" in k or k.startswith(("PT_S3", "POSTGRES"))]
+    assert job["depends_on"]["gateway"]["condition"] == "service_healthy"
 
 
 # Caddy

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from fastapi.testclient import TestClient
 
+from picturetime_common.db import make_engine, make_sessionmaker
+from picturetime_gateway.auth import repository
+from picturetime_gateway.auth.service import set_password
 from picturetime_gateway.settings import GatewaySettings
 from tests.support.images import jpeg
 from tests.support.stack import Account, create_account
@@ -95,3 +99,34 @@ def test_open_redirects_are_refused(
         follow_redirects=False,
     )  # fmt: skip
     assert response.headers["location"] == "/upload"
+
+
+def test_names_no_account_can_have_are_wrong_not_a_crash(
+    gateway: TestClient, gateway_settings: GatewaySettings
+) -> None:
+    account = create_account(gateway_settings, password=PASSWORD)
+    for name in (f"{account.name}\x00", "a\x00b", "\x1b[2J"):
+        assert sign_in(gateway, name).status_code == 401
+    assert sign_in(gateway, account.name).status_code == 303
+
+
+def test_set_password_signs_the_account_out_everywhere(
+    gateway: TestClient, gateway_settings: GatewaySettings
+) -> None:
+    account = create_account(gateway_settings, password=PASSWORD)
+    sign_in(gateway, account.name)
+    assert gateway.get("/account/keys", follow_redirects=False).status_code == 200
+
+    async def change() -> None:
+        engine = make_engine(gateway_settings.catalog_url)
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                user = await repository.user_by_name(session, account.name)
+                await set_password(session, user, "another long password")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(change())
+    assert gateway.get("/account/keys", follow_redirects=False).status_code == 303
+    assert sign_in(gateway, account.name).status_code == 401
+    assert sign_in(gateway, account.name, "another long password").status_code == 303

@@ -14,6 +14,7 @@ from picturetime_common.settings import BucketNames, CommonSettings, S3Settings
 log = logging.getLogger(__name__)
 
 EPHEMERAL = "ephemeral"
+INCOMING_PREFIX = "incoming/"
 MIRRORED = "mirrored"
 
 
@@ -39,7 +40,14 @@ def lifecycle_rules(buckets: BucketNames, retention_days: int) -> dict[str, Life
                     ),
                     rule_id="expire-mirrored-ephemeral-originals",
                     expiration=expire,
-                )
+                ),
+                # Uploads land under incoming/ until verified; only a crash mid-upload leaves one behind.
+                Rule(
+                    ENABLED,
+                    rule_filter=Filter(prefix=INCOMING_PREFIX),
+                    rule_id="expire-abandoned-incoming",
+                    expiration=Expiration(days=1),
+                ),
             ]
         ),
         buckets.frames: LifecycleConfig(

@@ -16,12 +16,19 @@ from starlette.types import Scope
 
 from picturetime_common.db import make_engine, make_sessionmaker, run_migrations
 from picturetime_common.s3 import ensure_buckets, make_client
+from picturetime_gateway.admin.endpoints import router as admin_router
+from picturetime_gateway.admin.projects import router as admin_projects_router
 from picturetime_gateway.auth.endpoints import router as auth_router
+from picturetime_gateway.backfill.endpoints import router as backfill_router
 from picturetime_gateway.bus import GatewayBus
 from picturetime_gateway.deps import LoginRequired
 from picturetime_gateway.errors import install_error_handlers
+from picturetime_gateway.keys.endpoints import router as keys_router
+from picturetime_gateway.keys.pages import router as keys_pages_router
 from picturetime_gateway.limits import BodyLimitMiddleware
+from picturetime_gateway.photolog.endpoints import router as photolog_router
 from picturetime_gateway.photos.endpoints import router as photos_router
+from picturetime_gateway.piwigo.endpoints import router as piwigo_router
 from picturetime_gateway.settings import GatewaySettings
 from picturetime_gateway.sync.endpoints import router as sync_router
 from picturetime_gateway.timelapse.endpoints import router as timelapse_router
@@ -67,6 +74,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, limit_for=lambda scope: body_limit(settings, scope))
     for router in (uploads_router, photos_router, sync_router, timelapse_router, auth_router):
         app.include_router(router)
+    app.include_router(keys_router)
+    app.include_router(keys_pages_router)
+    app.include_router(admin_router)
+    app.include_router(admin_projects_router)
+    app.include_router(backfill_router)
+    app.include_router(photolog_router)
+    app.include_router(piwigo_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.exception_handler(LoginRequired)
@@ -105,7 +119,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
 def body_limit(settings: GatewaySettings, scope: Scope) -> int | None:
     path, method = scope.get("path", ""), scope.get("method", "")
-    if method == "POST" and path in ("/api/v1/photos", "/photos/"):
+    if method == "POST" and path == "/api/v1/photos":
+        # A photo and its RAW may come in one request; each file is held to the limit by itself.
+        return 2 * settings.gateway.max_upload_bytes + MULTIPART_OVERHEAD
+    if method == "POST" and path == "/photos/":
         return settings.gateway.max_upload_bytes + MULTIPART_OVERHEAD
     if method == "PUT" and path == "/api/v1/timelapse":
         return settings.gateway.max_timelapse_bytes

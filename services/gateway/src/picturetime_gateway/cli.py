@@ -6,11 +6,25 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from picturetime_common.db import make_engine, make_sessionmaker, run_migrations
+from picturetime_common.db.models import User
 from picturetime_gateway.auth import repository
-from picturetime_gateway.auth.service import AuthError, create_user, issue_api_key, parse_scopes
+from picturetime_gateway.auth.service import (
+    AuthError,
+    check_password,
+    create_user,
+    issue_api_key,
+    parse_scopes,
+    revoke_api_key,
+    set_password,
+)
 from picturetime_gateway.settings import GatewaySettings
 
 
@@ -36,6 +50,21 @@ def main(argv: list[str] | None = None) -> int:
         "--scopes", default="upload", help="comma-separated: upload, sync, admin (default upload)"
     )
 
+    keys = commands.add_parser("list-api-keys", help="list an account's API keys (never the keys themselves)")
+    keys.add_argument("--user", required=True, help="the account that owns the keys")
+
+    revoke = commands.add_parser("revoke-api-key", help="revoke an API key; it is refused at once")
+    revoke.add_argument("--user", required=True, help="the account that owns the key")
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("--prefix", help="the key's first characters, as listed (e.g. pt_AbC1234)")
+    which.add_argument("--id", type=int, help="the key's id, as listed")
+
+    password = commands.add_parser("set-password", help="set an account's password; signs it out everywhere")
+    password.add_argument("name")
+    password.add_argument(
+        "--password-file", type=Path, required=True, help="read it from this file (first line)"
+    )
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = GatewaySettings.load()
@@ -51,7 +80,13 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(
                 _create_user(settings, args.name, "admin" if args.admin else "member", password)
             )
-        return asyncio.run(_create_key(settings, args.user, args.name, args.scopes))
+        if args.command == "create-api-key":
+            return asyncio.run(_create_key(settings, args.user, args.name, args.scopes))
+        if args.command == "list-api-keys":
+            return asyncio.run(_list_keys(settings, args.user))
+        if args.command == "revoke-api-key":
+            return asyncio.run(_revoke_key(settings, args.user, prefix=args.prefix, key_id=args.id))
+        return asyncio.run(_set_password(settings, args.name, _read_password(args.password_file)))
     except (AuthError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -75,41 +110,95 @@ def _serve(settings: GatewaySettings, host: str | None, port: int | None) -> int
 
 
 def _read_password(path: Path) -> str:
-    password = path.read_text().splitlines()[0] if path.read_text() else ""
-    if len(password) < 8:
-        raise AuthError("the password must be at least 8 characters")
-    return password
+    text = path.read_text()
+    return check_password(text.splitlines()[0] if text else "")
 
 
-async def _create_user(settings: GatewaySettings, name: str, role: str, password: str | None) -> int:
+@asynccontextmanager
+async def _catalog(settings: GatewaySettings) -> AsyncIterator[AsyncSession]:
+    """One transaction on the catalog, committed when the block succeeds."""
     engine = make_engine(settings.catalog_url)
     try:
         async with make_sessionmaker(engine)() as session, session.begin():
-            user = await create_user(session, name, role=role, password=password)
-        print(f"created {role} {user.name!r}")
-        print(
-            f"next: picturetime-gateway create-api-key --user {user.name} --name phone --scopes upload,sync"
-        )
+            yield session
     finally:
         await engine.dispose()
+
+
+async def _user(session: AsyncSession, name: str) -> User:
+    user = await repository.user_by_name(session, name)
+    if user is None:
+        raise AuthError(f"no user named {name!r}; create it with `picturetime-gateway create-user`")
+    return user
+
+
+def _when(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%d %H:%M") if at else "-"
+
+
+async def _list_keys(settings: GatewaySettings, user_name: str) -> int:
+    async with _catalog(settings) as session:
+        user = await _user(session, user_name)
+        keys = await repository.api_keys_of(session, user.id)
+        rows = [
+            (str(k.id), k.prefix, k.label, ",".join(sorted(k.scope_set)), _when(k.created_at),
+             _when(k.last_used_at), f"revoked {_when(k.revoked_at)}" if k.revoked_at else "live")
+            for k in keys
+        ]  # fmt: skip
+    if not rows:
+        print(f"{user_name} has no API keys")
+        return 0
+    header = ("id", "prefix", "label", "scopes", "created", "last used", "state")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+async def _revoke_key(
+    settings: GatewaySettings, user_name: str, *, prefix: str | None, key_id: int | None
+) -> int:
+    async with _catalog(settings) as session:
+        user = await _user(session, user_name)
+        if key_id is not None:
+            found = await repository.api_key_of_user(session, user.id, key_id) if 0 < key_id < 2**31 else None
+            matches = [found] if found else []
+        else:
+            matches = list(await repository.api_keys_by_prefix(session, user.id, (prefix or "").rstrip(".…")))
+        if not matches:
+            raise AuthError(
+                f"{user_name} has no such API key; see `picturetime-gateway list-api-keys --user {user_name}`"
+            )
+        if len(matches) > 1:
+            raise AuthError(f"{len(matches)} keys start with {prefix!r}; revoke by --id instead")
+        was_revoked = matches[0].revoked_at is not None
+        key = revoke_api_key(matches[0])
+        label, shown = key.label, key.prefix
+    print(f"API key {label!r} ({shown}…) of {user_name} {'was already' if was_revoked else 'is now'} revoked")
+    return 0
+
+
+async def _set_password(settings: GatewaySettings, name: str, password: str) -> int:
+    async with _catalog(settings) as session:
+        await set_password(session, await _user(session, name), password)
+    print(f"password of {name!r} set; its browser sessions are signed out")
+    return 0
+
+
+async def _create_user(settings: GatewaySettings, name: str, role: str, password: str | None) -> int:
+    async with _catalog(settings) as session:
+        user = await create_user(session, name, role=role, password=password)
+    print(f"created {role} {user.name!r}")
+    print(f"next: picturetime-gateway create-api-key --user {user.name} --name phone --scopes upload,sync")
     return 0
 
 
 async def _create_key(settings: GatewaySettings, user_name: str, label: str, scopes_text: str) -> int:
     scopes = parse_scopes(scopes_text)
-    engine = make_engine(settings.catalog_url)
-    try:
-        async with make_sessionmaker(engine)() as session, session.begin():
-            user = await repository.user_by_name(session, user_name)
-            if user is None:
-                raise AuthError(
-                    f"no user named {user_name!r}; create it with `picturetime-gateway create-user`"
-                )
-            issued = await issue_api_key(session, user, label=label, scopes=scopes)
-        print(f"API key {label!r} for {user_name} with scopes {','.join(scopes)}; it is shown only once:")
-        print(issued.secret)
-    finally:
-        await engine.dispose()
+    async with _catalog(settings) as session:
+        issued = await issue_api_key(session, await _user(session, user_name), label=label, scopes=scopes)
+    print(f"API key {label!r} for {user_name} with scopes {','.join(scopes)}; it is shown only once:")
+    print(issued.secret)
     return 0
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,10 +13,14 @@ from minio import Minio
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from picturetime_common.db.models import ApiKey, User, WebSession
+from picturetime_gateway.auth.access import Access, declares
+from picturetime_gateway.auth.repository import record_key_use
 from picturetime_gateway.auth.service import ROLE_SCOPES, authenticate_key
 from picturetime_gateway.auth.sessions import SESSION_COOKIE, find_session
 from picturetime_gateway.errors import ApiError
 from picturetime_gateway.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -23,10 +29,22 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
             await session.commit()
-        except BaseException:
+        except BaseException as exc:
             await session.rollback()
+            used = getattr(request.state, "key_used", None)
+            if used is not None and isinstance(exc, Exception):
+                await _record_key_use(request, *used)
             raise
     request.app.state.outbox_wakeup.set()
+
+
+async def _record_key_use(request: Request, key_id: int, at: datetime) -> None:
+    """A refused or failed request still used its key: record that outside the rolled-back work."""
+    try:
+        async with request.app.state.sessionmaker() as session, session.begin():
+            await record_key_use(session, key_id, at)
+    except Exception:
+        log.warning("gateway.api_key.last_used_not_recorded", exc_info=True)
 
 
 def get_settings(request: Request) -> GatewaySettings:
@@ -55,6 +73,16 @@ class Caller:
     scopes: frozenset[str]
 
 
+@dataclass(frozen=True)
+class SignedIn:
+    """Who the page is for, as plain values."""
+
+    id: int
+    name: str
+    is_admin: bool
+    csrf_token: str
+
+
 class LoginRequired(Exception):
     """An HTML page needs a signed-in user: answered with a redirect to /login."""
 
@@ -64,20 +92,24 @@ async def web_session(request: Request, session: SessionDep) -> WebSession | Non
     token = request.cookies.get(SESSION_COOKIE)
     found = await find_session(session, token) if token else None
     request.state.web_session = found
+    # A detached copy for error pages, which render after the session rolled back and closed.
+    request.state.signed_in = (
+        SignedIn(found.user.id, found.user.name, found.user.is_admin, found.csrf_token) if found else None
+    )
     return found
 
 
 WebSessionDep = Annotated[WebSession | None, Depends(web_session)]
 
 
+@declares(Access.SESSION)
 async def current_user(request: Request, found: WebSessionDep) -> User:
     if found is None:
         raise LoginRequired
     return found.user
 
 
-async def csrf_checked_user(request: Request, found: WebSessionDep) -> User:
-    """For HTML form posts: a signed-in user whose form carries the session's CSRF token."""
+async def _checked_form_user(request: Request, found: WebSession | None) -> User:
     if found is None:
         raise LoginRequired
     form = await request.form()
@@ -88,15 +120,44 @@ async def csrf_checked_user(request: Request, found: WebSessionDep) -> User:
     return found.user
 
 
+@declares(Access.SESSION)
+async def csrf_checked_user(request: Request, found: WebSessionDep) -> User:
+    """For HTML form posts: a signed-in user whose form carries the session's CSRF token."""
+    return await _checked_form_user(request, found)
+
+
+def _admin_only(user: User) -> User:
+    if not user.is_admin:
+        raise ApiError(403, "admin_only", "this page is for administrators")
+    return user
+
+
+@declares(Access.ADMIN_SESSION)
+async def admin_user(request: Request, found: WebSessionDep) -> User:
+    """For admin pages: a signed-in administrator (a member gets a 403 page)."""
+    if found is None:
+        raise LoginRequired
+    return _admin_only(found.user)
+
+
+@declares(Access.ADMIN_SESSION)
+async def admin_form_user(request: Request, found: WebSessionDep) -> User:
+    """For admin form posts: a signed-in administrator whose form carries the CSRF token."""
+    return _admin_only(await _checked_form_user(request, found))
+
+
 CurrentUser = Annotated[User, Depends(current_user)]
 FormUser = Annotated[User, Depends(csrf_checked_user)]
+AdminUser = Annotated[User, Depends(admin_user)]
+AdminFormUser = Annotated[User, Depends(admin_form_user)]
 
 
-def require_scope(scope: str | None) -> Callable[..., Awaitable[Caller]]:
+def require_scope(scope: str | None, *, any_signed_in_user: bool = False) -> Callable[..., Awaitable[Caller]]:
     """Admit a live API key carrying `scope` (or `admin`; None: any scope), or a browser session.
 
-    A browser session acts with its role's scopes, and unsafe methods must echo its CSRF token in
-    `X-CSRF-Token`, so another site cannot ride on the cookie.
+    A browser session acts with its role's scopes (any role when `any_signed_in_user`: the caller's
+    own account), and unsafe methods must echo its CSRF token in `X-CSRF-Token`, so another site
+    cannot ride on the cookie.
     """
 
     async def dependency(request: Request, session: SessionDep) -> Caller:
@@ -111,13 +172,15 @@ def require_scope(scope: str | None) -> Callable[..., Awaitable[Caller]]:
                 ):
                     raise ApiError(403, "csrf_failed", "send the page's CSRF token in X-CSRF-Token")
                 scopes = ROLE_SCOPES[found.user.role]
-                if scope is not None and scope not in scopes:
+                if scope is not None and scope not in scopes and not any_signed_in_user:
                     raise ApiError(403, "missing_scope", f"your account lacks the '{scope}' permission")
                 return Caller(found.user, None, scopes)
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "unauthenticated", "send an API key as 'Authorization: Bearer <key>'",
                            {"WWW-Authenticate": "Bearer"})  # fmt: skip
         key = await authenticate_key(session, token.strip())
+        if key is not None and key.last_used_at is not None and key in session.dirty:
+            request.state.key_used = (key.id, key.last_used_at)
         if key is None:
             raise ApiError(
                 401, "invalid_api_key", "the API key is unknown or revoked", {"WWW-Authenticate": "Bearer"}
@@ -126,10 +189,14 @@ def require_scope(scope: str | None) -> Callable[..., Awaitable[Caller]]:
             raise ApiError(403, "missing_scope", f"this API key lacks the '{scope}' scope")
         return Caller(key.user, key, key.scope_set)
 
-    return dependency
+    if any_signed_in_user:
+        return declares(Access.ACCOUNT)(dependency)
+    return declares(Access(scope) if scope else Access.ANY_KEY)(dependency)
 
 
 UploadCaller = Annotated[Caller, Depends(require_scope("upload"))]
 SyncCaller = Annotated[Caller, Depends(require_scope("sync"))]
 AnyCaller = Annotated[Caller, Depends(require_scope(None))]
 AdminCaller = Annotated[Caller, Depends(require_scope("admin"))]
+# Managing one's own account (API keys): any signed-in browser, or an `admin`-scoped key.
+AccountCaller = Annotated[Caller, Depends(require_scope("admin", any_signed_in_user=True))]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from picturetime_gateway.auth import ratelimit, repository
-from picturetime_gateway.auth.service import verify_password
+from picturetime_gateway.auth.service import printable, verify_password
 from picturetime_gateway.auth.sessions import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -65,7 +65,9 @@ async def login(
             request, "login.html", 403, next=_safe_next(next), error="The form expired; please try again."
         )
     client = _client(request)
-    wait = await ratelimit.retry_after(session, username, client)
+    # A name no account can have (control characters) still counts as a failure, stored cleaned.
+    name = printable(username.strip())
+    wait = await ratelimit.retry_after(session, name, client)
     if wait is not None:
         response = render(
             request, "login.html", 429, next=_safe_next(next),
@@ -73,9 +75,9 @@ async def login(
         )  # fmt: skip
         response.headers["Retry-After"] = str(wait)
         return response
-    user = await repository.user_by_name(session, username.strip())
+    user = await repository.user_by_name(session, name) if name == username.strip() else None
     if user is None or user.password_hash is None or not verify_password(user.password_hash, password):
-        await ratelimit.record_failure(session, username, client)
+        await ratelimit.record_failure(session, name, client)
         return render(request, "login.html", 401, next=_safe_next(next), error="Wrong user name or password.")
     await ratelimit.clear_failures(session, user.name)
     started = await start_session(session, user, request.headers.get("user-agent", ""))

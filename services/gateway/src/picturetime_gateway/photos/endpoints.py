@@ -15,22 +15,24 @@ from picturetime_gateway.photos.schemas import PhotoOut
 
 router = APIRouter(tags=["photos"])
 NOT_FOUND = {404: {"description": "no such photo for this account"}}
+NO_FRAME = {404: {"description": "no such frame for this account"}}
 
 
 @router.get("/api/v1/photos/{photo_id}", response_model=PhotoOut, responses=NOT_FOUND)
 async def get_photo(photo_id: str, caller: AnyCaller, session: SessionDep) -> PhotoOut:
-    """A photo with its alignment status and frame."""
+    """One of your photos with its alignment status and frame; other users' photos are not found."""
     parsed = repository.parse_id(photo_id)
     photo = await repository.photo_for_owner(session, caller.user.id, parsed) if parsed else None
     if photo is None:
         raise ApiError(404, "not_found", "no such photo")
-    return PhotoOut.of(photo, await repository.frame_of_photo(session, photo.id))
+    frame = await repository.frame_of_photo(session, photo.id)
+    return PhotoOut.of(photo, frame, viewer_id=caller.user.id)
 
 
 @router.get(
     "/api/v1/frames/{frame_id}/content",
     response_class=StreamingResponse,
-    responses={200: {"content": {"image/jpeg": {}}}, **NOT_FOUND},
+    responses={200: {"content": {"image/jpeg": {}}}, **NO_FRAME},
 )
 async def frame_content(
     frame_id: str, caller: AnyCaller, session: SessionDep, s3: S3Dep

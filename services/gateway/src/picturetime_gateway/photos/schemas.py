@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from picturetime_common.db.models import Frame, Photo
 
@@ -35,6 +37,30 @@ class FrameOut(BaseModel):
         )  # fmt: skip
 
 
+class LocationOut(BaseModel):
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    altitude: float | None = Field(default=None, description="metres above sea level")
+
+    @classmethod
+    def of(cls, gps: dict[str, Any] | None) -> LocationOut | None:
+        """Read `{"latitude", "longitude", "altitude"?}` (or `lat`/`lon`/`alt`); None when unusable."""
+        if not isinstance(gps, dict):
+            return None
+        lat, lon = gps.get("latitude", gps.get("lat")), gps.get("longitude", gps.get("lon"))
+        alt = gps.get("altitude", gps.get("alt"))
+        numbers = [v for v in (lat, lon, alt) if v is not None]
+        if lat is None or lon is None or not all(_finite(v) for v in numbers):
+            return None
+        if not (-90 <= float(lat) <= 90 and -180 <= float(lon) <= 180):
+            return None
+        return cls(latitude=float(lat), longitude=float(lon), altitude=None if alt is None else float(alt))
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 class PhotoOut(BaseModel):
     id: str
     sha256: str
@@ -50,12 +76,20 @@ class PhotoOut(BaseModel):
     failure_reason: str | None
     failure_detail: str | None
     frame: FrameOut | None
+    show_location: bool = Field(description="the owner lets the location be shown")
+    location: LocationOut | None = Field(
+        default=None, description="only when the owner opted in (`show_location`), and only to the owner"
+    )
 
     @classmethod
-    def of(cls, photo: Photo, frame: Frame | None) -> PhotoOut:
+    def of(cls, photo: Photo, frame: Frame | None, *, viewer_id: int | None = None) -> PhotoOut:
+        """The photo as `viewer_id` may see it; without a viewer, never its location."""
+        # GPS is private by default: it leaves only with the owner's opt-in, and only to the owner.
+        location = LocationOut.of(photo.gps) if photo.show_location and viewer_id == photo.owner_id else None
         return cls(
             id=photo.id.hex, sha256=photo.sha256, status=photo.status, kind=photo.kind, taken_at=photo.taken_at_local,
             uploaded_at=photo.uploaded_at, content_type=photo.content_type, size=photo.size, width=photo.width,
             height=photo.height, original_name=photo.original_name, failure_reason=photo.failure_reason,
             failure_detail=photo.failure_detail, frame=FrameOut.of(frame) if frame else None,
+            show_location=bool(photo.show_location), location=location,
         )  # fmt: skip

@@ -1,88 +1,165 @@
-"""What an uploaded image really is: sniffed type, dimensions, capture time and EXIF summary."""
+"""What an uploaded image holds: checked pixels, dimensions, capture time, camera and location."""
 
 from __future__ import annotations
 
-import hashlib
+import io
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
+import pillow_heif
 from PIL import ExifTags, Image, UnidentifiedImageError
 
-# Pillow format name → (extension, content type) of the formats the gateway keeps.
-FORMATS = {"JPEG": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"), "WEBP": ("webp", "image/webp")}
-CHUNK = 1024 * 1024
+from picturetime_gateway.uploads.errors import RejectedUpload
+from picturetime_gateway.uploads.formats import FileType, tiff_ifd0_tags
 
+__all__ = ["ImageInfo", "RejectedUpload", "inspect_image", "original_key", "taken_at_from_head"]
 
-class RejectedUpload(ValueError):
-    def __init__(self, code: str, detail: str, status: int = 415) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-        self.status = status
+pillow_heif.register_heif_opener()
+PILLOW_FORMATS = {"JPEG": ["JPEG"], "PNG": ["PNG"], "WEBP": ["WEBP"], "HEIF": ["HEIF"]}
+DECOMPRESS_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
 class ImageInfo:
-    ext: str
-    content_type: str
     width: int
     height: int
     taken_at: datetime | None
     exif: dict[str, Any] = field(default_factory=dict)
+    gps: dict[str, float] | None = None
 
 
-def sha256_of(stream: BinaryIO) -> tuple[str, int]:
-    stream.seek(0)
-    digest = hashlib.sha256()
-    size = 0
-    while chunk := stream.read(CHUNK):
-        digest.update(chunk)
-        size += len(chunk)
-    stream.seek(0)
-    return digest.hexdigest(), size
+def _too_many(width: int, height: int, max_pixels: int) -> RejectedUpload:
+    return RejectedUpload(
+        "too_many_pixels", f"{width}x{height} is more than the limit of {max_pixels} pixels", 413
+    )
 
 
-def inspect_image(stream: BinaryIO, *, max_pixels: int, tz: tzinfo) -> ImageInfo:
-    """Sniff and fully check an image without trusting its name; raises RejectedUpload."""
-    stream.seek(0)
+def inspect_image(path: Path | IO[bytes], kind: FileType, *, max_pixels: int, tz: tzinfo) -> ImageInfo:
+    """Open, bound and fully check an image of a sniffed type; raises RejectedUpload."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(stream)
-            if image.format not in FORMATS:
-                raise RejectedUpload(
-                    "unsupported_type",
-                    f"{image.format or 'this'} files are not accepted; send JPEG, PNG or WebP",
-                )
-            width, height = image.size
-            if width * height > max_pixels:
-                raise RejectedUpload(
-                    "too_many_pixels", f"{width}x{height} is more than {max_pixels} pixels", 413
-                )
-            exif = image.getexif()
-            # Decoding at 1/8 scale still reads every byte, so a truncated file fails here, cheaply.
-            image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
-            image.load()
+            # Our own pixel limit decides; Pillow's warning threshold is lower than a big camera's.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", UserWarning)  # "Corrupt EXIF": judged by our own check
+            with Image.open(path, formats=PILLOW_FORMATS[kind.name]) as image:
+                width, height = image.size
+                if width < 1 or height < 1:
+                    raise RejectedUpload("corrupt_image", "the image has no pixels", 422)
+                if width * height > max_pixels:
+                    raise _too_many(width, height, max_pixels)
+                raw_exif = image.info.get("exif")
+                if raw_exif:
+                    _check_exif_block(raw_exif)
+                exif = image.getexif()
+                if kind.name == "PNG":
+                    assert isinstance(path, Path), "PNG files are checked from the complete spool file"
+                    _check_png(path, width, height)
+                else:
+                    if kind.name == "JPEG":
+                        # Decoding at 1/8 scale still reads every byte: truncation fails here, cheaply.
+                        image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+                    image.load()
     except RejectedUpload:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise RejectedUpload("unsupported_type", f"not a readable image: {exc}") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise RejectedUpload(
+            "too_many_pixels", f"the image is too large to decode safely: {exc}", 413
+        ) from None
+    except UnidentifiedImageError:
+        raise RejectedUpload(
+            "corrupt_image", f"the file starts like a {kind.name} image but cannot be read as one", 422
+        ) from None
+    except (OSError, SyntaxError, ValueError, struct.error, EOFError, RuntimeError) as exc:
         raise RejectedUpload("corrupt_image", f"the image could not be decoded: {exc}", 422) from None
-    finally:
-        stream.seek(0)
-    ext, content_type = FORMATS[image.format]
-    summary, taken_at = _exif_summary(exif, tz)
-    return ImageInfo(ext, content_type, width, height, taken_at, summary)
+    summary, taken_at, gps = exif_summary(exif, tz)
+    summary["width"], summary["height"] = width, height
+    return ImageInfo(width, height, taken_at, summary, gps)
 
 
-def _exif_summary(exif: Image.Exif, tz: tzinfo) -> tuple[dict[str, Any], datetime | None]:
+def _check_exif_block(raw: bytes) -> None:
+    """An EXIF block must be a well-formed TIFF structure: garbage there is refused, not ignored."""
+    data = raw[6:] if raw.startswith(b"Exif\x00\x00") else raw
+    if tiff_ifd0_tags(data) is None:
+        raise RejectedUpload("corrupt_metadata", "the image's EXIF block is not valid EXIF data", 422)
+
+
+def _check_png(path: Path, width: int, height: int) -> None:
+    """Walk every chunk (CRC-checked) and inflate the pixel stream without keeping it.
+
+    Bounded memory for any size, and a truncated or corrupt stream fails here.
+    """
+    with path.open("rb") as fp:
+        if fp.read(8) != b"\x89PNG\r\n\x1a\n":
+            raise RejectedUpload("corrupt_image", "the PNG signature is damaged", 422)
+        inflater = zlib.decompressobj()
+        produced = 0
+        ended = False
+        interlaced = False
+        bits = channels = 0
+        while True:
+            header = fp.read(8)
+            if len(header) < 8:
+                break
+            length, ctype = struct.unpack(">I4s", header)
+            if length > 0x7FFFFFFF:
+                raise RejectedUpload("corrupt_image", "a PNG chunk has an impossible length", 422)
+            data = fp.read(length)
+            crc = fp.read(4)
+            if len(data) < length or len(crc) < 4:
+                raise RejectedUpload("corrupt_image", "the PNG is truncated", 422)
+            if zlib.crc32(ctype + data) != struct.unpack(">I", crc)[0]:
+                raise RejectedUpload(
+                    "corrupt_image", f"the PNG chunk {ctype.decode('latin-1')!r} is corrupt", 422
+                )
+            if ctype == b"IHDR":
+                bits, color, interlaced = data[8], data[9], data[12] == 1
+                channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(color, 0)
+            elif ctype == b"IDAT":
+                try:
+                    out = inflater.decompress(data, DECOMPRESS_CHUNK)
+                    produced += len(out)
+                    while inflater.unconsumed_tail:
+                        out = inflater.decompress(inflater.unconsumed_tail, DECOMPRESS_CHUNK)
+                        produced += len(out)
+                except zlib.error as exc:
+                    raise RejectedUpload(
+                        "corrupt_image", f"the PNG pixel data is corrupt: {exc}", 422
+                    ) from None
+            elif ctype == b"IEND":
+                ended = True
+                break
+    if not ended or not inflater.eof:
+        raise RejectedUpload(
+            "corrupt_image", "the PNG is truncated: its pixel data or end marker is missing", 422
+        )
+    if not interlaced and channels:
+        expected = height * (1 + (width * channels * bits + 7) // 8)
+        if produced < expected:
+            raise RejectedUpload("corrupt_image", "the PNG holds fewer pixels than its header declares", 422)
+
+
+def taken_at_from_head(head: bytes, tz: tzinfo) -> datetime | None:
+    """The EXIF capture time from a file's first bytes, before the rest has arrived (best effort)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(head), formats=["JPEG", "PNG", "WEBP"]) as image:
+                return exif_summary(image.getexif(), tz)[1]
+    except Exception:  # a header that Pillow cannot parse from a prefix: decided after the full read
+        return None
+
+
+def exif_summary(
+    exif: Image.Exif, tz: tzinfo
+) -> tuple[dict[str, Any], datetime | None, dict[str, float] | None]:
     try:
         sub = exif.get_ifd(ExifTags.IFD.Exif)
-    except Exception:  # malformed IFDs are common in the wild; metadata is best effort
+    except Exception:  # malformed sub-IFDs are common in the wild; metadata is best effort
         sub = {}
     summary: dict[str, Any] = {}
     for name, value in (
@@ -98,9 +175,37 @@ def _exif_summary(exif: Image.Exif, tz: tzinfo) -> tuple[dict[str, Any], datetim
         if value is not None:
             summary[name] = _jsonable(value)
     taken_at = _parse_exif_time(
-        sub.get(ExifTags.Base.DateTimeOriginal), sub.get(ExifTags.Base.OffsetTimeOriginal), tz
+        sub.get(ExifTags.Base.DateTimeOriginal) or exif.get(ExifTags.Base.DateTime),
+        sub.get(ExifTags.Base.OffsetTimeOriginal) if sub.get(ExifTags.Base.DateTimeOriginal) else None,
+        tz,
     )
-    return summary, taken_at
+    return summary, taken_at, _gps(exif)
+
+
+def _gps(exif: Image.Exif) -> dict[str, float] | None:
+    """Decimal degrees (and altitude) from the GPS IFD; stored privately, never in the EXIF summary."""
+    try:
+        info = exif.get_ifd(ExifTags.IFD.GPSInfo)
+        lat = _degrees(info[ExifTags.GPS.GPSLatitude], info.get(ExifTags.GPS.GPSLatitudeRef, "N"))
+        lon = _degrees(info[ExifTags.GPS.GPSLongitude], info.get(ExifTags.GPS.GPSLongitudeRef, "E"))
+    except Exception:
+        return None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return None
+    found = {"latitude": round(lat, 7), "longitude": round(lon, 7)}
+    try:
+        altitude = float(info[ExifTags.GPS.GPSAltitude])
+        below = info.get(ExifTags.GPS.GPSAltitudeRef) in (1, b"\x01")
+        found["altitude"] = round(-altitude if below else altitude, 2)
+    except Exception:
+        pass
+    return found
+
+
+def _degrees(value: Any, ref: Any) -> float:
+    d, m, s = (float(part) for part in value)
+    sign = -1 if str(ref).strip("\x00 ").upper() in ("S", "W") else 1
+    return sign * (d + m / 60 + s / 3600)
 
 
 def _parse_exif_time(value: object, offset: object, tz: tzinfo) -> datetime | None:
@@ -113,7 +218,7 @@ def _parse_exif_time(value: object, offset: object, tz: tzinfo) -> datetime | No
         return None
     if isinstance(offset, str):
         try:
-            return datetime.strptime(f"{text[:19]} {offset.strip()}", "%Y:%m:%d %H:%M:%S %z")
+            return datetime.strptime(f"{text[:19]} {offset.strip().rstrip(chr(0))}", "%Y:%m:%d %H:%M:%S %z")
         except ValueError:
             pass
     return moment.replace(tzinfo=tz)
@@ -123,20 +228,17 @@ def _jsonable(value: object) -> object:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace").rstrip("\x00")
     if isinstance(value, str):
-        return value.rstrip("\x00")
+        return value.rstrip("\x00").strip()
     if isinstance(value, int | float | bool):
         return value
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int | float) for v in value):
+        value = value[0] / value[1] if value[1] else float("nan")  # a (numerator, denominator) pair
     try:
-        return float(value)  # type: ignore[arg-type]  # IFDRational
-    except (TypeError, ValueError):
+        number = float(value)  # type: ignore[arg-type]  # IFDRational
+    except (TypeError, ValueError, ZeroDivisionError):
         return str(value)
+    return round(number, 6) if number == number else None  # NaN from 0/0 rationals
 
 
 def original_key(taken_at: datetime, sha256: str, ext: str) -> str:
     return f"{taken_at:%Y}/{taken_at:%m}/{sha256}.{ext}"
-
-
-def safe_name(name: str | None) -> str:
-    """The file's base name for display only: never used as a path."""
-    base = Path((name or "").replace("\\", "/")).name
-    return "".join(ch for ch in base if ch.isprintable())[:255]

@@ -1,0 +1,290 @@
+"""Backfill benchmark: photos/s end to end and peak memory of `picturetime-backfill` on real servers.
+
+Generates N (1000; 20 with --quick) 12 MP phone-like JPEGs (3000x4000 upright, quality 92, camera
+grain, EXIF DateTimeOriginal) of the test face (tests/support/faces.py) with small day-to-day
+changes of angle, scale, position and light, one per day from 2015-01-01; generation is not
+measured and the photos are cached in the temp dir. Then it starts its own SeaweedFS, NATS and a
+gateway process on SQLite, creates an account, and runs `picturetime-backfill --jobs 2` against
+it as a process, sampling the RSS summed over the backfill process tree (main process and pool
+workers) every 100 ms. It reports photos/s over the whole run (start-up, hashing, lookup,
+alignment, registration), the peak RSS, and the RSS when 25/50/75/100 % of the photos were done,
+which shows whether memory stays flat as the number of photos grows.
+
+    uv run python bench/bench_backfill.py [--quick] [--n 1000] [--jobs 2] [--out bench/results/backfill.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # tests.support builds the photos and the account
+
+GENERATOR_VERSION = 1
+SIZE = (3000, 4000)  # upright w, h: 12 MP
+FIRST_DAY = date(2015, 1, 1)
+TARGET_PHOTOS_PER_S = 25.0
+DEFAULT_OUT = ROOT / "bench" / "results" / "backfill.json"
+
+
+# -------------------------------------------------------------------------------------------
+# Data
+
+
+def _photo(index: int, path: str) -> None:
+    """One day's photo: the face turned, scaled and moved a little, the light changed a little."""
+    import numpy as np
+    from PIL import Image
+
+    from tests.support.faces import render_face
+
+    rng = np.random.default_rng(index)
+    angle = rng.uniform(-5, 5)
+    scale = math.exp(rng.uniform(-0.08, 0.08))
+    shift = (rng.uniform(-0.04, 0.04) * SIZE[0], rng.uniform(-0.03, 0.03) * SIZE[1])
+    pixels, _ = render_face(angle, scale, shift, size=SIZE, grain=6.0, seed=index)
+    gain = rng.uniform(0.85, 1.15, size=3)
+    pixels = np.clip(pixels.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+    day = FIRST_DAY + timedelta(days=index)
+    exif = Image.Exif()
+    sub = exif.get_ifd(0x8769)
+    sub[36867] = f"{day:%Y:%m:%d} 08:{index % 60:02d}:00"  # DateTimeOriginal
+    sub[36881] = "+01:00"  # OffsetTimeOriginal
+    exif[0x010F], exif[0x0110] = "BenchPhone", "12MP"
+    out = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels[:, :, ::-1])).save(
+        out, "JPEG", quality=92, exif=exif.tobytes()
+    )
+    tmp = Path(path + ".tmp")
+    tmp.write_bytes(out.getvalue())
+    tmp.replace(path)
+
+
+def generate(cache: Path, n: int, jobs: int) -> Path:
+    """The first n photos of the cached series (made on first use), linked into a fresh folder."""
+    store = cache / f"v{GENERATOR_VERSION}"
+    store.mkdir(parents=True, exist_ok=True)
+    names = [f"IMG_{FIRST_DAY + timedelta(days=i):%Y%m%d}_080000.jpg" for i in range(n)]
+    missing = [(i, str(store / name)) for i, name in enumerate(names) if not (store / name).exists()]
+    if missing:
+        print(f"generating {len(missing)} 12 MP photos in {store} (cached for later runs) ...", flush=True)
+        started = time.monotonic()
+        with ProcessPoolExecutor(jobs) as pool:
+            for done, _ in enumerate(pool.map(_photo, *zip(*missing, strict=True), chunksize=4), 1):
+                if done % 50 == 0:
+                    print(f"  {done}/{len(missing)} ({time.monotonic() - started:.0f} s)", flush=True)
+    src = Path(tempfile.mkdtemp(prefix="pt-bench-backfill-src-"))
+    link = _same_fs(store, src)
+    for name in names:
+        if link:
+            os.link(store / name, src / name)
+        else:
+            (src / name).write_bytes((store / name).read_bytes())
+    return src
+
+
+def _same_fs(a: Path, b: Path) -> bool:
+    return a.stat().st_dev == b.stat().st_dev
+
+
+# -------------------------------------------------------------------------------------------
+# Servers
+
+
+class Stack:
+    """SeaweedFS, NATS and a gateway process on SQLite, all on loopback, in a temp dir."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.servers: list = []
+        self.gateway = None
+
+    def __enter__(self) -> Stack:
+        from picturetime_common.localservers import (
+            free_port,
+            nats_server,
+            pick_weed_ports,
+            seaweedfs_server,
+            wait_for_s3,
+        )
+        from picturetime_common.s3 import make_client
+        from picturetime_common.settings import S3Settings
+        from picturetime_gateway.settings import GatewaySettings
+        from tests.support.stack import create_account, make_settings, script, settings_env, wait_http
+
+        access, secret = f"pt{secrets.token_hex(6)}", secrets.token_urlsafe(24)
+        ports = pick_weed_ports()
+        self.servers.append(seaweedfs_server(self.root, ports, access, secret).start())
+        nats_port = free_port()
+        self.servers.append(nats_server(self.root, nats_port).start())
+        settings = make_settings(
+            GatewaySettings, data_dir=self.root / "data", database_url=f"sqlite:///{self.root / 'catalog.db'}",
+            s3=S3Settings(endpoint=f"127.0.0.1:{ports.s3}", access_key=access, secret_key=secret),
+            nats=f"nats://127.0.0.1:{nats_port}",
+        )  # fmt: skip
+        wait_for_s3(make_client(settings.s3))
+        port = free_port()
+        log = (self.root / "gateway.log").open("wb")
+        self.gateway = subprocess.Popen(
+            [script("picturetime-gateway"), "serve", "--port", str(port)],
+            env={**os.environ, **settings_env(settings)}, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.url = f"http://127.0.0.1:{port}"
+        wait_http(f"{self.url}/readyz", 90)
+        self.api_key = create_account(settings, scopes="upload,sync").api_key
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.gateway is not None:
+            self.gateway.terminate()
+            try:
+                self.gateway.wait(15)
+            except subprocess.TimeoutExpired:
+                self.gateway.kill()
+        for server in reversed(self.servers):
+            server.stop()
+
+
+# -------------------------------------------------------------------------------------------
+# Measurement
+
+
+def tree_rss(proc) -> int:  # type: ignore[no-untyped-def]
+    """RSS of a process and all its descendants, in bytes (0 once it is gone)."""
+    import psutil
+
+    total = 0
+    try:
+        family = [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    for member in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += member.memory_info().rss
+    return total
+
+
+def run_backfill(src: Path, stack: Stack, jobs: int, n: int, work: Path) -> dict:
+    import psutil
+
+    from tests.support.stack import script
+
+    manifest = work / "manifest.jsonl"
+    argv = [script("picturetime-backfill"), str(src), "--gateway", stack.url, "--jobs", str(jobs),
+            "--manifest", str(manifest)]  # fmt: skip
+    env = {**os.environ, "PT_BACKFILL_API_KEY": stack.api_key}
+    out, err = (work / "backfill.out").open("wb"), (work / "backfill.err").open("wb")
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
+    ps = psutil.Process(proc.pid)
+    peak, samples, marks = 0, [], {}
+    checkpoints = {q: math.ceil(n * q / 100) for q in (25, 50, 75, 100)}
+    while proc.poll() is None:
+        rss = tree_rss(ps)
+        peak = max(peak, rss)
+        done = manifest.read_bytes().count(b"\n") if manifest.exists() else 0
+        samples.append((round(time.monotonic() - started, 2), done, rss))
+        for q, at in checkpoints.items():
+            if q not in marks and done >= at:
+                marks[q] = rss
+        time.sleep(0.1)
+    wall = time.monotonic() - started
+    out.close()
+    err.close()
+    done = manifest.read_bytes().count(b"\n") if manifest.exists() else 0
+    for q, at in checkpoints.items():
+        marks.setdefault(q, samples[-1][2] if samples and done >= at else None)
+    statuses: dict[str, int] = {}
+    for line in manifest.read_text().splitlines():
+        if line.strip():
+            status = json.loads(line)["status"]
+            statuses[status] = statuses.get(status, 0) + 1
+    return {
+        "exit_code": proc.returncode,
+        "wall_s": round(wall, 2),
+        "photos_per_s": round(n / wall, 2),
+        "peak_rss_mb": round(peak / 2**20, 1),
+        "rss_mb_at_progress": {f"{q}%": (round(v / 2**20, 1) if v else None) for q, v in marks.items()},
+        "outcomes": statuses,
+        "samples": len(samples),
+        "stdout_tail": (work / "backfill.out").read_text(errors="replace")[-1500:],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="20 photos instead of 1000 (a smoke run)")
+    parser.add_argument("--n", type=int, help="number of photos (default 1000, or 20 with --quick)")
+    parser.add_argument("--jobs", type=int, default=2, help="backfill processes (default 2)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"result JSON (default {DEFAULT_OUT})")
+    parser.add_argument(
+        "--cache", type=Path, default=Path(tempfile.gettempdir()) / "picturetime-bench-backfill",
+        help="where generated photos are kept between runs",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    n = args.n or (20 if args.quick else 1000)
+
+    src = generate(args.cache, n, os.cpu_count() or 2)
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    size_mb = sum(p.stat().st_size for p in src.iterdir()) / 2**20
+    with tempfile.TemporaryDirectory(prefix="pt-bench-backfill-") as tmp:
+        work = Path(tmp)
+        with Stack(work / "servers") as stack:
+            print(f"backfilling {n} photos ({size_mb:.0f} MB) with --jobs {args.jobs} ...", flush=True)
+            result = run_backfill(src, stack, args.jobs, n, work)
+    for p in src.iterdir():
+        p.unlink()
+    src.rmdir()
+
+    report = {
+        "benchmark": "backfill",
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "photos": n,
+        "photo_size": f"{SIZE[0]}x{SIZE[1]} JPEG q92 (12 MP)",
+        "input_mb": round(size_mb, 1),
+        "jobs": args.jobs,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            # Other work on the machine slows every number here; the load says how much there was.
+            "load_average_before": load_before,
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        },
+        "target_photos_per_s": TARGET_PHOTOS_PER_S,
+        "meets_target": result["photos_per_s"] >= TARGET_PHOTOS_PER_S,
+        **result,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+    print()
+    print(
+        f"{'photos':>7} {'jobs':>4} {'wall s':>8} {'photos/s':>9} {'target':>7} {'peak RSS MB':>12}   RSS MB at 25/50/75/100 %"
+    )
+    marks = " / ".join("-" if v is None else f"{v:.0f}" for v in report["rss_mb_at_progress"].values())
+    print(
+        f"{n:>7} {args.jobs:>4} {report['wall_s']:>8.1f} {report['photos_per_s']:>9.2f} "
+        f"{TARGET_PHOTOS_PER_S:>7.0f} {report['peak_rss_mb']:>12.0f}   {marks}"
+    )
+    print(f"outcomes: {report['outcomes']}  exit code {report['exit_code']}  -> {args.out}")
+    return 0 if report["exit_code"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,383 @@
+"""The backfill run: scan, skip what is done, align in a process pool, register, record, report."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from picturetime_aligner.backfill.client import BackfillClient, GatewayError
+from picturetime_aligner.backfill.manifest import Entry, Manifest
+from picturetime_aligner.backfill.scan import CONTENT_TYPES, Candidate, scan, sha256_file
+from picturetime_aligner.backfill.work import Outcome, align_photo, init_worker
+from picturetime_aligner.models import AlignmentSettings
+
+HASH_BATCH = 64  # files hashed (and looked up) together
+REGISTER_THREADS = 4
+
+
+class FatalError(Exception):
+    """Nothing more can succeed (bad API key, unreachable gateway): stop the run."""
+
+
+@dataclass
+class Options:
+    src: Path
+    manifest: Path
+    jobs: int
+    client: BackfillClient | None  # None: --align-only
+    target: str
+    frames_dir: Path | None  # where local frame copies go (--align-only, --video)
+    with_originals: bool = False
+    timezone: str | None = None
+    retry: frozenset[str] = frozenset()
+    settings: AlignmentSettings = field(default_factory=AlignmentSettings)
+
+
+@dataclass
+class Report:
+    counts: Counter[str] = field(default_factory=Counter)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)  # file, status, detail
+    earlier_failures: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    aborted: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failures) or self.aborted is not None
+
+
+@dataclass
+class Item:
+    cand: Candidate
+    sha256: str
+
+
+def frame_name(taken_at: str, sha256: str) -> Path:
+    """`YYYY/YYYY-MM-DD_<sha256 prefix>.jpg`: sorted by name is sorted by day, as the sync agent's."""
+    day = datetime.fromisoformat(taken_at).date()
+    return Path(f"{day:%Y}") / f"{day:%Y-%m-%d}_{sha256[:16]}.jpg"
+
+
+def write_frame(frames_dir: Path, rel: Path, data: bytes) -> None:
+    """Write through a temporary name, so a kill never leaves half a frame under the real name."""
+    final = frames_dir / rel
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, final)
+
+
+class Backfill:
+    def __init__(self, opts: Options, console: Console) -> None:
+        self.opts = opts
+        self.console = console
+        self.manifest = Manifest(opts.manifest, opts.target)
+        self.report = Report()
+        self.alignments = None
+        if opts.client is None and opts.frames_dir is not None:
+            opts.frames_dir.mkdir(parents=True, exist_ok=True)
+            self.alignments = (opts.frames_dir / "alignments.jsonl").open("a", encoding="utf-8")
+
+    # -- what needs doing ---------------------------------------------------------------------
+    def plan(self) -> list[Candidate]:
+        exclude = (self.opts.frames_dir,) if self.opts.frames_dir else ()
+        todo = []
+        for cand in scan(self.opts.src, exclude):
+            entry = self.manifest.finished(cand.rel, cand.size, cand.mtime_ns, self.opts.retry)
+            if entry is None:
+                todo.append(cand)
+            else:
+                self.report.counts["done earlier"] += 1
+                if entry.status == "no_face":
+                    self.report.earlier_failures.append((cand.rel, entry.status))
+        return todo
+
+    def hashed(
+        self, todo: list[Candidate], hasher: ThreadPoolExecutor, progress: _Progress
+    ) -> Iterator[Item]:
+        """The files still to align: hashed in batches, and the batch looked up on the server."""
+        for start in range(0, len(todo), HASH_BATCH):
+            batch = todo[start : start + HASH_BATCH]
+            hashes = list(hasher.map(lambda c: _hash_or_none(c.path), batch))
+            items = []
+            for cand, sha in zip(batch, hashes, strict=True):
+                if sha is None:
+                    self._finish(cand, None, "error", detail="cannot read the file")
+                    progress.advance()
+                else:
+                    items.append(Item(cand, sha))
+            known: set[str] = set()
+            if self.opts.client is not None and items:
+                try:
+                    known = self.opts.client.lookup(sorted({i.sha256 for i in items}))
+                except GatewayError as exc:
+                    raise FatalError(f"the gateway lookup failed: {exc}") from None
+            for item in items:
+                if item.sha256 in known:
+                    self._finish(item.cand, item.sha256, "known")
+                    progress.advance()
+                else:
+                    yield item
+
+    # -- the run ------------------------------------------------------------------------------
+    def run(self) -> Report:
+        started = time.monotonic()
+        todo = self.plan()
+        progress = _Progress(self.console, len(todo))
+        jobs = max(1, self.opts.jobs)
+        in_flight = jobs * 2  # enough to keep every process busy, few enough to keep memory flat
+        context = get_context("spawn")  # MediaPipe's graph threads do not survive fork
+        initargs = (self.opts.settings, self.opts.timezone)
+        try:
+            with (
+                progress,
+                ThreadPoolExecutor(4, thread_name_prefix="hash") as hasher,
+                ThreadPoolExecutor(REGISTER_THREADS, thread_name_prefix="register") as registrar,
+                ProcessPoolExecutor(
+                    jobs, mp_context=context, initializer=init_worker, initargs=initargs
+                ) as pool,
+            ):
+                items = self.hashed(todo, hasher, progress)
+                aligning: dict[Future[Outcome], Item] = {}
+                registering: dict[Future[tuple[dict[str, Any], bool]], tuple[Item, Outcome]] = {}
+                exhausted = False
+                while True:
+                    while not exhausted and len(aligning) + len(registering) < in_flight + REGISTER_THREADS:
+                        item = next(items, None)
+                        if item is None:
+                            exhausted = True
+                            break
+                        aligning[pool.submit(align_photo, str(item.cand.path), item.cand.mtime_ns)] = item
+                    if not aligning and not registering:
+                        break
+                    done, _ = wait([*aligning, *registering], return_when=FIRST_COMPLETED)
+                    for future in done:
+                        if future in aligning:
+                            item = aligning.pop(future)
+                            outcome = _outcome_of(future)
+                            if outcome.status == "aligned" and self.opts.client is not None:
+                                self._keep_local(item, outcome)
+                                registering[registrar.submit(self._register, item, outcome)] = (item, outcome)
+                                continue
+                            self._aligned_locally(item, outcome)
+                        else:
+                            item, outcome = registering.pop(future)  # type: ignore[arg-type]
+                            self._registered(item, outcome, future)  # type: ignore[arg-type]
+                        progress.advance(self.report.counts)
+        except FatalError as exc:
+            self.report.aborted = str(exc)
+        except KeyboardInterrupt:
+            self.report.aborted = "interrupted; run again to continue where this run stopped"
+        finally:
+            self.manifest.close()
+            if self.alignments is not None:
+                self.alignments.close()
+            self.report.seconds = time.monotonic() - started
+        return self.report
+
+    # -- outcomes -----------------------------------------------------------------------------
+    def _register(self, item: Item, outcome: Outcome) -> tuple[dict[str, Any], bool]:
+        cand, alignment = item.cand, outcome.alignment
+        width, height = alignment["output_size"]
+        in_size = alignment.get("input_size") or [None, None]
+        metadata = {
+            "sha256": item.sha256, "size": cand.size, "content_type": CONTENT_TYPES[cand.kind],
+            "taken_at": outcome.taken_at, "original_name": cand.path.name[:255],
+            "original_width": in_size[0], "original_height": in_size[1], "matrix": alignment["matrix"],
+            "left_eye": alignment["left_eye"], "right_eye": alignment["right_eye"],
+            "confidence": min(1.0, max(0.0, float(alignment["confidence"]))), "quality": alignment["quality"],
+            "params_hash": self.opts.settings.params_hash(), "width": width, "height": height,
+            "exif": outcome.exif,
+        }  # fmt: skip
+        assert self.opts.client is not None and outcome.jpeg is not None
+        original = cand.path if self.opts.with_originals else None
+        return self.opts.client.register(metadata, outcome.jpeg, original, CONTENT_TYPES[cand.kind])
+
+    def _registered(self, item: Item, outcome: Outcome, future: Future[tuple[dict[str, Any], bool]]) -> None:
+        try:
+            photo, created = future.result()
+        except GatewayError as exc:
+            if exc.fatal:
+                raise FatalError(f"the gateway refused the API key: {exc.detail}") from None
+            self._finish(item.cand, item.sha256, "error", taken_at=outcome.taken_at, detail=str(exc))
+            return
+        status = "registered" if created else "known"
+        frame = self._frame_rel(item, outcome)
+        self._finish(
+            item.cand, item.sha256, status, photo_id=photo.get("id"), taken_at=outcome.taken_at, frame=frame
+        )
+
+    def _frame_rel(self, item: Item, outcome: Outcome) -> str | None:
+        if self.opts.frames_dir is None or outcome.taken_at is None:
+            return None
+        return frame_name(outcome.taken_at, item.sha256).as_posix()
+
+    def _keep_local(self, item: Item, outcome: Outcome) -> None:
+        """A local copy of the frame, for `--video` (written before the manifest says done)."""
+        if self.opts.frames_dir is not None and outcome.jpeg is not None and outcome.taken_at is not None:
+            write_frame(self.opts.frames_dir, frame_name(outcome.taken_at, item.sha256), outcome.jpeg)
+
+    def _aligned_locally(self, item: Item, outcome: Outcome) -> None:
+        frame = None
+        if outcome.status == "aligned":
+            self._keep_local(item, outcome)
+            frame = self._frame_rel(item, outcome)
+            if self.alignments is not None:
+                line = {"file": item.cand.rel, "frame": frame, "sha256": item.sha256, "taken_at": outcome.taken_at,
+                        "taken_at_source": outcome.taken_from, **outcome.alignment}  # fmt: skip
+                self.alignments.write(json.dumps(line) + "\n")
+                self.alignments.flush()
+        detail = outcome.error if outcome.status != "aligned" else None
+        self._finish(
+            item.cand, item.sha256, outcome.status, taken_at=outcome.taken_at, frame=frame, detail=detail
+        )
+
+    def _finish(
+        self, cand: Candidate, sha256: str | None, status: str, *, photo_id: str | None = None,
+        taken_at: str | None = None, frame: str | None = None, detail: str | None = None,
+    ) -> None:  # fmt: skip
+        self.report.counts[status] += 1
+        if status in ("no_face", "error"):
+            self.report.failures.append(
+                (cand.rel, status, detail or ("no face found" if status == "no_face" else ""))
+            )
+        self.manifest.record(
+            Entry(
+                cand.rel,
+                cand.size,
+                cand.mtime_ns,
+                sha256,
+                status,
+                photo_id,
+                self.opts.target,
+                taken_at,
+                frame,
+                detail,
+            )
+        )
+
+
+def _hash_or_none(path: Path) -> str | None:
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None
+
+
+def _outcome_of(future: Future[Outcome]) -> Outcome:
+    try:
+        return future.result()
+    except Exception as exc:  # a worker crashed (BrokenProcessPool) or raised
+        return Outcome("error", error=f"{exc.__class__.__name__}: {exc}")
+
+
+class _Progress:
+    """A rich progress bar with ETA on a terminal; a plain line every few seconds otherwise (logs)."""
+
+    def __init__(self, console: Console, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.console = console
+        self.started = time.monotonic()
+        self.last_line = 0.0
+        self.bar: Progress | None = None
+        if console.is_terminal:
+            self.bar = Progress(
+                TextColumn("[bold]backfill"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                TextColumn("{task.fields[summary]}"), console=console,
+            )  # fmt: skip
+            self.task = self.bar.add_task("backfill", total=total, rate="", summary="")
+
+    def __enter__(self) -> _Progress:
+        if self.bar is not None:
+            self.bar.start()
+        else:
+            self.console.print(f"backfill: {self.total} photos to do")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def advance(self, counts: Counter[str] | None = None) -> None:
+        self.done += 1
+        elapsed = max(1e-6, time.monotonic() - self.started)
+        rate = self.done / elapsed
+        summary = " ".join(f"{k}={v}" for k, v in sorted((counts or {}).items()) if k != "done earlier")
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, rate=f"{rate:.1f}/s", summary=summary)
+            return
+        now = time.monotonic()
+        if now - self.last_line >= 5 or self.done == self.total:
+            self.last_line = now
+            eta = (self.total - self.done) / rate if rate > 0 else 0
+            self.console.print(
+                f"backfill: {self.done}/{self.total} ({100 * self.done / max(1, self.total):.0f} %) "
+                f"{rate:.1f} photos/s, ETA {eta:.0f} s {summary}",
+                highlight=False,
+            )
+
+
+def print_report(report: Report, console: Console, manifest: Path) -> None:
+    table = Table(title="picturetime-backfill", show_header=True, header_style="bold")
+    table.add_column("outcome")
+    table.add_column("photos", justify="right")
+    labels = [
+        ("registered", "aligned and registered"),
+        ("aligned", "aligned (local only)"),
+        ("known", "already on the server"),
+        ("done earlier", "done in an earlier run"),
+        ("no_face", "no face found"),
+        ("error", "errors"),
+    ]
+    for key, label in labels:
+        if report.counts.get(key):
+            table.add_row(label, str(report.counts[key]))
+    processed = sum(v for k, v in report.counts.items() if k != "done earlier")
+    rate = processed / report.seconds if report.seconds > 0 else 0.0
+    console.print(table)
+    console.print(f"{processed} photos in {report.seconds:.1f} s ({rate:.1f} photos/s); manifest: {manifest}")
+    if report.failures:
+        failed = Table(title="not aligned", show_header=True, header_style="bold")
+        failed.add_column("file")
+        failed.add_column("outcome")
+        failed.add_column("detail")
+        for rel, status, detail in report.failures:
+            failed.add_row(rel, status, detail)
+        console.print(failed)
+    if report.earlier_failures:
+        console.print(
+            f"{len(report.earlier_failures)} photo(s) had no face in an earlier run "
+            "(listed in the manifest; --retry-failed tries them again)."
+        )
+    if report.aborted:
+        console.print(f"[bold red]stopped:[/] {report.aborted}")
+
+
+def make_console(*, stderr: bool) -> Console:
+    """A console that wraps at the terminal's width, or not at all in logs and pipes."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, highlight=False, width=None if stream.isatty() else 200)

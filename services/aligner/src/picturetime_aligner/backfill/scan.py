@@ -1,0 +1,183 @@
+"""Finding photos under a folder, and when each was taken: EXIF, else the file name, else mtime."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, tzinfo
+from pathlib import Path
+from typing import Any
+
+from PIL import ExifTags, Image
+
+SNIFF_BYTES = 32
+HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
+CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "HEIF": "image/heic"}
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "HEIF": "heic"}
+NOON = time(12, 0)  # a date without a time is placed at noon, far from either midnight
+
+# IMG_20200613_081530, PXL_20200613_081530123, 20200613-081530, Screenshot_20200613-081530
+_COMPACT = re.compile(
+    r"(?<!\d)((?:19|20)\d\d)(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])[_\-T ]?([01]\d|2[0-3])([0-5]\d)([0-5]\d)"
+)
+# 2020-06-13, 2020_06_13, 2020.06.13, optionally with 08.15.30 / 08-15-30 / 08h15m30 after it
+_SEPARATED = re.compile(
+    r"(?<!\d)((?:19|20)\d\d)([-_.])(0[1-9]|1[0-2])\2(0[1-9]|[12]\d|3[01])(?!\d)"
+    r"(?:[ _T\-]+([01]\d|2[0-3])[.\-:h]?([0-5]\d)[.\-:m]?([0-5]\d)s?(?!\d))?"
+)
+# IMG-20200613-WA0001, IMG_20200613.jpg: a date alone
+_COMPACT_DATE = re.compile(r"(?<!\d)((?:19|20)\d\d)(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?!\d)")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An image file found under the source folder."""
+
+    path: Path
+    rel: str  # path relative to the source folder, with '/' separators
+    kind: str  # JPEG | PNG | HEIF
+    size: int
+    mtime_ns: int
+
+
+def sniff(head: bytes) -> str | None:
+    """JPEG, PNG or HEIF from a file's first bytes, whatever its name says; None otherwise."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if len(head) >= 12 and head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        return "HEIF"
+    return None
+
+
+def scan(root: Path, exclude: tuple[Path, ...] = ()) -> Iterator[Candidate]:
+    """Images under root, recursively, in path order; hidden files and folders are left out."""
+    excluded = {p.resolve() for p in exclude}
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (here / d).resolve() not in excluded)
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            path = here / name
+            try:
+                st = path.stat()
+                if not path.is_file():
+                    continue
+                with path.open("rb") as fh:
+                    kind = sniff(fh.read(SNIFF_BYTES))
+            except OSError:
+                continue
+            if kind is not None:
+                rel = path.relative_to(root).as_posix()
+                yield Candidate(path, rel, kind, st.st_size, st.st_mtime_ns)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1024 * 1024):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def localize(naive: datetime, tz: tzinfo | None) -> datetime:
+    """Attach a zone to a wall-clock time: `tz`, or this machine's local zone (with its DST rules)."""
+    return naive.replace(tzinfo=tz) if tz is not None else naive.astimezone()
+
+
+def date_from_name(name: str, tz: tzinfo | None) -> datetime | None:
+    """The capture time a camera or phone wrote into a file name, if any."""
+    stem = Path(name).stem
+    found = _COMPACT.search(stem)
+    if found:
+        parts = [int(g) for g in found.groups()]
+        return _make(parts[:3], parts[3:], tz)
+    found = _SEPARATED.search(stem)
+    if found:
+        y, _, m, d, hh, mm, ss = found.groups()
+        clock = [int(hh), int(mm), int(ss)] if hh is not None else None
+        return _make([int(y), int(m), int(d)], clock, tz)
+    found = _COMPACT_DATE.search(stem)
+    if found:
+        return _make([int(g) for g in found.groups()], None, tz)
+    return None
+
+
+def _make(day: list[int], clock: list[int] | None, tz: tzinfo | None) -> datetime | None:
+    try:
+        moment = datetime.combine(date(*day), time(*clock) if clock else NOON)
+    except ValueError:
+        return None
+    if moment.year > datetime.now().year + 1:
+        return None
+    return localize(moment, tz)
+
+
+def exif_facts(image: Image.Image, tz: tzinfo | None) -> tuple[datetime | None, dict[str, Any]]:
+    """Capture time (DateTimeOriginal with OffsetTimeOriginal) and a small summary of the camera."""
+    exif = image.getexif()
+    try:
+        sub = exif.get_ifd(ExifTags.IFD.Exif)
+    except Exception:  # malformed sub-IFDs are common; metadata is best effort
+        sub = {}
+    summary: dict[str, Any] = {}
+    for name, value in (
+        ("make", exif.get(ExifTags.Base.Make)),
+        ("model", exif.get(ExifTags.Base.Model)),
+        ("orientation", exif.get(ExifTags.Base.Orientation)),
+        ("lens", sub.get(ExifTags.Base.LensModel)),
+    ):
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            summary[name] = value.strip("\x00 ") if isinstance(value, str) else value
+    for when, offset in (
+        (sub.get(ExifTags.Base.DateTimeOriginal), sub.get(ExifTags.Base.OffsetTimeOriginal)),
+        (sub.get(ExifTags.Base.DateTimeDigitized), sub.get(ExifTags.Base.OffsetTimeDigitized)),
+        (exif.get(ExifTags.Base.DateTime), sub.get(ExifTags.Base.OffsetTime)),
+    ):
+        moment = _exif_time(when, offset, tz)
+        if moment is not None:
+            return moment, summary
+    return None, summary
+
+
+def _exif_time(value: object, offset: object, tz: tzinfo | None) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    text = value.strip().rstrip("\x00")[:19]
+    try:
+        moment = datetime.strptime(text, "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    if moment.year < 1900:
+        return None  # 0000:00:00 and friends: unset clocks
+    if isinstance(offset, str):
+        try:
+            return datetime.strptime(f"{text} {offset.strip().rstrip(chr(0))}", "%Y:%m:%d %H:%M:%S %z")
+        except ValueError:
+            pass
+    return localize(moment, tz)
+
+
+def taken_at(
+    image: Image.Image | None, name: str, mtime_ns: int, tz: tzinfo | None
+) -> tuple[datetime, str, dict]:
+    """When the photo was taken, how we know (exif | filename | mtime), and the camera summary."""
+    summary: dict[str, Any] = {}
+    if image is not None:
+        moment, summary = exif_facts(image, tz)
+        if moment is not None:
+            return moment, "exif", summary
+    moment = date_from_name(name, tz)
+    if moment is not None:
+        return moment, "filename", summary
+    stamp = (
+        datetime.fromtimestamp(mtime_ns / 1e9, tz)
+        if tz is not None
+        else datetime.fromtimestamp(mtime_ns / 1e9).astimezone()
+    )
+    return stamp.replace(microsecond=0), "mtime", summary

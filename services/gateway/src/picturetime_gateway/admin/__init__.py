@@ -1,0 +1,1 @@
+"""Picture Time gateway: the admin pages."""

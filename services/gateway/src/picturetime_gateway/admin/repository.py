@@ -1,0 +1,23 @@
+"""SQL for the admin overview."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from picturetime_common.db.models import Frame, Photo, User
+
+
+async def photos_by_status(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(select(Photo.status, func.count()).group_by(Photo.status))
+    return {status: count for status, count in rows}
+
+
+async def frames_pending_mirror(session: AsyncSession) -> int:
+    return (
+        await session.scalar(select(func.count()).select_from(Frame).where(Frame.mirrored_at.is_(None))) or 0
+    )
+
+
+async def user_count(session: AsyncSession) -> int:
+    return await session.scalar(select(func.count()).select_from(User)) or 0

@@ -1,0 +1,1 @@
+"""Picture Time gateway: API keys, managed by their owner."""

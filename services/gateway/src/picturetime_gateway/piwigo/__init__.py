@@ -1,0 +1,1 @@
+"""Picture Time gateway: a Piwigo-compatible web service for Darktable."""

@@ -1,0 +1,558 @@
+"""Receiving multipart uploads as a stream: never a whole file in memory.
+
+Each file part is hashed while it arrives and, once its first bytes said what it is, sent on to
+S3 as a multipart upload by a worker thread fed through a small bounded queue; images are also
+spooled to a temporary file on disk so they can be decoded and checked before anything commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import tempfile
+import threading
+import unicodedata
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from minio import Minio
+from minio.commonconfig import Tags
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect, Request
+
+from picturetime_gateway.uploads.errors import RejectedUpload
+from picturetime_gateway.uploads.formats import HEAD_BYTES
+
+log = logging.getLogger(__name__)
+
+BLOCK = 1024 * 1024  # what the request side hands the S3 thread at a time
+PIPE_BLOCKS = 4  # blocks in flight between the event loop and the S3 thread
+# Memory per upload is about (PARALLEL_PARTS + 2) x PART_SIZE: parts in flight, one being filled.
+PART_SIZE = 5 * 1024 * 1024  # S3 multipart part size (the S3 minimum)
+PARALLEL_PARTS = 2
+MAX_FIELD_BYTES = 64 * 1024
+MAX_FIELDS = 50
+
+
+class UploadAborted(IOError):
+    """Raised inside the S3 thread's reads when the request side gives up."""
+
+
+@dataclass
+class Target:
+    """Where a file's bytes go while they stream in, decided from its first bytes."""
+
+    bucket: str | None = None  # None: only hash (and spool) the bytes, store nothing
+    key: str | None = None
+    content_type: str = "application/octet-stream"
+    tags: dict[str, str] = field(default_factory=dict)
+    spool: bool = False  # keep a full copy on disk for decoding
+    context: Any = None  # whatever the planner wants back with the file
+    # Started on the spool file as soon as its last byte is on disk, while S3 finishes the upload.
+    on_spooled: Callable[[Path], Awaitable[Any]] | None = None
+    # Or, for formats decoded front to back: run in a thread from the first byte, reading the
+    # spool file as it grows, so decoding overlaps the transfer.
+    while_streaming: Callable[[IO[bytes]], Any] | None = None
+
+
+@dataclass
+class ReceivedFile:
+    field: str
+    filename: str
+    head: bytes
+    size: int
+    sha256: str
+    target: Target
+    spool_path: Path | None
+    stored: bool  # the bytes now sit at target.bucket/target.key, put there by this request
+    early: asyncio.Future[Any] | None = None  # target.on_spooled's work, begun before S3 finished
+
+
+@dataclass
+class ReceivedForm:
+    fields: dict[str, list[str]] = field(default_factory=dict)
+    files: list[ReceivedFile] = field(default_factory=list)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        values = self.fields.get(name)
+        return values[-1] if values else default
+
+
+@dataclass(frozen=True)
+class FileStart:
+    field: str
+    filename: str
+    head: bytes
+    fields: dict[str, list[str]]
+
+
+Planner = Callable[[FileStart], Awaitable[Target]]
+
+
+class _Growing:
+    """Shared state of a spool file that one thread writes while another reads it."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.done = False
+        self.aborted = False
+
+    def wake(self, *, done: bool = False, aborted: bool = False) -> None:
+        with self.cond:
+            self.done = self.done or done or aborted
+            self.aborted = self.aborted or aborted
+            self.cond.notify_all()
+
+
+class GrowingReader:
+    """A read-only file over a spool file still being written: reads wait for more bytes."""
+
+    def __init__(self, path: Path, state: _Growing) -> None:
+        self._file = path.open("rb")
+        self._state = state
+
+    def read(self, size: int = -1) -> bytes:
+        while True:
+            with self._state.cond:
+                done, aborted = self._state.done, self._state.aborted
+            if aborted:
+                raise OSError("the upload was abandoned")
+            if done or size == 0:
+                return self._file.read(size)
+            if size > 0 and (data := self._file.read(size)):
+                return data
+            with self._state.cond:
+                if not self._state.done:
+                    self._state.cond.wait(0.5)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 2:
+            self.read()  # the end is only known once the file is complete
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class FileSink:
+    """Hashes a file's blocks and, in a worker thread, spools them and/or puts them to S3."""
+
+    def __init__(self, s3: Minio, target: Target, spool_dir: Path | None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(PIPE_BLOCKS)
+        self._digest = hashlib.sha256()
+        self._blocks: list[bytes] = []
+        self._buffered = 0
+        self._eof = False
+        self.early: asyncio.Future[Any] | None = None
+        self.size = 0
+        self.target = target
+        self.spool_path: Path | None = None
+        self._spool: IO[bytes] | None = None
+        self._growing: _Growing | None = None
+        if target.spool:
+            # Closed by the worker thread at the end of the file, or by discard_spool().
+            handle = tempfile.NamedTemporaryFile(prefix="pt-upload-", dir=spool_dir, delete=False)  # noqa: SIM115
+            self._spool, self.spool_path = handle, Path(handle.name)
+            if target.while_streaming is not None:
+                self._growing = _Growing()
+                self.early = asyncio.ensure_future(self._read_while_streaming(target.while_streaming))
+        self._s3 = s3
+        self._done: asyncio.Future[None] = self._loop.create_future()
+        self._thread = threading.Thread(target=self._run, name="pt-upload-sink", daemon=True)
+        self._thread.start()
+
+    async def _read_while_streaming(self, work: Callable[[IO[bytes]], Any]) -> Any:
+        assert self.spool_path is not None and self._growing is not None
+        reader = GrowingReader(self.spool_path, self._growing)
+        try:
+            return await asyncio.to_thread(work, reader)  # type: ignore[arg-type]
+        finally:
+            reader.close()
+
+    # -- event-loop side ---------------------------------------------------------------
+    async def write(self, block: bytes) -> None:
+        self.size += len(block)
+        if self._done.done():
+            self._done.result()
+            raise UploadAborted("the upload worker stopped early")
+        if not self._queue.full():
+            self._queue.put_nowait(block)
+            return
+        put = asyncio.ensure_future(self._queue.put(block))
+        finished, _ = await asyncio.wait({put, self._done}, return_when=asyncio.FIRST_COMPLETED)
+        if put not in finished:
+            put.cancel()
+            self._done.result()
+            raise UploadAborted("the upload worker stopped early")
+
+    async def close(self) -> str:
+        """End of the file: wait until it is stored; the hex SHA-256 of what passed through."""
+        await self._queue.put(None)
+        await self._done
+        return self._digest.hexdigest()
+
+    async def abort(self) -> None:
+        """Give up: the S3 thread aborts its multipart upload; partial objects never appear."""
+        while not self._done.done():
+            try:
+                self._queue.put_nowait(UploadAborted("the request ended before the file did"))
+                break
+            except asyncio.QueueFull:
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    self._queue.get_nowait()
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self._done)
+        if self._growing is not None:
+            self._growing.wake(aborted=True)
+        await cancel_early(self.early)
+        self.discard_spool()
+
+    def discard_spool(self) -> None:
+        if self._spool is not None and not self._spool.closed:
+            self._spool.close()
+        if self.spool_path is not None:
+            self.spool_path.unlink(missing_ok=True)
+            self.spool_path = None
+
+    # -- worker-thread side --------------------------------------------------------------
+    def _next(self) -> bytes | None:
+        item = asyncio.run_coroutine_threadsafe(self._queue.get(), self._loop).result()
+        if isinstance(item, BaseException):
+            raise item
+        if item is not None:
+            self._digest.update(item)
+            if self._spool is not None:
+                self._spool.write(item)
+                if self._growing is not None:
+                    self._spool.flush()
+                    self._growing.wake()
+        elif self._spool is not None:
+            self._spool.close()
+            if self._growing is not None:
+                self._growing.wake(done=True)
+            if self.target.on_spooled is not None:
+                self._loop.call_soon_threadsafe(self._start_early)
+        return item
+
+    def _start_early(self) -> None:
+        if self.spool_path is not None and self.target.on_spooled is not None and self.early is None:
+            self.early = asyncio.ensure_future(self.target.on_spooled(self.spool_path))
+
+    def read(self, size: int = -1) -> bytes:
+        """File-like read for the MinIO SDK: blocks until `size` bytes or the end of the file.
+
+        Blocks are joined once per call (MinIO asks for a whole part), so a part costs one copy.
+        """
+        while not self._eof and (size < 0 or self._buffered < size):
+            item = self._next()
+            if item is None:
+                self._eof = True
+            else:
+                self._blocks.append(item)
+                self._buffered += len(item)
+        if size < 0 or self._buffered <= size:
+            data = b"".join(self._blocks)
+            self._blocks, self._buffered = [], 0
+            return data
+        over = self._buffered - size  # split the last block rather than copying the part twice
+        last = self._blocks.pop()
+        self._blocks.append(last[: len(last) - over])
+        data = b"".join(self._blocks)
+        self._blocks, self._buffered = [last[len(last) - over :]], over
+        return data
+
+    def _run(self) -> None:
+        error: BaseException | None = None
+        try:
+            target = self.target
+            if target.bucket and target.key:
+                tags = Tags.new_object_tags()
+                tags.update(target.tags)
+                self._s3.put_object(
+                    target.bucket, target.key, self, -1, content_type=target.content_type,  # type: ignore[arg-type]
+                    part_size=PART_SIZE, num_parallel_uploads=PARALLEL_PARTS, tags=tags or None,
+                )  # fmt: skip
+            else:
+                while self._next() is not None:
+                    pass
+        except BaseException as exc:  # reported to the event loop, which decides
+            error = exc
+            if self._growing is not None:
+                self._growing.wake(aborted=True)
+        self._loop.call_soon_threadsafe(self._finish, error)
+
+    def _finish(self, error: BaseException | None) -> None:
+        if self._done.done():
+            return
+        if error is None:
+            self._done.set_result(None)
+        else:
+            self._done.set_exception(error)
+
+
+def _decode_filename(raw: bytes) -> str:
+    """A client's file name, refused unless it is a plain UTF-8 base name."""
+    try:
+        name = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RejectedUpload("invalid_filename", "the file name is not valid UTF-8 text", 400) from None
+    if "/" in name or "\\" in name or name in (".", "..") or name.startswith(".."):
+        raise RejectedUpload(
+            "invalid_filename", "the file name must be a plain name, without folders or '..'", 400
+        )
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in name):
+        raise RejectedUpload("invalid_filename", "the file name contains control characters", 400)
+    if len(raw) > 255:
+        raise RejectedUpload("invalid_filename", "the file name is longer than 255 bytes", 400)
+    return unicodedata.normalize("NFC", name)
+
+
+async def receive_multipart(
+    request: Request,
+    s3: Minio,
+    plan: Planner,
+    *,
+    max_file_bytes: int,
+    max_files: int,
+    spool_dir: Path | None = None,
+) -> ReceivedForm:
+    """Stream a multipart/form-data body: fields into memory, files through `plan`'s targets.
+
+    On any failure every started S3 upload is aborted, every object this request stored is
+    removed and every spool file is deleted before the error propagates.
+    """
+    content_type, options = parse_options_header(request.headers.get("content-type", ""))
+    boundary = options.get(b"boundary")
+    if content_type != b"multipart/form-data" or not boundary:
+        raise RejectedUpload("invalid_request", "send the upload as multipart/form-data", 415)
+    form = ReceivedForm()
+    events: list[tuple[str, bytes]] = []
+    callbacks = {
+        "on_part_begin": lambda: events.append(("begin", b"")),
+        "on_part_data": lambda data, start, end: events.append(("data", data[start:end])),
+        "on_part_end": lambda: events.append(("end", b"")),
+        "on_header_field": lambda data, start, end: events.append(("hfield", data[start:end])),
+        "on_header_value": lambda data, start, end: events.append(("hvalue", data[start:end])),
+        "on_header_end": lambda: events.append(("hend", b"")),
+        "on_headers_finished": lambda: events.append(("headers", b"")),
+    }
+    parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
+    state = _PartState()
+    try:
+        async for chunk in request.stream():
+            if not chunk:
+                continue
+            try:
+                parser.write(chunk)
+            except MultipartParseError as exc:
+                raise RejectedUpload(
+                    "invalid_request", f"the multipart body is malformed: {exc}", 400
+                ) from None
+            for kind, data in events:
+                await state.handle(kind, data, form, s3, plan, max_file_bytes, max_files, spool_dir)
+            events.clear()
+        try:
+            parser.finalize()
+        except MultipartParseError as exc:
+            raise RejectedUpload("invalid_request", f"the multipart body is malformed: {exc}", 400) from None
+        for kind, data in events:
+            await state.handle(kind, data, form, s3, plan, max_file_bytes, max_files, spool_dir)
+        if state.sink is not None or state.in_part:
+            raise RejectedUpload("invalid_request", "the multipart body ended inside a part", 400)
+    except ClientDisconnect:
+        await state.abort()
+        await discard_received(s3, form)
+        log.info("gateway.upload.disconnected")
+        raise RejectedUpload(
+            "client_disconnected", "the client closed the connection before the upload finished", 400
+        ) from None
+    except RejectedUpload as exc:
+        await state.abort()
+        await discard_received(s3, form)
+        if exc.status not in (413,):
+            await _drain(request)
+        raise
+    except BaseException:
+        await state.abort()
+        await discard_received(s3, form)
+        raise
+    return form
+
+
+async def _drain(request: Request) -> None:
+    """Read the rest of a refused body, so clients see our answer rather than a reset."""
+    try:
+        async for _ in request.stream():
+            pass
+    except Exception:
+        pass
+
+
+async def discard_received(s3: Minio, form: ReceivedForm, keep: set[str] | None = None) -> None:
+    """Remove spool files, and the objects this request stored unless their key is in `keep`."""
+    keep = keep or set()
+    for received in form.files:
+        await cancel_early(received.early)
+        received.early = None
+        if received.spool_path is not None:
+            received.spool_path.unlink(missing_ok=True)
+            received.spool_path = None
+        target = received.target
+        if received.stored and target.bucket and target.key and target.key not in keep:
+            await asyncio.to_thread(_remove_quietly, s3, target.bucket, target.key)
+            received.stored = False
+
+
+async def cancel_early(early: asyncio.Future[Any] | None) -> None:
+    """Stop (or collect) early work on a spool file before the file goes away."""
+    if early is None:
+        return
+    if not early.done():
+        early.cancel()
+    with contextlib.suppress(BaseException):  # its outcome no longer matters
+        await early
+
+
+def _remove_quietly(s3: Minio, bucket: str, key: str) -> None:
+    try:
+        s3.remove_object(bucket, key)
+    except Exception:
+        log.warning("gateway.upload.cleanup_failed bucket=%s key=%s", bucket, key, exc_info=True)
+
+
+@dataclass
+class _PartState:
+    in_part: bool = False
+    headers: dict[bytes, bytes] = field(default_factory=dict)
+    header_field: bytes = b""
+    header_value: bytes = b""
+    name: str = ""
+    filename: str | None = None
+    value: bytearray = field(default_factory=bytearray)
+    head: bytearray = field(default_factory=bytearray)
+    pending: bytearray = field(default_factory=bytearray)
+    received: int = 0
+    sink: FileSink | None = None
+
+    async def handle(
+        self, kind: str, data: bytes, form: ReceivedForm, s3: Minio, plan: Planner,
+        max_file_bytes: int, max_files: int, spool_dir: Path | None,
+    ) -> None:  # fmt: skip
+        if kind == "begin":
+            self.in_part, self.headers, self.header_field, self.header_value = True, {}, b"", b""
+            self.name, self.filename, self.received = "", None, 0
+            self.value, self.head, self.pending = bytearray(), bytearray(), bytearray()
+        elif kind == "hfield":
+            self.header_field += data
+        elif kind == "hvalue":
+            self.header_value += data
+        elif kind == "hend":
+            self.headers[self.header_field.lower()] = self.header_value
+            self.header_field, self.header_value = b"", b""
+        elif kind == "headers":
+            self._start(form, max_files)
+        elif kind == "data":
+            await self._data(data, form, s3, plan, max_file_bytes, spool_dir)
+        elif kind == "end":
+            await self._end(form, s3, plan, spool_dir)
+            self.in_part = False
+
+    def _start(self, form: ReceivedForm, max_files: int) -> None:
+        disposition, options = parse_options_header(self.headers.get(b"content-disposition", b""))
+        if disposition != b"form-data" or b"name" not in options:
+            raise RejectedUpload("invalid_request", "a multipart part lacks its form-data name", 400)
+        self.name = options[b"name"].decode("utf-8", "replace")
+        raw_filename = options.get(b"filename")
+        if raw_filename is None:
+            if sum(len(v) for v in form.fields.values()) >= MAX_FIELDS:
+                raise RejectedUpload("too_many_fields", f"a request carries at most {MAX_FIELDS} fields", 400)
+            return
+        if not raw_filename:
+            raise RejectedUpload("missing_file", f"the '{self.name}' field carries no file", 400)
+        if len(form.files) >= max_files:
+            raise RejectedUpload(
+                "too_many_files", f"send at most {max_files} file(s) per request (a photo and its RAW)", 400
+            )
+        self.filename = _decode_filename(raw_filename)
+
+    async def _data(
+        self, data: bytes, form: ReceivedForm, s3: Minio, plan: Planner, max_file_bytes: int,
+        spool_dir: Path | None,
+    ) -> None:  # fmt: skip
+        if self.filename is None:
+            self.value += data
+            if len(self.value) > MAX_FIELD_BYTES:
+                raise RejectedUpload("field_too_large", f"the '{self.name}' field is over 64 KiB", 413)
+            return
+        self.received += len(data)
+        if self.received > max_file_bytes:
+            raise RejectedUpload(
+                "too_large", f"the file is larger than the limit of {max_file_bytes} bytes", 413
+            )
+        if self.sink is None:
+            self.head += data
+            if len(self.head) >= HEAD_BYTES:
+                await self._open(form, s3, plan, spool_dir)
+            return
+        self.pending += data
+        if len(self.pending) >= BLOCK:
+            block, self.pending = bytes(self.pending), bytearray()
+            await self.sink.write(block)
+
+    async def _open(self, form: ReceivedForm, s3: Minio, plan: Planner, spool_dir: Path | None) -> None:
+        assert self.filename is not None
+        head = bytes(self.head)
+        target = await plan(FileStart(self.name, self.filename, head[:HEAD_BYTES], form.fields))
+        self.sink = FileSink(s3, target, spool_dir)
+        await self.sink.write(head)
+
+    async def _end(self, form: ReceivedForm, s3: Minio, plan: Planner, spool_dir: Path | None) -> None:
+        if self.filename is None:
+            try:
+                text = self.value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise RejectedUpload(
+                    "invalid_request", f"the '{self.name}' field is not UTF-8 text", 400
+                ) from None
+            form.fields.setdefault(self.name, []).append(text)
+            return
+        if self.sink is None:
+            await self._open(form, s3, plan, spool_dir)
+        assert self.sink is not None
+        if self.pending:
+            await self.sink.write(bytes(self.pending))
+            self.pending = bytearray()
+        sink, self.sink = self.sink, None
+        try:
+            sha256 = await sink.close()
+        except BaseException:
+            self.sink = sink
+            raise
+        target = sink.target
+        form.files.append(
+            ReceivedFile(
+                field=self.name, filename=self.filename, head=bytes(self.head[:HEAD_BYTES]), size=sink.size,
+                sha256=sha256, target=target, spool_path=sink.spool_path,
+                stored=bool(target.bucket and target.key), early=sink.early,
+            )
+        )  # fmt: skip
+
+    async def abort(self) -> None:
+        if self.sink is not None:
+            sink, self.sink = self.sink, None
+            await sink.abort()

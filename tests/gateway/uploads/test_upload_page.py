@@ -1,0 +1,110 @@
+"""The upload page in Debian's Chromium (Playwright): drop, progress, album, tags, answers, retry, phone."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from picturetime_gateway.settings import GatewaySettings
+from tests.gateway.auth.signin import PASSWORD
+from tests.gateway.uploads.corpus import dng
+from tests.gateway.uploads.support import holdings, served
+from tests.support.images import jpeg
+from tests.support.stack import create_account
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
+]
+ARGS = [
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def shot(page: Page, tmp_path: Path, name: str) -> None:
+    """Screenshots land in the test's folder, and in PT_SCREENSHOT_DIR when set (to look at them)."""
+    for folder in filter(None, (tmp_path, os.environ.get("PT_SCREENSHOT_DIR"))):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+def drop_files(page: Page, files: dict[str, bytes]) -> None:
+    """A real drop event on the drop zone, carrying the files."""
+    page.evaluate(
+        """(files) => {
+            const dt = new DataTransfer();
+            for (const [name, bytes] of Object.entries(files)) dt.items.add(new File([new Uint8Array(bytes)], name));
+            const zone = document.getElementById("drop");
+            zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: dt, bubbles: true, cancelable: true}));
+            zone.dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
+        }""",
+        {name: list(data) for name, data in files.items()},
+    )
+
+
+@pytest.mark.parametrize(
+    "viewport", [{"width": 390, "height": 844}, {"width": 1280, "height": 900}], ids=["phone", "desktop"]
+)
+def test_upload_page_uploads_many_files_with_progress_answers_and_retry(
+    gateway_settings: GatewaySettings, tmp_path: Path, viewport: dict[str, int]
+) -> None:
+    account = create_account(gateway_settings, password=PASSWORD)
+    photo, again, raw = jpeg(seed=91), jpeg(seed=92), dng(seed=93)
+    big = tmp_path / "big.jpg"
+    big.write_bytes(jpeg(seed=94) + os.urandom(12 * 1024 * 1024))  # long enough to watch progress
+    with served(gateway_settings) as port, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport=viewport, is_mobile=viewport["width"] < 500)
+        base = f"http://127.0.0.1:{port}"
+        page.goto(f"{base}/upload")
+        expect(page).to_have_url(f"{base}/login?next=/upload")
+        page.fill('input[name="username"]', account.name)
+        page.fill('input[name="password"]', PASSWORD)
+        page.click('button[type="submit"]')
+        expect(page).to_have_url(f"{base}/upload")
+        assert page.evaluate(
+            "document.documentElement.scrollWidth <= window.innerWidth"
+        )  # no sideways scroll
+        shot(page, tmp_path, f"upload-empty-{viewport['width']}")
+
+        page.select_option("#kind", "portfolio")
+        page.select_option("#album", "__new__")
+        page.fill("#album-name", "Phone album")
+        page.select_option("#album-visibility", "public")
+        page.fill("#tags", "test, browser")
+        # the RAW first, alone: refused until its photo exists
+        drop_files(page, {"DSC_5.dng": raw})
+        expect(page.locator("#list li.rejected .status")).to_contain_text("upload the JPEG")
+        page.set_input_files("#files", [str(big)])
+        drop_files(page, {"DSC_5.jpg": photo, "again.jpg": again, "notes.jpg": b"not a photo at all"})
+        expect(page.locator("#overall-text")).to_contain_text("5 of 5 done", timeout=60_000)
+        drop_files(page, {"again-copy.jpg": again})
+        expect(page.locator("#overall-text")).to_contain_text("6 of 6 done", timeout=30_000)
+        shot(page, tmp_path, f"upload-results-{viewport['width']}")
+
+        rows = {page.locator(".name").nth(i).inner_text(): page.locator("#list li").nth(i) for i in range(6)}
+        expect(rows["DSC_5.jpg"]).to_have_class("uploaded")
+        expect(rows["DSC_5.jpg"].locator(".status")).to_contain_text("Phone album")
+        expect(rows["big.jpg"]).to_have_class("uploaded")
+        expect(rows["again-copy.jpg"]).to_have_class("duplicate")
+        expect(rows["notes.jpg"]).to_have_class("rejected")
+        expect(rows["notes.jpg"].locator(".status")).to_contain_text("Rejected:")
+        assert rows["big.jpg"].locator("progress").get_attribute("value") == "100"
+        # retry the RAW now that its photo is there
+        rows["DSC_5.dng"].locator("button.retry").click()
+        expect(rows["DSC_5.dng"]).to_have_class("uploaded")
+        expect(rows["DSC_5.dng"].locator(".status")).to_contain_text("kept beside DSC_5.jpg")
+        expect(page.locator("#retry-all")).to_be_visible()  # notes.jpg still failed
+        shot(page, tmp_path, f"upload-retried-{viewport['width']}")
+        browser.close()
+    held = holdings(gateway_settings)
+    assert held.photos == 3 and held.albums == 1 and held.album_links == 3 and held.tag_links == 6
+    assert len(held.objects) == 4 and not any(k.startswith("incoming/") for k in held.objects)
