@@ -1,14 +1,320 @@
-"""Read-only catalog queries for the public site."""
+"""Read-only catalog queries for the public site; every visibility rule is here.
+
+A photo is public when it is in a public album, is the cover of a public album or of a public or
+unlisted project, or is a daily photo with an aligned frame (the timelapse is public). Everything
+else is seen only by its owner, signed in through the gateway.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
-from picturetime_common.db.models import Frame, Photo, TimelapseVersion
+from picturetime_common.db.models import (
+    Album,
+    Frame,
+    Photo,
+    Project,
+    TimelapseVersion,
+    User,
+    WebSession,
+    album_photos,
+    utcnow,
+)
+
+SHOWN_PROJECTS = ("public", "unlisted")
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking: anonymous (user_id None) or a signed-in gateway user."""
+
+    user_id: int | None = None
+    name: str = ""
+
+    @property
+    def signed_in(self) -> bool:
+        return self.user_id is not None
+
+
+ANONYMOUS = Viewer()
+
+
+@dataclass(frozen=True)
+class Tile:
+    """What a gallery, a cover or a rendition needs to know about a photo."""
+
+    id: uuid.UUID
+    owner_id: int
+    kind: str
+    width: int
+    height: int
+    title: str
+    description: str
+    taken_at: datetime
+    utc_offset_minutes: int
+    # The image renditions are made from: the aligned frame of a daily photo, else the original.
+    source_bucket: str
+    source_key: str
+    source_sha256: str
+    from_frame: bool
+
+    @property
+    def taken_at_local(self) -> datetime:
+        return self.taken_at.astimezone(timezone(timedelta(minutes=self.utc_offset_minutes)))
+
+    @property
+    def aspect(self) -> float:
+        return self.width / self.height if self.width and self.height else 1.0
+
+    @property
+    def alt(self) -> str:
+        when = self.taken_at_local.strftime("%-d %B %Y")
+        if self.title:
+            return self.title
+        if self.description:
+            return self.description[:140]
+        return f"Daily photo of {when}" if self.kind == "daily" else f"Photo taken on {when}"
+
+
+def _tile_columns() -> tuple[Any, ...]:
+    return (
+        Photo.id, Photo.owner_id, Photo.kind, Photo.width, Photo.height, Photo.exif, Photo.title,
+        Photo.description, Photo.taken_at, Photo.utc_offset_minutes, Photo.bucket, Photo.key,
+        Photo.sha256, Frame.bucket, Frame.key, Frame.sha256, Frame.width, Frame.height,
+    )  # fmt: skip
+
+
+def _tile_select() -> Select[Any]:
+    return select(*_tile_columns()).outerjoin(Frame, Frame.photo_id == Photo.id)
+
+
+def _tile(row: Sequence[Any]) -> Tile:
+    (pid, owner, kind, width, height, exif, title, description, taken_at, offset, bucket, key, sha,
+     f_bucket, f_key, f_sha, f_width, f_height) = row  # fmt: skip
+    # Daily photos are shown through their aligned frame; others upright (EXIF orientation applied).
+    if kind == "daily" and f_key:
+        return Tile(pid, owner, kind, f_width, f_height, title, description, taken_at, offset,
+                    f_bucket, f_key, f_sha, True)  # fmt: skip
+    width, height = width or 1, height or 1
+    if (exif or {}).get("orientation") in (5, 6, 7, 8):
+        width, height = height, width
+    return Tile(
+        pid, owner, kind, width, height, title, description, taken_at, offset, bucket, key, sha, False
+    )
+
+
+# --- visibility ------------------------------------------------------------------------------
+
+
+def public_photo() -> ColumnElement[bool]:
+    # Explicitly correlated to the outer photo: the outer query may join frames or albums itself.
+    in_public_album = (
+        select(album_photos.c.photo_id)
+        .join(Album, Album.id == album_photos.c.album_id)
+        .where(album_photos.c.photo_id == Photo.id, Album.visibility == "public")
+        .correlate(Photo)
+        .exists()
+    )
+    public_album_cover = (
+        select(Album.id)
+        .where(Album.cover_photo_id == Photo.id, Album.visibility == "public")
+        .correlate(Photo)
+        .exists()
+    )
+    project_cover = (
+        select(Project.id)
+        .where(Project.cover_photo_id == Photo.id, Project.visibility.in_(SHOWN_PROJECTS))
+        .correlate(Photo)
+        .exists()
+    )
+    has_frame = select(Frame.id).where(Frame.photo_id == Photo.id).correlate(Photo).exists()
+    return or_(and_(Photo.kind == "daily", has_frame), in_public_album, public_album_cover, project_cover)
+
+
+def photo_visible(viewer: Viewer) -> ColumnElement[bool]:
+    if viewer.user_id is None:
+        return public_photo()
+    return or_(Photo.owner_id == viewer.user_id, public_photo())
+
+
+def album_visible(viewer: Viewer) -> ColumnElement[bool]:
+    public = Album.visibility == "public"
+    return public if viewer.user_id is None else or_(public, Album.owner_id == viewer.user_id)
+
+
+def project_listed(viewer: Viewer) -> ColumnElement[bool]:
+    """Projects on the home page: public ones, and all of the signed-in owner's."""
+    public = Project.visibility == "public"
+    return public if viewer.user_id is None else or_(public, Project.owner_id == viewer.user_id)
+
+
+def project_reachable(viewer: Viewer) -> ColumnElement[bool]:
+    """Projects reachable by URL: unlisted ones too."""
+    shown = Project.visibility.in_(SHOWN_PROJECTS)
+    return shown if viewer.user_id is None else or_(shown, Project.owner_id == viewer.user_id)
+
+
+async def viewer_for_token(session: AsyncSession, token: str) -> Viewer:
+    """The gateway user a `pt_session` cookie names, if the session is live (read-only)."""
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    query = (
+        select(User.id, User.name)
+        .join(WebSession, WebSession.user_id == User.id)
+        .where(WebSession.token_hash == digest, WebSession.expires_at > utcnow())
+    )
+    row = (await session.execute(query)).first()
+    return Viewer(row[0], row[1]) if row else ANONYMOUS
+
+
+# --- albums ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlbumSummary:
+    album: Album
+    count: int
+    cover: Tile | None
+
+
+async def album_by_slug(session: AsyncSession, viewer: Viewer, slug: str) -> Album | None:
+    query = select(Album).where(Album.slug == slug, album_visible(viewer)).order_by(Album.id).limit(1)
+    return await session.scalar(query)
+
+
+async def album_by_id(session: AsyncSession, viewer: Viewer, album_id: int) -> Album | None:
+    return await session.scalar(select(Album).where(Album.id == album_id, album_visible(viewer)))
+
+
+async def album_photo_count(session: AsyncSession, album_id: int) -> int:
+    query = select(func.count()).select_from(album_photos).where(album_photos.c.album_id == album_id)
+    return int(await session.scalar(query) or 0)
+
+
+def _newest_first(query: Select[Any]) -> Select[Any]:
+    return query.order_by(Photo.taken_at.desc(), Photo.id.desc())
+
+
+async def album_tiles(session: AsyncSession, album_id: int, offset: int, limit: int) -> list[Tile]:
+    query = _tile_select().join(album_photos, album_photos.c.photo_id == Photo.id)
+    query = _newest_first(query.where(album_photos.c.album_id == album_id)).offset(offset).limit(limit)
+    return [_tile(row) for row in (await session.execute(query)).all()]
+
+
+async def album_neighbours(
+    session: AsyncSession, album_id: int, tile: Tile
+) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    """The photos before (newer) and after (older) one in an album's newest-first order."""
+    member = select(album_photos.c.photo_id).where(
+        album_photos.c.album_id == album_id, album_photos.c.photo_id == tile.id
+    )
+    if await session.scalar(member) is None:
+        return None, None
+    base = (
+        select(Photo.id)
+        .join(album_photos, album_photos.c.photo_id == Photo.id)
+        .where(album_photos.c.album_id == album_id)
+    )
+    key = tuple_(Photo.taken_at, Photo.id)
+    here = tuple_(*_bind_key(tile))
+    newer = base.where(key > here).order_by(Photo.taken_at.asc(), Photo.id.asc()).limit(1)
+    older = base.where(key < here).order_by(Photo.taken_at.desc(), Photo.id.desc()).limit(1)
+    return await session.scalar(newer), await session.scalar(older)
+
+
+def _bind_key(tile: Tile) -> tuple[Any, Any]:
+    return literal(tile.taken_at, Photo.taken_at.type), literal(tile.id, Photo.id.type)
+
+
+async def album_summaries(session: AsyncSession, viewer: Viewer) -> list[AlbumSummary]:
+    """Visible albums with their sizes and covers (the chosen one, else the newest photo), by name."""
+    counts = (
+        select(album_photos.c.album_id, func.count().label("n")).group_by(album_photos.c.album_id).subquery()
+    )
+    newest = (
+        select(album_photos.c.photo_id)
+        .join(Photo, Photo.id == album_photos.c.photo_id)
+        .where(album_photos.c.album_id == Album.id)
+        .order_by(Photo.taken_at.desc())
+        .limit(1)
+        .correlate(Album)
+        .scalar_subquery()
+    )
+    query = (
+        select(Album, func.coalesce(counts.c.n, 0), func.coalesce(Album.cover_photo_id, newest))
+        .outerjoin(counts, counts.c.album_id == Album.id)
+        .where(album_visible(viewer))
+        .order_by(Album.name, Album.id)
+    )
+    rows = (await session.execute(query)).all()
+    covers = await tiles_by_id(session, [cover for _, _, cover in rows if cover])
+    return [AlbumSummary(album, int(n), covers.get(cover)) for album, n, cover in rows]
+
+
+async def tiles_by_id(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Tile]:
+    if not ids:
+        return {}
+    rows = (await session.execute(_tile_select().where(Photo.id.in_(set(ids))))).all()
+    return {row[0]: _tile(row) for row in rows}
+
+
+# --- photos ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PhotoDetail:
+    photo: Photo
+    tile: Tile
+    tags: list[str]
+
+
+async def photo_detail(session: AsyncSession, viewer: Viewer, photo_id: uuid.UUID) -> PhotoDetail | None:
+    query = select(Photo).options(selectinload(Photo.tags)).where(Photo.id == photo_id, photo_visible(viewer))
+    photo = await session.scalar(query)
+    if photo is None:
+        return None
+    row = (await session.execute(_tile_select().where(Photo.id == photo_id))).one()
+    return PhotoDetail(photo, _tile(row), sorted(tag.name for tag in photo.tags))
+
+
+@dataclass(frozen=True)
+class MediaSource:
+    tile: Tile
+    public: bool
+
+
+async def media_source(session: AsyncSession, photo_id: uuid.UUID) -> MediaSource | None:
+    """Where a photo's renditions come from, and whether anyone may see them."""
+    query = _tile_select().add_columns(public_photo().label("public")).where(Photo.id == photo_id)
+    row = (await session.execute(query)).first()
+    if row is None:
+        return None
+    return MediaSource(_tile(row[:-1]), bool(row[-1]))
+
+
+# --- the timelapse ---------------------------------------------------------------------------
+
+
+def _days_query() -> Select[Any]:
+    return _tile_select().where(Photo.kind == "daily", Frame.id.is_not(None))
+
+
+async def day_tiles(session: AsyncSession, offset: int, limit: int) -> list[Tile]:
+    query = _newest_first(_days_query()).offset(offset).limit(limit)
+    return [_tile(row) for row in (await session.execute(query)).all()]
+
+
+async def aligned_day_count(session: AsyncSession) -> int:
+    query = select(func.count()).select_from(Frame).join(Photo).where(Photo.kind == "daily")
+    return int(await session.scalar(query) or 0)
 
 
 async def latest_timelapse(session: AsyncSession) -> TimelapseVersion | None:
@@ -20,14 +326,98 @@ async def timelapse_by_version(session: AsyncSession, version: str) -> Timelapse
     return await session.scalar(select(TimelapseVersion).where(TimelapseVersion.version == version))
 
 
-async def latest_frames(session: AsyncSession, limit: int) -> Sequence[Frame]:
-    query = select(Frame).join(Photo).order_by(Photo.taken_at.desc()).limit(limit)
-    return (await session.scalars(query)).unique().all()
-
-
 async def frame_by_id(session: AsyncSession, frame_id: uuid.UUID) -> Frame | None:
     return await session.get(Frame, frame_id)
 
 
-async def frame_count(session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.count(Frame.id))) or 0)
+async def daily_photo_days(session: AsyncSession, since: datetime) -> list[date]:
+    """The local calendar day of every daily photo taken since `since` (one per photo)."""
+    query = select(Photo.taken_at, Photo.utc_offset_minutes).where(
+        Photo.kind == "daily", Photo.taken_at >= since
+    )
+    days = []
+    for taken_at, offset in (await session.execute(query)).all():
+        moment = taken_at if taken_at.tzinfo else taken_at.replace(tzinfo=UTC)
+        days.append((moment + timedelta(minutes=offset or 0)).date())
+    return days
+
+
+async def daily_photo_count(session: AsyncSession) -> int:
+    return int(
+        await session.scalar(select(func.count()).select_from(Photo).where(Photo.kind == "daily")) or 0
+    )
+
+
+async def portfolio_photo_count(session: AsyncSession, viewer: Viewer) -> int:
+    query = select(func.count()).select_from(Photo).where(Photo.kind != "daily", photo_visible(viewer))
+    return int(await session.scalar(query) or 0)
+
+
+# --- projects --------------------------------------------------------------------------------
+
+
+async def listed_projects(session: AsyncSession, viewer: Viewer) -> list[tuple[Project, Tile | None]]:
+    query = select(Project).where(project_listed(viewer)).order_by(Project.position, Project.title)
+    projects = (await session.scalars(query)).all()
+    covers = await tiles_by_id(session, [p.cover_photo_id for p in projects if p.cover_photo_id])
+    return [(p, covers.get(p.cover_photo_id) if p.cover_photo_id else None) for p in projects]
+
+
+async def project_by_slug(session: AsyncSession, viewer: Viewer, slug: str) -> Project | None:
+    return await session.scalar(select(Project).where(Project.slug == slug, project_reachable(viewer)))
+
+
+# --- feed and sitemap --------------------------------------------------------------------------
+
+
+async def public_projects(session: AsyncSession) -> Sequence[Project]:
+    query = select(Project).where(Project.visibility == "public").order_by(Project.position, Project.title)
+    return (await session.scalars(query)).all()
+
+
+async def recent_days(session: AsyncSession, limit: int) -> list[Tile]:
+    return await day_tiles(session, 0, limit)
+
+
+async def public_albums_with_counts(session: AsyncSession) -> list[tuple[Album, int]]:
+    query = (
+        select(Album, func.count(album_photos.c.photo_id))
+        .outerjoin(album_photos, album_photos.c.album_id == Album.id)
+        .where(Album.visibility == "public")
+        .group_by(Album.id)
+        .order_by(Album.name)
+    )
+    return [(album, int(n)) for album, n in (await session.execute(query)).all()]
+
+
+async def public_album_photos(session: AsyncSession, limit: int) -> list[tuple[uuid.UUID, datetime]]:
+    query = (
+        select(Photo.id, func.max(Photo.uploaded_at))
+        .join(album_photos, album_photos.c.photo_id == Photo.id)
+        .join(Album, Album.id == album_photos.c.album_id)
+        .where(Album.visibility == "public")
+        .group_by(Photo.id)
+        .order_by(func.max(Photo.uploaded_at).desc())
+        .limit(limit)
+    )
+    return [(pid, at) for pid, at in (await session.execute(query)).all()]
+
+
+async def photo_albums(session: AsyncSession, viewer: Viewer, photo_id: uuid.UUID) -> Sequence[Album]:
+    query = (
+        select(Album)
+        .join(album_photos, album_photos.c.album_id == Album.id)
+        .where(album_photos.c.photo_id == photo_id, album_visible(viewer))
+        .order_by(Album.name)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def day_neighbours(session: AsyncSession, tile: Tile) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    """The aligned days before (newer) and after (older) one, newest first."""
+    base = select(Photo.id).join(Frame, Frame.photo_id == Photo.id).where(Photo.kind == "daily")
+    key = tuple_(Photo.taken_at, Photo.id)
+    here = tuple_(*_bind_key(tile))
+    newer = base.where(key > here).order_by(Photo.taken_at.asc(), Photo.id.asc()).limit(1)
+    older = base.where(key < here).order_by(Photo.taken_at.desc(), Photo.id.desc()).limit(1)
+    return await session.scalar(newer), await session.scalar(older)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+import hashlib
+from typing import Self
 
-from picturetime_common.settings import CommonSettings
+from pydantic import BaseModel, Field, model_validator
+
+from picturetime_common.settings import PLACEHOLDER_SECRETS, CommonSettings
 
 
 class ArchiveOptions(BaseModel):
@@ -12,8 +15,35 @@ class ArchiveOptions(BaseModel):
     port: int = 8080
     site_title: str = "Picture Time"
     owner_name: str = ""
+    # The site's public origin (https://example.org) for feeds, sitemaps and Open Graph tags;
+    # without it they use the origin the request came to.
+    public_url: str = ""
     latest_frames: int = 12
+    # Signs rendition URLs, so a private photo's media is never at a guessable address.
+    # Empty in dev: derived from the S3 secret (stable across restarts); required in prod.
+    media_secret: str = ""
+    page_size: int = Field(default=60, ge=10, le=200)
+    heatmap_years: int = Field(default=3, ge=1, le=20)
+    # Cached aggregates (heatmap, counts, album sizes) live this long even if an event is missed.
+    cache_ttl_seconds: float = Field(default=30.0, ge=0)
+    # Renditions made in parallel (Pillow in worker threads); the rest wait their turn.
+    rendition_threads: int = Field(default=2, ge=1)
+    # Make the gallery renditions of a frame as soon as it is aligned (frames expire after mirroring).
+    prerender_frames: bool = True
 
 
 class ArchiveSettings(CommonSettings):
     archive: ArchiveOptions = ArchiveOptions()
+
+    @model_validator(mode="after")
+    def _media_secret_outside_dev(self) -> Self:
+        if self.env == "prod" and self.archive.media_secret in PLACEHOLDER_SECRETS:
+            raise ValueError("PT_ARCHIVE__MEDIA_SECRET is empty or a placeholder; set a random secret")
+        return self
+
+    @property
+    def media_key(self) -> bytes:
+        """The HMAC key of media URLs."""
+        if self.archive.media_secret:
+            return self.archive.media_secret.encode()
+        return hashlib.sha256(b"picturetime-archive-media:" + self.s3.secret_key.encode()).digest()

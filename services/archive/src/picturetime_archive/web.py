@@ -1,0 +1,112 @@
+"""What every route shares: the site's state, the read-only catalog session, the viewer, rendering."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from minio import Minio
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from picturetime_archive import formatting, repository
+from picturetime_archive.cache import TTLCache
+from picturetime_archive.renditions import Renditions, Signer
+from picturetime_archive.repository import ANONYMOUS, Viewer
+from picturetime_archive.settings import ArchiveSettings
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "pt_session"  # the gateway's browser session, read here and never written
+NOT_FOUND = "Not found"
+
+
+@dataclass
+class Site:
+    settings: ArchiveSettings
+    templates: Jinja2Templates
+    signer: Signer
+    cache: TTLCache
+    sessionmaker: async_sessionmaker[AsyncSession] | None = None
+    s3: Minio | None = None
+    renditions: Renditions | None = None
+    asset_version: str = field(default="")
+
+
+def make_templates(signer: Signer) -> Jinja2Templates:
+    templates = Jinja2Templates(directory=HERE / "templates")
+    env = templates.env
+    env.filters["plural"] = formatting.plural
+    env.filters["exposure"] = formatting.exposure
+    env.filters["day"] = formatting.day
+    env.filters["filesize"] = formatting.filesize
+    env.filters["isodate"] = formatting.isodate
+    env.globals["signer"] = signer
+    env.globals["camera"] = formatting.camera
+    return templates
+
+
+def asset_version() -> str:
+    digest = hashlib.sha256()
+    for path in sorted((HERE / "static").iterdir()):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def get_site(request: Request) -> Site:
+    return request.app.state.site
+
+
+SiteDep = Annotated[Site, Depends(get_site)]
+
+
+async def get_session(site: SiteDep) -> AsyncIterator[AsyncSession]:
+    """A read-only catalog session: never committed, closed after the response."""
+    assert site.sessionmaker is not None
+    async with site.sessionmaker() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def get_viewer(request: Request, site: SiteDep) -> Viewer:
+    """The signed-in gateway user, from the gateway's session cookie; anonymous without one."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return ANONYMOUS
+    assert site.sessionmaker is not None
+    async with site.sessionmaker() as session:
+        return await repository.viewer_for_token(session, token)
+
+
+ViewerDep = Annotated[Viewer, Depends(get_viewer)]
+
+
+def base_url(site: Site, request: Request) -> str:
+    configured = site.settings.archive.public_url.rstrip("/")
+    return configured or str(request.base_url).rstrip("/")
+
+
+def render(
+    site: Site, request: Request, viewer: Viewer, name: str, status: int = 200, **context: Any
+) -> HTMLResponse:
+    archive = site.settings.archive
+    context |= {
+        "site_title": archive.site_title, "owner": archive.owner_name, "viewer": viewer,
+        "base_url": base_url(site, request), "asset_version": site.asset_version,
+        "path": request.url.path,
+    }  # fmt: skip
+    response = site.templates.TemplateResponse(request, name, context, status_code=status)
+    # Pages differ for the signed-in owner: never let a shared cache hand theirs to someone else.
+    response.headers["Vary"] = "Cookie"
+    response.headers["Cache-Control"] = "private, no-store" if viewer.signed_in else "public, max-age=60"
+    return response
+
+
+def not_found(site: Site, request: Request, viewer: Viewer, what: str = "page") -> HTMLResponse:
+    return render(site, request, viewer, "not_found.html", 404, what=what, noindex=True)

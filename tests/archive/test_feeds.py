@@ -1,0 +1,83 @@
+"""The Atom feed, sitemap.xml and Open Graph tags list public things only."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from xml.etree import ElementTree as ET
+
+from fastapi.testclient import TestClient
+
+from tests.archive.conftest import Catalog
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+
+
+def fill(catalog: Catalog) -> dict[str, object]:
+    owner = catalog.user()
+    now = datetime.now(UTC)
+    days = [catalog.day(owner, now - timedelta(days=n)) for n in range(3)]
+    shared = catalog.photo(owner, title="Shared", upload=False)
+    secret = catalog.photo(owner, title="Secret", upload=False)
+    catalog.album(owner, "Open", [shared])
+    catalog.album(owner, "Closed", [secret], visibility="private")
+    catalog.project(owner, "Public work", body="Hello **world**", summary="Open to all", cover=shared)
+    catalog.project(owner, "Unlisted work", visibility="unlisted")
+    catalog.project(owner, "Private work", visibility="private")
+    return {"days": days, "shared": shared, "secret": secret}
+
+
+def test_the_atom_feed_lists_new_days_and_public_projects(archive: TestClient, catalog: Catalog) -> None:
+    made = fill(catalog)
+    response = archive.get("/feed.atom")
+    assert response.headers["content-type"].startswith("application/atom+xml")
+    feed = ET.fromstring(response.content)
+    assert feed.tag == f"{ATOM}feed" and feed.find(f"{ATOM}updated") is not None
+    titles = [entry.findtext(f"{ATOM}title") for entry in feed.findall(f"{ATOM}entry")]
+    assert "Public work" in titles and "Unlisted work" not in titles and "Private work" not in titles
+    assert sum(1 for t in titles if t and t.startswith("Day of ")) == 3
+    ids = [entry.findtext(f"{ATOM}id") for entry in feed.findall(f"{ATOM}entry")]
+    assert len(set(ids)) == len(ids) and all(i and i.startswith("http://testserver/") for i in ids)
+    project = next(e for e in feed.findall(f"{ATOM}entry") if e.findtext(f"{ATOM}title") == "Public work")
+    assert "<strong>world</strong>" in (project.findtext(f"{ATOM}content") or "")
+    assert made["secret"].id.hex not in response.text  # type: ignore[attr-defined]
+
+
+def test_the_sitemap_lists_only_public_pages(archive: TestClient, catalog: Catalog) -> None:
+    made = fill(catalog)
+    urlset = ET.fromstring(archive.get("/sitemap.xml").content)
+    locs = [url.findtext(f"{SITEMAP}loc") for url in urlset.findall(f"{SITEMAP}url")]
+    assert "http://testserver/" in locs and "http://testserver/picture-time" in locs
+    assert "http://testserver/projects/public-work" in locs and "http://testserver/albums/open" in locs
+    assert f"http://testserver/photos/{made['shared'].id.hex}" in locs  # type: ignore[attr-defined]
+    joined = "\n".join(str(loc) for loc in locs)
+    assert "unlisted-work" not in joined and "private-work" not in joined and "closed" not in joined
+    assert made["secret"].id.hex not in joined  # type: ignore[attr-defined]
+    assert "Sitemap: http://testserver/sitemap.xml" in archive.get("/robots.txt").text
+
+
+def test_open_graph_tags_name_the_page_and_a_public_image(archive: TestClient, catalog: Catalog) -> None:
+    made = fill(catalog)
+    page = archive.get("/projects/public-work").text
+    tags = dict(re.findall(r'<meta property="(og:[a-z:_]+)" content="([^"]*)"', page))
+    assert tags["og:title"] == "Public work" and tags["og:description"] == "Open to all"
+    assert tags["og:url"] == "http://testserver/projects/public-work"
+    shared_hex = made["shared"].id.hex  # type: ignore[attr-defined]
+    assert tags["og:image"].startswith(f"http://testserver/media/photos/{shared_hex}/")
+    assert archive.get(tags["og:image"].removeprefix("http://testserver")).status_code in (200, 404)
+    home = dict(re.findall(r'<meta property="(og:[a-z:_]+)" content="([^"]*)"', archive.get("/").text))
+    assert home["og:type"] == "website" and home["og:image"].startswith("http://testserver/media/photos/")
+
+
+def test_a_configured_public_url_is_used_for_absolute_links(gateway_settings, catalog: Catalog) -> None:  # type: ignore[no-untyped-def]
+    from picturetime_archive.app import create_app
+    from tests.archive.conftest import archive_settings_from
+
+    fill(catalog)
+    settings = archive_settings_from(gateway_settings, public_url="https://photos.example.org/")
+    with TestClient(create_app(settings)) as client:
+        feed = client.get("/feed.atom").text
+        page = client.get("/picture-time").text
+    assert 'href="https://photos.example.org/feed.atom"' in feed
+    assert 'content="https://photos.example.org/picture-time"' in page
