@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: help install up test lint format bench backfill
+.PHONY: help install up test lint format bench backfill sync-agent-binary
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,3 +33,7 @@ bench: install ## run every benchmark (bench/bench_*.py); numbers are printed an
 backfill: install ## align and register years of photos: make backfill SRC=/path [VIDEO=out.mp4] [JOBS=n]
 	@test -n "$(SRC)" || { echo "usage: make backfill SRC=/path/to/photos [VIDEO=out.mp4] [JOBS=n]" >&2; exit 2; }
 	@$(UV) run --locked picturetime-backfill "$(SRC)" $(if $(VIDEO),--video "$(VIDEO)") $(if $(JOBS),--jobs $(JOBS))
+
+sync-agent-binary: install ## build dist/picturetime-sync, the single-file sync agent (PyInstaller), and smoke-test it
+	@$(UV) run --locked pyinstaller --noconfirm --clean --distpath dist --workpath build/pyinstaller deploy/pyinstaller/picturetime-sync.spec
+	@dist/picturetime-sync --help >/dev/null && tmp=$$(mktemp -d) && dist/picturetime-sync scan "$$tmp" --index "$$tmp/index.db" && rm -rf "$$tmp"

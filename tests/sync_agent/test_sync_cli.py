@@ -27,12 +27,15 @@ def run(
     )
 
 
-@pytest.mark.parametrize("command", [[], ["once"], ["encode"], ["publish"]])
+COMMANDS = ("login", "status", "once", "run", "encode", "publish", "capture", "upload", "scan", "serve")
+
+
+@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)])
 def test_help_for_every_command(command: list[str]) -> None:
     result = run(*command, "--help")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: picturetime-sync")
-    for sub in command or ("once", "encode", "publish"):
+    for sub in command or COMMANDS:
         assert sub in result.stdout
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from io import BytesIO
 from typing import Any
 
+import pillow_heif
 from minio import Minio
 from minio.error import S3Error
 from nats.aio.msg import Msg
@@ -57,6 +58,10 @@ class AlignerPool:
         aligner = getattr(self._local, "aligner", None)
         if aligner is None:
             aligner = self._local.aligner = Aligner(self.settings)
+        # The Aligner guesses the first decode from the last face of the same photo size, and that
+        # guess can move the eyes by a fraction of a pixel. A frame must depend on its input only, so
+        # that a redelivery on any replica rewrites the same bytes under the same key and event id.
+        aligner._last_eye_fraction.clear()
         return aligner.align(data, hints)
 
     async def align(self, data: bytes, hints: dict[str, Any] | None) -> AlignmentResult:
@@ -78,17 +83,22 @@ class AlignerService:
     async def handle(self, event: Event, msg: Msg) -> None:
         if not isinstance(event, PhotoUploaded | PhotoRealign):
             return
-        hints: dict[str, Any] | None = None
-        if isinstance(event, PhotoRealign) and event.left_eye and event.right_eye:
-            hints = {"left_eye": list(event.left_eye), "right_eye": list(event.right_eye)}
-        async with bus.heartbeat(msg, every=max(1.0, self.settings.nats.ack_wait_seconds / 3)):
-            data = await self._fetch(event.bucket, event.key, event.photo_id)
+        hints = hints_of(event)
+        log.info(
+            "aligner.frame.started photo=%s subject=%s delivered=%s",
+            event.photo_id, event.subject, msg.metadata.num_delivered,
+        )  # fmt: skip
+        # A third of ack_wait, so two beats may be lost before JetStream hands the message on.
+        async with bus.heartbeat(msg, every=max(0.5, self.settings.nats.ack_wait_seconds / 3)):
+            data = await self._fetch(event)
             if data is None:
                 return
             result = await self.pool.align(data, hints)
             await self._publish_result(event, result)
 
-    async def _fetch(self, bucket: str, key: str, photo_id: str) -> bytes | None:
+    async def _fetch(self, event: PhotoUploaded | PhotoRealign) -> bytes | None:
+        bucket, key = event.bucket, event.key
+
         def read() -> bytes:
             response = self.s3.get_object(bucket, key)
             try:
@@ -101,17 +111,25 @@ class AlignerService:
             return await asyncio.to_thread(read)
         except S3Error as exc:
             if exc.code in ("NoSuchKey", "NoSuchObject"):
-                await self._fail(photo_id, "missing_original", f"{bucket}/{key} does not exist")
+                await self._fail(event, "missing_original", f"{bucket}/{key} does not exist")
                 return None
-            raise
+            raise  # anything else (S3 down, a missing bucket) is retried, then ends as "error"
 
     async def _publish_result(self, event: PhotoUploaded | PhotoRealign, result: AlignmentResult) -> None:
         params_hash = self.pool.settings.params_hash()
+        if result.status == "no_face":
+            await self._fail(event, "no_face", "no face found")
+            return
         if result.status != "aligned" or result.jpeg is None:
-            reason = "no_face" if result.status == "no_face" else "undecodable"
-            if result.status == "error" and result.error not in (None, "undecodable"):
-                reason = "error"
-            await self._fail(event.photo_id, reason, result.error or result.status)
+            error = result.error or result.status
+            if error == "undecodable":
+                await self._fail(event, "undecodable", error)
+            elif error.startswith("invalid:"):
+                await self._fail(event, "error", error)  # bad eye points: the same every time
+            else:
+                # An exception inside a native library may be the machine (memory), not the photo:
+                # redeliver, and let the bounded redelivery end it as "error".
+                raise RuntimeError(f"alignment failed: {error}")
             return
         key = frame_key(event.taken_at, event.photo_id, params_hash)
         bucket = self.settings.buckets.frames
@@ -119,7 +137,7 @@ class AlignerService:
         sha256 = hashlib.sha256(result.jpeg).hexdigest()
         width, height = result.output_size
         aligned = FrameAligned(
-            event_id=f"aligned-{event.photo_id}-{params_hash}-{sha256[:16]}",
+            event_id=f"aligned-{event.photo_id}-{params_hash}-{sha256[:16]}{_request_suffix(event)}",
             photo_id=event.photo_id, bucket=bucket, key=key, params_hash=params_hash, sha256=sha256,
             size=len(result.jpeg), width=width, height=height, matrix=result.matrix or [],
             left_eye=result.left_eye or (0.0, 0.0), right_eye=result.right_eye or (0.0, 0.0),
@@ -127,21 +145,41 @@ class AlignerService:
         )  # fmt: skip
         await bus.publish(self.js, aligned)
         log.info(
-            "aligner.frame.aligned photo=%s key=%s confidence=%.3f", event.photo_id, key, result.confidence
-        )
+            "aligner.frame.aligned photo=%s key=%s confidence=%.3f manual=%s",
+            event.photo_id, key, result.confidence, bool(hints_of(event)),
+        )  # fmt: skip
 
-    async def _fail(self, photo_id: str, reason: str, detail: str, retryable: bool = False) -> None:
+    async def _fail(
+        self, event: PhotoUploaded | PhotoRealign, reason: str, detail: str, retryable: bool = False
+    ) -> None:
+        source = event.sha256[:16] if isinstance(event, PhotoUploaded) else "manual"
         failed = FrameFailed(
-            event_id=f"failed-{photo_id}-{self.pool.settings.params_hash()}-{reason}",
-            photo_id=photo_id, reason=reason, detail=detail[:500], retryable=retryable,  # type: ignore[arg-type]
+            event_id=f"failed-{event.photo_id}-{source}-{self.pool.settings.params_hash()}-{reason}"
+            f"{_request_suffix(event)}",
+            photo_id=event.photo_id, reason=reason, detail=detail[:500], retryable=retryable,  # type: ignore[arg-type]
         )  # fmt: skip
         await bus.publish(self.js, failed)
-        log.info("aligner.frame.rejected photo=%s reason=%s", photo_id, reason)
+        log.info("aligner.frame.rejected photo=%s reason=%s", event.photo_id, reason)
 
     async def give_up(self, event: Event, exc: BaseException) -> None:
-        photo_id = getattr(event, "photo_id", None)
-        if photo_id:
-            await self._fail(photo_id, "error", f"gave up after repeated failures: {exc!r}")
+        if isinstance(event, PhotoUploaded | PhotoRealign):
+            await self._fail(event, "error", f"gave up after repeated failures: {exc!r}")
+
+
+def _request_suffix(event: PhotoUploaded | PhotoRealign) -> str:
+    """A redelivered event gives the same ids (JetStream drops the copy); a new correction does not.
+
+    Without it a second correction within the duplicate window (or one that renders the same pixels)
+    would be dropped as a duplicate, and the photo would wait for a verdict that never comes.
+    """
+    return f"-{event.event_id}" if isinstance(event, PhotoRealign) else ""
+
+
+def hints_of(event: PhotoUploaded | PhotoRealign) -> dict[str, Any] | None:
+    """Manual eye points (upright original pixels) replace detection altogether."""
+    if isinstance(event, PhotoRealign) and event.left_eye and event.right_eye:
+        return {"left_eye": list(event.left_eye), "right_eye": list(event.right_eye)}
+    return None
 
 
 def _put_bytes(s3: Minio, bucket: str, key: str, data: bytes) -> None:
@@ -149,6 +187,8 @@ def _put_bytes(s3: Minio, bucket: str, key: str, data: bytes) -> None:
 
 
 async def run_worker(settings: AlignerServiceSettings, stop: asyncio.Event) -> None:
+    # The gateway accepts HEIC originals; without the opener every one of them is "undecodable".
+    pillow_heif.register_heif_opener()
     alignment = AlignmentSettings(width=settings.aligner.width, height=settings.aligner.height)
     pool = AlignerPool(alignment, settings.aligner.threads)
     s3 = make_client(settings.s3)

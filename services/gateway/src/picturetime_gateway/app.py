@@ -18,6 +18,7 @@ from picturetime_common.db import make_engine, make_sessionmaker, run_migrations
 from picturetime_common.s3 import ensure_buckets, make_client
 from picturetime_gateway.admin.endpoints import router as admin_router
 from picturetime_gateway.admin.projects import router as admin_projects_router
+from picturetime_gateway.admin.review import router as admin_review_router
 from picturetime_gateway.auth.endpoints import router as auth_router
 from picturetime_gateway.backfill.endpoints import router as backfill_router
 from picturetime_gateway.bus import GatewayBus
@@ -78,6 +79,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(keys_pages_router)
     app.include_router(admin_router)
     app.include_router(admin_projects_router)
+    app.include_router(admin_review_router)
     app.include_router(backfill_router)
     app.include_router(photolog_router)
     app.include_router(piwigo_router)

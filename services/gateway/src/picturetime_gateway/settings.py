@@ -16,6 +16,8 @@ class GatewayOptions(BaseModel):
     max_pixels: int = Field(default=200_000_000, ge=1)
     timezone: str = "UTC"
     timelapse_versions_kept: int = Field(default=3, ge=1)
+    # Aligned frames below this confidence wait in the admin's review queue.
+    review_confidence: float = Field(default=0.8, ge=0.0, le=1.0)
 
 
 class GatewaySettings(CommonSettings):

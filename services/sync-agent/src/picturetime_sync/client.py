@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +17,10 @@ from picturetime_sync.util import CHUNK_SIZE
 PENDING_PATH = "/api/v1/sync/pending"
 ACK_PATH = "/api/v1/sync/ack"
 TIMELAPSE_PATH = "/api/v1/timelapse"
+LATEST_PATH = "/api/v1/timelapse/latest"
+PHOTOS_PATH = "/api/v1/photos"
+LOOKUP_PATH = "/api/v1/photos/lookup"
+LOOKUP_BATCH = 1000
 
 
 class GatewayError(Exception):
@@ -79,6 +84,15 @@ class PublishResult:
     key: str | None
     sha256: str | None
     frames: int | None
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """The gateway's answer to a photo upload: `created` False means it already had it."""
+
+    photo_id: str
+    sha256: str
+    created: bool
 
 
 def _error_from_response(resp: httpx.Response) -> GatewayError:
@@ -191,8 +205,78 @@ class GatewayClient:
         body = self._json(self._request("POST", ACK_PATH, json={"frames": items}))
         return int(body.get("acknowledged", 0))
 
-    def publish_timelapse(self, path: Path | str, sha256: str, frames: int, duration: float) -> PublishResult:
-        """Upload an MP4, streamed from disk, with its hash, frame count and duration."""
+    def latest_timelapse(self) -> PublishResult | None:
+        """The newest published version, or None when nothing was published yet."""
+        try:
+            body = self._json(self._request("GET", LATEST_PATH))
+        except GatewayError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return _publish_result(body)
+
+    def lookup(self, sha256s: list[str]) -> set[str] | None:
+        """Which of these original hashes the account already has; None if the gateway cannot tell."""
+        known: set[str] = set()
+        for i in range(0, len(sha256s), LOOKUP_BATCH):
+            try:
+                body = self._json(
+                    self._request("POST", LOOKUP_PATH, json={"sha256": sha256s[i : i + LOOKUP_BATCH]})
+                )
+            except GatewayError as exc:
+                if exc.status in (404, 405):  # an older gateway: upload and let it answer 200
+                    return None
+                raise
+            known.update(str(h).lower() for h in body.get("known", []))
+        return known
+
+    def upload_photo(
+        self,
+        path: Path | str,
+        sha256: str,
+        *,
+        filename: str | None = None,
+        kind: str | None = None,
+        taken_at: str | None = None,
+        album: str | None = None,
+        tags: str | None = None,
+        progress: Any = None,
+    ) -> UploadResult:
+        """Upload one photo (multipart, streamed from disk); 201 created, 200 already known."""
+        path = Path(path)
+        data = {
+            k: v for k, v in (("kind", kind), ("taken_at", taken_at), ("album", album), ("tags", tags)) if v
+        }
+        with open(path, "rb") as fh:
+            stream = _ProgressFile(fh, progress) if progress else fh
+            resp = self._request(
+                "POST",
+                PHOTOS_PATH,
+                files={"file": (filename or path.name, stream, "application/octet-stream")},
+                data=data,
+                headers={"X-Content-SHA256": sha256},
+            )
+        body = self._json(resp)
+        return UploadResult(
+            photo_id=str(body.get("id", "")),
+            sha256=str(body.get("sha256", sha256)),
+            created=resp.status_code == 201,
+        )
+
+    def publish_timelapse(
+        self,
+        path: Path | str,
+        sha256: str,
+        frames: int,
+        duration: float,
+        *,
+        max_rate: float | None = None,
+        progress: Any = None,
+    ) -> PublishResult:
+        """Upload an MP4, streamed from disk, with its hash, frame count and duration.
+
+        `max_rate` (bytes per second) keeps a home uplink usable during a large upload.
+        """
         path = Path(path)
         size = os.path.getsize(path)
         headers = {
@@ -204,18 +288,48 @@ class GatewayClient:
             "X-Timelapse-Duration": f"{float(duration):.3f}",
         }
         with open(path, "rb") as fh:
-            body = self._json(self._request("PUT", TIMELAPSE_PATH, content=_iter_file(fh), headers=headers))
-        return PublishResult(
-            version=_opt_str(body.get("version")),
-            key=_opt_str(body.get("key")),
-            sha256=_opt_str(body.get("sha256")),
-            frames=int(body["frames"]) if body.get("frames") is not None else None,
-        )
+            content = _iter_file(fh, max_rate, progress)
+            body = self._json(self._request("PUT", TIMELAPSE_PATH, content=content, headers=headers))
+        return _publish_result(body)
 
 
-def _iter_file(fh: Any) -> Iterator[bytes]:
-    while chunk := fh.read(CHUNK_SIZE):
+def _publish_result(body: dict[str, Any]) -> PublishResult:
+    return PublishResult(
+        version=_opt_str(body.get("version")),
+        key=_opt_str(body.get("key")),
+        sha256=_opt_str(body.get("sha256")),
+        frames=int(body["frames"]) if body.get("frames") is not None else None,
+    )
+
+
+def _iter_file(fh: Any, max_rate: float | None = None, progress: Any = None) -> Iterator[bytes]:
+    chunk_size = CHUNK_SIZE if not max_rate else max(1024, min(CHUNK_SIZE, int(max_rate / 8)))
+    started, sent = time.monotonic(), 0
+    while chunk := fh.read(chunk_size):
         yield chunk
+        sent += len(chunk)
+        if progress:
+            progress(len(chunk))
+        if max_rate:
+            ahead = sent / max_rate - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+
+
+class _ProgressFile:
+    """A file wrapper that reports bytes read (httpx streams multipart files by read())."""
+
+    def __init__(self, fh: Any, progress: Any) -> None:
+        self._fh, self._progress = fh, progress
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._fh.read(size)
+        if data:
+            self._progress(len(data))
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fh, name)
 
 
 def _opt_str(value: Any) -> str | None:

@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 # Frame files are `YYYY-MM-DD_<photo_id>.jpg`, so sorting by name sorts by capture date.
 FRAME_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}_.+\.(jpe?g|png)$", re.IGNORECASE)
 
-_CODECS = {"h264": "libx264", "hevc": "libx265", "h265": "libx265"}
+_CODECS = {"h264": "libx264", "hevc": "libx265", "h265": "libx265", "av1": "libsvtav1"}
+CODECS = ("h264", "hevc", "av1")
 _BT709 = 1  # AVCOL_PRI_BT709 / AVCOL_TRC_BT709 / AVCOL_SPC_BT709
 _RANGE_MPEG = 1  # limited (TV) range, what players expect from H.264
 
@@ -114,6 +115,43 @@ def load_frame(path: Path, size: tuple[int, int]) -> np.ndarray:
         return np.asarray(img)
 
 
+def _svt_preset(preset: str) -> str:
+    if preset.isdigit():
+        return preset
+    names = ["placebo", "veryslow", "slower", "slow", "medium", "fast", "faster", "veryfast", "superfast"]
+    return str(4 + names.index(preset)) if preset in names else "10"
+
+
+def caption_date(path: Path) -> str | None:
+    """The capture date a frame's file name starts with (`YYYY-MM-DD_…`), if any."""
+    return path.name[:10] if FRAME_NAME.match(path.name) else None
+
+
+def draw_caption(rgb: np.ndarray, text: str) -> np.ndarray:
+    """Burn `text` into the lower left corner, white with a dark outline (readable on any photo)."""
+    from PIL import ImageDraw, ImageFont
+
+    img = Image.fromarray(rgb)
+    h = img.height
+    size = max(10, h // 28)
+    try:
+        font = ImageFont.load_default(size=size)
+    except TypeError:  # Pillow without FreeType sizes
+        font = ImageFont.load_default()
+    draw = ImageDraw.Draw(img)
+    margin = max(4, h // 40)
+    draw.text(
+        (margin, h - margin),
+        text,
+        font=font,
+        fill=(255, 255, 255),
+        anchor="ls",
+        stroke_width=max(1, size // 12),
+        stroke_fill=(0, 0, 0),
+    )
+    return np.asarray(img)
+
+
 class SegmentWriter:
     """Writes one MP4 segment frame by frame; identical settings give remuxable segments."""
 
@@ -135,9 +173,15 @@ class SegmentWriter:
         cc.colorspace = _BT709
         cc.color_range = _RANGE_MPEG
         opts = {"crf": str(settings.crf), "preset": str(settings.preset)}
+        keyint = max(1, round(float(settings.rate) * 10))
+        # Fixed GOP and closed GOPs keep later segments independently decodable (append by remux).
         if codec == "libx264":
-            # Fixed GOP and closed GOPs keep later segments independently decodable (append by remux).
-            opts["x264-params"] = f"keyint={max(1, round(float(settings.rate) * 10))}:open-gop=0"
+            opts["x264-params"] = f"keyint={keyint}:open-gop=0"
+        elif codec == "libx265":
+            opts["x265-params"] = f"keyint={keyint}:open-gop=0:log-level=error"
+        elif codec == "libsvtav1":
+            # SVT-AV1 presets are numbers (0 slowest .. 13 fastest); x264 names map to a middle one.
+            opts = {"crf": str(settings.crf), "preset": _svt_preset(settings.preset), "g": str(keyint)}
         self.stream.options = opts
         self.frames = 0
 
@@ -171,7 +215,7 @@ class SegmentWriter:
 
 
 def _prefetch(
-    paths: Sequence[Path], size: tuple[int, int], depth: int = 4
+    paths: Sequence[Path], size: tuple[int, int], depth: int = 4, *, caption: bool = False
 ) -> Iterator[tuple[Path, np.ndarray | None]]:
     """Decode frames in a helper thread, at most `depth` ahead, so JPEG decoding overlaps encoding."""
     q: queue.Queue = queue.Queue(maxsize=depth)
@@ -184,7 +228,10 @@ def _prefetch(
                 if stop.is_set():
                     return
                 try:
-                    item = (p, load_frame(p, size))
+                    rgb = load_frame(p, size)
+                    if caption and (text := caption_date(p)):
+                        rgb = draw_caption(rgb, text)
+                    item = (p, rgb)
                 except (OSError, ValueError, Image.DecompressionBombError) as exc:
                     log.warning("skipping undecodable frame %s: %s", p, exc)
                     item = (p, None)

@@ -227,5 +227,7 @@ def _mirror_one(
         report.downloaded.append(frame.frame_id)
     relpath = rel.as_posix()
     _drop_superseded(frames_dir, state, frame, relpath)
-    state.record_frame(frame.frame_id, frame.photo_id, frame.taken_at, frame.sha256, relpath)
+    state.record_frame(
+        frame.frame_id, frame.photo_id, frame.taken_at, frame.sha256, relpath, frame.confidence
+    )
     return True

@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS frames (
     sha256 TEXT NOT NULL,
     path TEXT NOT NULL,
     mirrored_at TEXT NOT NULL,
-    acked_at TEXT
+    acked_at TEXT,
+    confidence REAL
 );
 CREATE INDEX IF NOT EXISTS frames_photo_id ON frames (photo_id);
 CREATE TABLE IF NOT EXISTS encodes (
@@ -43,7 +44,15 @@ CREATE TABLE IF NOT EXISTS publishes (
     duration REAL NOT NULL,
     published_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS capture_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
 """
+# Columns added after a release: (table, column, declaration), applied when missing.
+_ADDED_COLUMNS = [("frames", "confidence", "REAL")]
 
 
 def utcnow() -> str:
@@ -62,6 +71,7 @@ class FrameRecord:
     path: str
     mirrored_at: str
     acked_at: str | None
+    confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,10 @@ class StateDB:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        for table, column, decl in _ADDED_COLUMNS:
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
         self._db.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
@@ -117,18 +131,27 @@ class StateDB:
 
     # frames
 
-    def record_frame(self, frame_id: str, photo_id: str, taken_at: str, sha256: str, path: str) -> None:
+    def record_frame(
+        self,
+        frame_id: str,
+        photo_id: str,
+        taken_at: str,
+        sha256: str,
+        path: str,
+        confidence: float | None = None,
+    ) -> None:
         """Insert or refresh a mirrored frame; frames it supersedes (same photo) are dropped."""
         now = utcnow()
         self._db.execute("BEGIN IMMEDIATE")
         try:
             self._db.execute("DELETE FROM frames WHERE photo_id = ? AND frame_id != ?", (photo_id, frame_id))
             self._db.execute(
-                "INSERT INTO frames (frame_id, photo_id, taken_at, sha256, path, mirrored_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)"
+                "INSERT INTO frames (frame_id, photo_id, taken_at, sha256, path, mirrored_at, confidence)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (frame_id) DO UPDATE SET photo_id = excluded.photo_id,"
-                " taken_at = excluded.taken_at, sha256 = excluded.sha256, path = excluded.path",
-                (frame_id, photo_id, taken_at, sha256, path, now),
+                " taken_at = excluded.taken_at, sha256 = excluded.sha256, path = excluded.path,"
+                " confidence = excluded.confidence",
+                (frame_id, photo_id, taken_at, sha256, path, now, confidence),
             )
             self._db.execute("COMMIT")
         except BaseException:
@@ -155,6 +178,35 @@ class StateDB:
     def frame_count(self) -> int:
         """Number of frames recorded."""
         return self._db.execute("SELECT COUNT(*) FROM frames").fetchone()[0]
+
+    def all_frames(self) -> list[FrameRecord]:
+        """Every mirrored frame, in capture order."""
+        rows = self._db.execute("SELECT * FROM frames ORDER BY taken_at, path").fetchall()
+        return [FrameRecord(**dict(r)) for r in rows]
+
+    def frame_summary(self) -> tuple[int, int, str | None, str | None]:
+        """(frames, acknowledged, first taken_at, last taken_at)."""
+        row = self._db.execute(
+            "SELECT COUNT(*), COUNT(acked_at), MIN(taken_at), MAX(taken_at) FROM frames"
+        ).fetchone()
+        return row[0], row[1], row[2], row[3]
+
+    # capture
+
+    def log_capture(self, kind: str, detail: str) -> None:
+        """Remember a capture event: kind is `captured`, `uploaded` or `error`."""
+        self._db.execute(
+            "INSERT INTO capture_log (at, kind, detail) VALUES (?, ?, ?)", (utcnow(), kind, detail)
+        )
+        # Keep the log short: status only shows the latest of each kind.
+        self._db.execute("DELETE FROM capture_log WHERE id <= (SELECT MAX(id) FROM capture_log) - 1000")
+
+    def last_capture_event(self, kind: str) -> tuple[str, str] | None:
+        """(time, detail) of the latest capture event of a kind."""
+        row = self._db.execute(
+            "SELECT at, detail FROM capture_log WHERE kind = ? ORDER BY id DESC LIMIT 1", (kind,)
+        ).fetchone()
+        return (row[0], row[1]) if row else None
 
     # encodes and publishes
 

@@ -38,7 +38,10 @@ async def record_aligned(session: AsyncSession, event: FrameAligned) -> None:
         frame = Frame(photo_id=photo.id)
         session.add(frame)
     elif frame.sha256 == event.sha256 and frame.key == event.key:
-        return  # a redelivery of what is recorded already
+        # Same pixels again (a redelivery, or a correction that changed nothing): keep the frame and its
+        # mirror state, but the photo is aligned either way.
+        photo.status, photo.failure_reason, photo.failure_detail = "aligned", None, None
+        return
     frame.bucket, frame.key, frame.params_hash = event.bucket, event.key, event.params_hash
     frame.sha256, frame.size, frame.width, frame.height = event.sha256, event.size, event.width, event.height
     frame.matrix, frame.left_eye, frame.right_eye = event.matrix, list(event.left_eye), list(event.right_eye)

@@ -1,0 +1,280 @@
+"""Index a folder of images and videos (SHA-256, times) and serve it as the Media Server's GET /list."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from picturetime_sync.util import sha256_file
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = {
+    "jpg", "jpeg", "jpe", "jfif", "png", "webp", "heic", "heif", "hif", "gif", "tif", "tiff",
+    "dng", "cr2", "cr3", "nef", "arw", "orf", "raf",
+}  # fmt: skip
+VIDEO_EXTENSIONS = {"mp4", "mov", "m4v", "avi", "mkv", "webm", "3gp", "mts", "m2ts"}
+MEDIA_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
+_EXIF_IFD, _DATETIME_ORIGINAL, _OFFSET_TIME_ORIGINAL = 0x8769, 36867, 36881
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    created TEXT NOT NULL,
+    created_source TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_sha256 ON files (sha256);
+"""
+
+
+def extension(path: Path) -> str:
+    """Lower-case extension without the dot."""
+    return path.suffix.lower().lstrip(".")
+
+
+def iter_media(root: Path) -> Iterator[Path]:
+    """Image and video files under root, recursively, skipping hidden files and folders."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith(".") and extension(Path(name)) in MEDIA_EXTENSIONS:
+                yield Path(dirpath) / name
+
+
+def file_time(mtime: float) -> str:
+    """A modification time as local ISO 8601 with its offset."""
+    return datetime.fromtimestamp(mtime).astimezone().isoformat(timespec="seconds")
+
+
+def exif_datetime_original(path: Path) -> str | None:
+    """EXIF DateTimeOriginal as ISO 8601 (with OffsetTimeOriginal when present), or None."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            sub = img.getexif().get_ifd(_EXIF_IFD)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+    raw = sub.get(_DATETIME_ORIGINAL)
+    if not isinstance(raw, str):
+        return None
+    try:
+        moment = datetime.strptime(raw.strip().rstrip("\x00"), "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    text = moment.isoformat()
+    offset = sub.get(_OFFSET_TIME_ORIGINAL)
+    if isinstance(offset, str) and len(offset.strip()) == 6 and offset.strip()[0] in "+-":
+        text += offset.strip()
+    return text
+
+
+def video_creation_time(path: Path) -> str | None:
+    """A video container's creation_time tag, if it has one."""
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            raw = container.metadata.get("creation_time")
+    except Exception:  # any unreadable video simply has no tagged time
+        return None
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00")).isoformat(timespec="seconds")
+    except ValueError:
+        return None
+
+
+def capture_time(path: Path, mtime: float | None = None) -> tuple[str, str]:
+    """(ISO time, source): EXIF DateTimeOriginal, a video's creation time, else the file time."""
+    ext = extension(path)
+    if ext in VIDEO_EXTENSIONS:
+        found, source = video_creation_time(path), "video"
+    else:
+        found, source = exif_datetime_original(path), "exif"
+    if found:
+        return found, source
+    return file_time(path.stat().st_mtime if mtime is None else mtime), "file"
+
+
+@dataclass
+class ScanResult:
+    """What one scan changed."""
+
+    files: int = 0
+    new: int = 0
+    changed: int = 0
+    removed: int = 0
+    errors: int = 0
+
+    def line(self, root: Path) -> str:
+        """One line for the terminal."""
+        return (
+            f"indexed {self.files} file(s) in {root}: {self.new} new, {self.changed} changed, "
+            f"{self.removed} removed" + (f", {self.errors} unreadable" if self.errors else "")
+        )
+
+
+def default_index_path(root: Path) -> Path:
+    """A per-folder index in the user's cache folder (it can always be rebuilt)."""
+    base = os.environ.get("XDG_CACHE_HOME") or ""
+    cache = Path(base) if base and Path(base).is_absolute() else Path.home() / ".cache"
+    digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+    return cache / "picturetime" / "scan" / f"{digest}.db"
+
+
+class MediaIndex:
+    """The SQLite index of one folder; files unchanged in size and mtime are not hashed again."""
+
+    def __init__(self, root: Path, db_path: Path) -> None:
+        self.root = root.resolve()
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, root: Path, db_path: str | Path | None = None) -> Iterator[MediaIndex]:
+        """Open (and close) the index of root."""
+        index = cls(root, Path(db_path).expanduser() if db_path else default_index_path(root))
+        try:
+            yield index
+        finally:
+            index._db.close()
+
+    def scan(self) -> ScanResult:
+        """Walk the folder and bring the index up to date."""
+        result = ScanResult()
+        known = {
+            row[0]: (row[1], row[2]) for row in self._db.execute("SELECT path, size, mtime_ns FROM files")
+        }
+        seen: set[str] = set()
+        for path in iter_media(self.root):
+            rel = path.relative_to(self.root).as_posix()
+            try:
+                st = path.stat()
+                if known.get(rel) == (st.st_size, st.st_mtime_ns):
+                    seen.add(rel)
+                    result.files += 1
+                    continue
+                sha = sha256_file(path)
+                created, source = capture_time(path, st.st_mtime)
+            except OSError as exc:
+                log.warning("cannot index %s: %s", path, exc)
+                result.errors += 1
+                continue
+            self._db.execute(
+                "INSERT INTO files (path, size, mtime_ns, sha256, created, created_source)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET size = excluded.size,"
+                " mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, created = excluded.created,"
+                " created_source = excluded.created_source",
+                (rel, st.st_size, st.st_mtime_ns, sha, created, source),
+            )
+            if rel in known:
+                result.changed += 1
+            else:
+                result.new += 1
+            seen.add(rel)
+            result.files += 1
+        gone = [(p,) for p in known if p not in seen]
+        self._db.executemany("DELETE FROM files WHERE path = ?", gone)
+        result.removed = len(gone)
+        return result
+
+    def listing(self) -> dict[str, dict[str, Any]]:
+        """The Media Server's /list shape: {sha256: {filename, last_modified, file_path, original_creation_date}}."""
+        out: dict[str, dict[str, Any]] = {}
+        rows = self._db.execute("SELECT path, mtime_ns, sha256, created FROM files ORDER BY path")
+        for rel, mtime_ns, sha, created in rows:
+            if sha in out:  # the same bytes twice: the first path (sorted) stands for both
+                continue
+            path = self.root / rel
+            out[sha] = {
+                "filename": path.name,
+                "last_modified": file_time(mtime_ns / 1e9),
+                "file_path": str(path),
+                "original_creation_date": created,
+            }
+        return out
+
+
+class _ListingHandler(BaseHTTPRequestHandler):
+    server_version = "picturetime-sync"
+    body: Callable[[], bytes]
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/list":
+            self._send(200, self.body())
+        elif path == "/healthz":
+            self._send(200, b'{"status":"ok"}')
+        else:
+            self._send(404, b'{"error":"not_found","detail":"try GET /list"}')
+
+    def _send(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+
+def serve_listing(
+    root: Path,
+    host: str,
+    port: int,
+    rescan_interval: float,
+    index_path: str | None,
+    *,
+    stop: threading.Event,
+    say: Callable[[str], None] = print,
+) -> None:
+    """Answer GET /list from the index of root, rescanning every rescan_interval, until stop is set."""
+    with MediaIndex.open(root, index_path) as index:
+        result = index.scan()
+        say(result.line(root))
+        current = {"body": json.dumps(index.listing(), sort_keys=True).encode()}
+        lock = threading.Lock()
+
+        def body() -> bytes:
+            with lock:
+                return current["body"]
+
+        handler = type("ListingHandler", (_ListingHandler,), {"body": staticmethod(body)})
+        server = ThreadingHTTPServer((host, port), handler)
+        server.daemon_threads = True
+        thread = threading.Thread(target=server.serve_forever, name="list-server", daemon=True)
+        thread.start()
+        say(f"serving http://{host}:{server.server_address[1]}/list; rescanning every {rescan_interval:g} s")
+        try:
+            while not stop.wait(rescan_interval):
+                result = index.scan()
+                if result.new or result.changed or result.removed:
+                    say(result.line(root))
+                fresh = json.dumps(index.listing(), sort_keys=True).encode()
+                with lock:
+                    current["body"] = fresh
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+    say("stopped")

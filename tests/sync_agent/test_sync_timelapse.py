@@ -1,0 +1,248 @@
+"""The incremental timelapse: full encode, appends by remux, rebuilds, hold, caption, music, extras."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import struct
+import wave
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from picturetime_sync.encode import EncodeSettings, list_local_frames
+from picturetime_sync.timelapse import (
+    LocalFrame,
+    SegmentStore,
+    TimelapseOptions,
+    build_timelapse,
+    contact_sheet_path,
+    poster_path,
+    select_frames,
+)
+from picturetime_sync.util import sha256_file
+from tests.sync_agent.marker_frames import read_marker, write_frame
+
+SMALL = EncodeSettings(size=(216, 272))  # marker bands survive any size; small keeps tests fast
+
+
+def add_days(frames_dir: Path, numbers: list[int], *, start: int = 0) -> None:
+    """One marker frame per day: day `start + i` shows numbers[i]."""
+    for i, number in enumerate(numbers):
+        day = start + i
+        write_frame(
+            frames_dir / f"2024/2024-{1 + day // 28:02d}-{1 + day % 28:02d}_p{day:03d}.jpg",
+            number,
+            (216, 272),
+        )
+
+
+def inspect(path: Path) -> dict:
+    """Decode everything, with FFmpeg's error log captured: markers, packet timing and errors."""
+    with av.logging.Capture() as logs, av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        packets = [(p.pts, p.dts) for p in container.demux(stream) if p.dts is not None]
+        container.seek(0)
+        frames = list(container.decode(stream))
+        markers = [read_marker(f.to_ndarray(format="rgb24")) for f in frames]
+        audio = [s for s in container.streams.audio]
+        info = {
+            "markers": markers,
+            "pts": [f.pts for f in frames],
+            "dts": [d for _, d in packets],
+            "audio_seconds": float(audio[0].duration * audio[0].time_base) if audio else None,
+            "video_seconds": float(len(frames) / stream.average_rate),
+        }
+    info["errors"] = [msg for level, _, msg in logs if level <= av.logging.ERROR]
+    return info
+
+
+def assert_clean(info: dict, expected: list[int]) -> None:
+    assert info["markers"] == expected
+    assert info["errors"] == []
+    assert all(b > a for a, b in itertools.pairwise(info["dts"])), "dts must strictly increase"
+    assert all(b > a for a, b in itertools.pairwise(info["pts"])), "frames must come out in display order"
+    step = info["pts"][1] - info["pts"][0] if len(info["pts"]) > 1 else 0
+    assert info["pts"] == [info["pts"][0] + i * step for i in range(len(info["pts"]))], "no gaps, no overlaps"
+
+
+def opts(**kw: object) -> TimelapseOptions:
+    return TimelapseOptions(**{"settings": SMALL, "poster": False, "contact_sheet": False, **kw})  # type: ignore[arg-type]
+
+
+def test_appends_encode_only_new_frames_and_decode_in_order(frames_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "t.mp4"
+    numbers = [(i * 37) % 256 for i in range(40)]
+    add_days(frames_dir, numbers[:30])
+    o = opts(segment_frames=12, merge_frames=4)
+
+    full = build_timelapse(list_local_frames(frames_dir), out, o)
+
+    assert full.rebuilt and full.encoded == 30 and full.frames == 30
+    assert_clean(inspect(out), numbers[:30])
+    # daily appends: one frame each, copied segments for the rest
+    for day in range(30, 33):
+        add_days(frames_dir, [numbers[day]], start=day)
+        report = build_timelapse(list_local_frames(frames_dir), out, o)
+        assert (report.encoded, report.reused, report.rebuilt) == (1, day, False)
+        assert_clean(inspect(out), numbers[: day + 1])
+    # the short segments are merged once they add up to merge_frames (3 one-day segments + 2 new)
+    add_days(frames_dir, numbers[33:35], start=33)
+    report = build_timelapse(list_local_frames(frames_dir), out, o)
+    assert report.encoded == 5 and report.reused == 30
+    assert_clean(inspect(out), numbers[:35])
+    # several days at once (a week away)
+    add_days(frames_dir, numbers[35:40], start=35)
+    report = build_timelapse(list_local_frames(frames_dir), out, o)
+    assert report.encoded == 5
+    assert_clean(inspect(out), numbers)
+    assert report.sha256 == sha256_file(out)
+    # nothing new: nothing encoded, nothing rewritten
+    before = out.stat().st_mtime_ns
+    again = build_timelapse(list_local_frames(frames_dir), out, o)
+    assert not again.changed and again.encoded == 0 and out.stat().st_mtime_ns == before
+    # no temp files; the segment folder holds only what the index names
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["t.mp4"]
+    store = SegmentStore(out)
+    index = store.load()
+    assert index is not None
+    named = {s.file for s in index.segments if s.file}
+    assert {p.name for p in store.dir.glob("*.mp4")} == named
+
+
+def test_a_changed_frame_in_the_middle_re_encodes_from_its_segment(frames_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "t.mp4"
+    numbers = list(range(1, 31))
+    add_days(frames_dir, numbers)
+    o = opts(segment_frames=10)
+    build_timelapse(list_local_frames(frames_dir), out, o)
+
+    # day 15 re-aligned: new pixels under the same name
+    changed = sorted(frames_dir.rglob("*.jpg"))[14]
+    write_frame(changed, 200, (216, 272))
+    os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 10**9))
+    report = build_timelapse(list_local_frames(frames_dir), out, o)
+
+    assert (report.encoded, report.reused) == (20, 10)  # segments 2 and 3 again, segment 1 copied
+    expected = [*numbers[:14], 200, *numbers[15:]]
+    assert_clean(inspect(out), expected)
+
+    # a day inserted in the middle (a late backfill) works the same way
+    # ("_late" sorts before "_p024": it becomes the 25th frame, inside the third segment)
+    write_frame(frames_dir / "2024/2024-01-25_late.jpg", 99, (216, 272))
+    report = build_timelapse(list_local_frames(frames_dir), out, o)
+    assert (report.encoded, report.reused) == (11, 20)
+    assert_clean(inspect(out), [*expected[:24], 99, *expected[24:]])
+
+
+def test_new_settings_rebuild_everything(frames_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "t.mp4"
+    add_days(frames_dir, [1, 2, 3, 4])
+    build_timelapse(list_local_frames(frames_dir), out, opts())
+
+    report = build_timelapse(
+        list_local_frames(frames_dir), out, opts(settings=EncodeSettings(size=(216, 272), crf=30))
+    )
+
+    assert report.rebuilt and report.encoded == 4
+    assert_clean(inspect(out), [1, 2, 3, 4])
+
+
+def test_hold_caption_and_music_survive_appends(frames_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "t.mp4"
+    music = tmp_path / "music.wav"
+    with wave.open(str(music), "wb") as w:  # 10 s of a tone: longer than the video, so it is cut
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(44100)
+        w.writeframes(
+            b"".join(struct.pack("<hh", v, v) for v in (int(6000 * math.sin(i / 9)) for i in range(441000)))
+        )
+    add_days(frames_dir, [10, 20, 30])
+    o = TimelapseOptions(
+        settings=EncodeSettings(size=(216, 272), fps=10), hold_last_seconds=0.5, caption=True, music=music
+    )
+
+    first = build_timelapse(list_local_frames(frames_dir), out, o)
+    add_days(frames_dir, [40], start=3)
+    second = build_timelapse(list_local_frames(frames_dir), out, o)
+
+    assert first.frames == 3 + 5 and second.frames == 4 + 5
+    assert second.encoded == 1 + 5  # the new day and its hold
+    info = inspect(out)
+    assert_clean(info, [10, 20, 30, 40, 40, 40, 40, 40, 40])
+    assert info["audio_seconds"] == pytest.approx(info["video_seconds"], abs=0.1)
+    # the caption is burned in: the lower left corner differs from the plain marker frame
+    with av.open(str(out)) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    corner = frame[-40:, :120]
+    assert corner.max() > 200  # white text on the black bottom band
+    # poster = the last frame; contact sheet = one thumbnail per frame here
+    poster = np.asarray(Image.open(poster_path(out)).convert("RGB"))
+    assert read_marker(poster) == 40
+    sheet = Image.open(contact_sheet_path(out))
+    assert sheet.format == "PNG" and sheet.size == (4 * 120, 150)
+
+
+def test_contact_sheet_is_bounded(frames_dir: Path, tmp_path: Path) -> None:
+    add_days(frames_dir, [i % 256 for i in range(300)])
+    out = tmp_path / "t.mp4"
+    build_timelapse(
+        list_local_frames(frames_dir),
+        out,
+        TimelapseOptions(settings=EncodeSettings(size=(64, 80), preset="ultrafast"), contact_sheet=True),
+    )
+    sheet = Image.open(contact_sheet_path(out))
+    assert sheet.size[0] <= 12 * 120 and sheet.size[1] <= 13 * 150
+
+
+def test_select_frames_per_day(tmp_path: Path) -> None:
+    def f(name: str, taken: str, conf: float | None) -> LocalFrame:
+        return LocalFrame(tmp_path / name, taken, conf)
+
+    frames = [
+        f("2024-01-02_b.jpg", "2024-01-02T18:00:00+01:00", 0.9),
+        f("2024-01-02_a.jpg", "2024-01-02T08:00:00+01:00", 0.5),
+        f("2024-01-01_z.jpg", "2024-01-01T12:00:00+01:00", None),
+        f("2024-01-03_c.jpg", "2024-01-03T09:00:00+01:00", 0.4),
+        f("2024-01-03_d.jpg", "2024-01-03T07:00:00+01:00", 0.8),
+    ]
+    names = lambda paths: [p.name for p in paths]  # noqa: E731
+    assert names(select_frames(frames, "first")) == [
+        "2024-01-01_z.jpg",
+        "2024-01-02_a.jpg",
+        "2024-01-03_d.jpg",
+    ]
+    assert names(select_frames(frames, "best")) == [
+        "2024-01-01_z.jpg",
+        "2024-01-02_b.jpg",
+        "2024-01-03_d.jpg",
+    ]
+    assert names(select_frames(frames, "all")) == [
+        "2024-01-01_z.jpg", "2024-01-02_a.jpg", "2024-01-02_b.jpg", "2024-01-03_d.jpg", "2024-01-03_c.jpg",
+    ]  # fmt: skip
+    with pytest.raises(ValueError):
+        select_frames(frames, "median")
+
+
+@pytest.mark.parametrize("codec", ["hevc", "av1"])
+def test_other_codecs_append_too(codec: str, frames_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "t.mp4"
+    o = TimelapseOptions(
+        settings=EncodeSettings(size=(216, 272), codec=codec), poster=False, contact_sheet=False
+    )
+    add_days(frames_dir, [5, 6, 7])
+    build_timelapse(list_local_frames(frames_dir), out, o)
+    add_days(frames_dir, [8], start=3)
+
+    report = build_timelapse(list_local_frames(frames_dir), out, o)
+
+    assert report.frames == 4
+    info = inspect(out)
+    assert info["markers"] == [5, 6, 7, 8] and info["errors"] == []
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.codec.id == av.Codec(codec, "r").id
