@@ -77,12 +77,15 @@ class LocalServer:
     ready_port: int
     log_path: Path
     ready_timeout: float = 30.0
+    cwd: Path | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> LocalServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.cwd
+        )
         log.close()
         try:
             wait_for_port(self.ready_port, self.ready_timeout, self.proc)
@@ -160,13 +163,19 @@ def seaweedfs_server(data_dir: Path, ports: WeedPorts, access_key: str, secret_k
     }
     config.write_text(json.dumps(identities))
     config.chmod(0o600)
+    # weed reads master.toml from its working directory. By default every new bucket (collection)
+    # preallocates 7 volumes, so a few hundred buckets exhaust the server and writes fail with 500;
+    # one volume per bucket, grown on demand, suits a single local node.
+    (store / "master.toml").write_text("[master.volume_growth]\ncopy_1 = 1\ncopy_other = 1\n")
     argv = [
         tool("weed"), "server", f"-dir={store}", f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
         f"-master.port={ports.master}", f"-volume.port={ports.volume}", "-filer", f"-filer.port={ports.filer}",
         "-s3", f"-s3.port={ports.s3}", f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0",
         "-master.telemetry=false", "-volume.max=0", "-master.volumeSizeLimitMB=64",
     ]  # fmt: skip
-    return LocalServer("seaweedfs", argv, ports.s3, data_dir / "logs" / "seaweedfs.log", ready_timeout=60)
+    return LocalServer(
+        "seaweedfs", argv, ports.s3, data_dir / "logs" / "seaweedfs.log", ready_timeout=60, cwd=store
+    )
 
 
 def wait_for_s3(client: object, timeout: float = 60.0) -> None:
