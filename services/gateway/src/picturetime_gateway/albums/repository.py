@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from picturetime_common.db.models import Album, Photo, Tag, album_photos, photo_tags
@@ -70,9 +71,18 @@ async def create_album(
 
 async def get_or_create_album(session: AsyncSession, owner_id: int, name: str, visibility: str) -> Album:
     """The owner's album of that name; created with `visibility` if there is none yet."""
-    return await album_by_name(session, owner_id, name) or await create_album(
-        session, owner_id, name, visibility
-    )
+    album = await album_by_name(session, owner_id, name)
+    if album is not None:
+        return album
+    # Savepoint: two uploads naming the same new album may race to create it; the loser uses the winner's.
+    try:
+        async with session.begin_nested():
+            return await create_album(session, owner_id, name, visibility)
+    except IntegrityError:
+        album = await album_by_name(session, owner_id, name)
+        if album is None:
+            raise
+        return album
 
 
 async def add_to_album(session: AsyncSession, album: Album, photo_id: uuid.UUID) -> None:
@@ -97,7 +107,7 @@ async def tag_photo(session: AsyncSession, photo_id: uuid.UUID, names: Sequence[
                     tag = Tag(name=name)
                     session.add(tag)
                     await session.flush()
-            except Exception:
+            except IntegrityError:
                 tag = await session.scalar(select(Tag).where(Tag.name == name))
                 if tag is None:
                     raise
