@@ -129,7 +129,9 @@ class Stack:
 
         access, secret = f"pt{secrets.token_hex(6)}", secrets.token_urlsafe(24)
         ports = pick_weed_ports()
-        self.servers.append(seaweedfs_server(self.root, ports, access, secret).start())
+        self.servers.append(
+            seaweedfs_server(self.root, ports, access, secret, volume_size_limit_mb=1024).start()
+        )
         nats_port = free_port()
         self.servers.append(nats_server(self.root, nats_port).start())
         settings = make_settings(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
 import time
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -14,7 +16,7 @@ from picturetime_common.s3 import make_client
 from picturetime_gateway.app import create_app
 from picturetime_gateway.settings import GatewaySettings
 from tests.gateway.uploads.corpus import RAWS, dng
-from tests.gateway.uploads.support import auth, holdings, multipart, served
+from tests.gateway.uploads.support import auth, holdings, multipart, photo_row, served
 from tests.support.bus import eventually
 from tests.support.images import jpeg, png
 from tests.support.stack import Account
@@ -122,3 +124,42 @@ def test_a_file_over_the_limit_is_refused_while_streaming_and_leaves_nothing(
         assert (declared.status_code, declared.json()["error"]) == (413, "too_large")
         assert holdings(gateway_settings) == before
         assert not pending_multipart_uploads(gateway_settings)
+
+
+@pytest.mark.parametrize("declared", [False, True])
+def test_a_slow_upload_overtaken_by_the_same_bytes_keeps_the_stored_original(
+    gateway_settings: GatewaySettings, account: Account, declared: bool
+) -> None:
+    """A phone's slow upload and a fast copy of the same photo: one photo, and its object stays."""
+    payload = jpeg(seed=63) + os.urandom(12 * 1024 * 1024)  # big enough to be in flight a while
+    sha = hashlib.sha256(payload).hexdigest()
+    body, content_type = multipart([("file", payload, b"same.jpg")])
+    headers = {
+        **auth(account),
+        "Content-Type": content_type,
+        **({"X-Content-SHA256": sha} if declared else {}),
+    }
+    with served(gateway_settings) as port:
+        head = (
+            "POST /api/v1/photos HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+            + f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        with socket.create_connection(("127.0.0.1", port)) as slow:
+            slow.sendall(head + body[: len(body) // 2])
+            time.sleep(1.0)  # the slow request has planned where its bytes go and is streaming them
+            fast = httpx.post(
+                f"http://127.0.0.1:{port}/api/v1/photos", content=body, headers=headers, timeout=60
+            )
+            assert fast.status_code == 201, fast.text
+            slow.sendall(body[len(body) // 2 :])
+            answer = b""
+            while chunk := slow.recv(65536):
+                answer += chunk
+        status, _, rest = answer.partition(b"\r\n")
+        assert status.split()[1] == b"200", answer
+        assert json.loads(rest.partition(b"\r\n\r\n")[2])["id"] == fast.json()["id"]
+    s3 = make_client(gateway_settings.s3)
+    (key,) = holdings(gateway_settings).objects
+    assert key == photo_row(gateway_settings, fast.json()["id"]).key
+    assert hashlib.sha256(s3.get_object(gateway_settings.buckets.originals, key).read()).hexdigest() == sha

@@ -50,18 +50,22 @@ def test_accepted_formats_are_sniffed_and_stored_under_their_real_type(
     assert stored.content_type == content_type
 
 
+@pytest.mark.parametrize("declared", [False, True], ids=["spooled", "streamed-to-final-key"])
 def test_each_bad_input_gets_a_clear_4xx_and_leaves_no_object_row_or_event(
-    gateway: TestClient, account: Account, gateway_settings: GatewaySettings
+    gateway: TestClient, account: Account, gateway_settings: GatewaySettings, declared: bool
 ) -> None:
+    """Without a declared checksum photos wait in a spool file; with one they stream to their
+    final key and are checked as they pass: either way a bad file leaves nothing."""
     before = holdings(gateway_settings)
     answers = {}
     for bad in CORPUS:
         body, content_type = multipart(
             [("kind", "daily", None), ("album", "Holidays", None), ("tags", "sea,sun", None), ("file", bad.data, bad.filename)]
         )  # fmt: skip
-        response = gateway.post(
-            "/api/v1/photos", content=body, headers={**auth(account), "Content-Type": content_type}
-        )
+        headers = {**auth(account), "Content-Type": content_type}
+        if declared:
+            headers["X-Content-SHA256"] = hashlib.sha256(bad.data).hexdigest()
+        response = gateway.post("/api/v1/photos", content=body, headers=headers)
         answers[bad.name] = (response.status_code, response.json())
         assert holdings(gateway_settings) == before, f"{bad.name} left something behind"
     wrong = {

@@ -148,7 +148,14 @@ def pick_weed_ports(s3: int | None = None) -> WeedPorts:
     raise PortInUseError("could not find free ports for the local S3 server")
 
 
-def seaweedfs_server(data_dir: Path, ports: WeedPorts, access_key: str, secret_key: str) -> LocalServer:
+def seaweedfs_server(
+    data_dir: Path, ports: WeedPorts, access_key: str, secret_key: str, volume_size_limit_mb: int = 64
+) -> LocalServer:
+    """A single-node SeaweedFS with its S3 API on loopback.
+
+    Small volumes (64 MB) let the many short-lived buckets of a test run share a small disk
+    (weed counts free disk in volumes); bulk work such as a benchmark wants bigger ones, or it
+    measures the server growing a new volume every few files."""
     store = data_dir / "s3"
     store.mkdir(parents=True, exist_ok=True)
     config = data_dir / "s3-identities.json"
@@ -171,7 +178,7 @@ def seaweedfs_server(data_dir: Path, ports: WeedPorts, access_key: str, secret_k
         tool("weed"), "server", f"-dir={store}", f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
         f"-master.port={ports.master}", f"-volume.port={ports.volume}", "-filer", f"-filer.port={ports.filer}",
         "-s3", f"-s3.port={ports.s3}", f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-        "-master.telemetry=false", "-volume.max=0", "-master.volumeSizeLimitMB=64",
+        "-master.telemetry=false", "-volume.max=0", f"-master.volumeSizeLimitMB={volume_size_limit_mb}",
     ]  # fmt: skip
     return LocalServer(
         "seaweedfs", argv, ports.s3, data_dir / "logs" / "seaweedfs.log", ready_timeout=60, cwd=store

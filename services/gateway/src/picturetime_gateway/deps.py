@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -14,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from picturetime_common.db.models import ApiKey, User, WebSession
 from picturetime_gateway.auth.access import Access, declares
-from picturetime_gateway.auth.repository import record_key_use
 from picturetime_gateway.auth.service import ROLE_SCOPES, authenticate_key
 from picturetime_gateway.auth.sessions import SESSION_COOKIE, find_session
 from picturetime_gateway.errors import ApiError
@@ -29,22 +27,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
             await session.commit()
-        except BaseException as exc:
+        except BaseException:
             await session.rollback()
-            used = getattr(request.state, "key_used", None)
-            if used is not None and isinstance(exc, Exception):
-                await _record_key_use(request, *used)
             raise
     request.app.state.outbox_wakeup.set()
-
-
-async def _record_key_use(request: Request, key_id: int, at: datetime) -> None:
-    """A refused or failed request still used its key: record that outside the rolled-back work."""
-    try:
-        async with request.app.state.sessionmaker() as session, session.begin():
-            await record_key_use(session, key_id, at)
-    except Exception:
-        log.warning("gateway.api_key.last_used_not_recorded", exc_info=True)
 
 
 def get_settings(request: Request) -> GatewaySettings:
@@ -179,8 +165,6 @@ def require_scope(scope: str | None, *, any_signed_in_user: bool = False) -> Cal
             raise ApiError(401, "unauthenticated", "send an API key as 'Authorization: Bearer <key>'",
                            {"WWW-Authenticate": "Bearer"})  # fmt: skip
         key = await authenticate_key(session, token.strip())
-        if key is not None and key.last_used_at is not None and key in session.dirty:
-            request.state.key_used = (key.id, key.last_used_at)
         if key is None:
             raise ApiError(
                 401, "invalid_api_key", "the API key is unknown or revoked", {"WWW-Authenticate": "Bearer"}

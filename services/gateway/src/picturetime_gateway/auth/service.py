@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import unicodedata
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from picturetime_common.db.models import ApiKey, User, WebSession, utcnow
 from picturetime_gateway.auth import repository
@@ -23,6 +25,8 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 MAX_LABEL_LENGTH = 100
 _hasher = PasswordHasher()
+
+log = logging.getLogger(__name__)
 
 
 class AuthError(ValueError):
@@ -135,5 +139,14 @@ async def authenticate_key(session: AsyncSession, secret: str) -> ApiKey | None:
         return None
     now = utcnow()
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
-        key.last_used_at = now
+        # In a transaction of its own, committed at once: an update in the request's transaction
+        # would hold the key's row lock until the request ends, and a long upload would stall
+        # every other request made with the same key. It also stays recorded if the request fails.
+        try:
+            async with AsyncSession(session.bind) as apart, apart.begin():
+                await repository.record_key_use(apart, key.id, now)
+        except Exception:
+            log.warning("gateway.api_key.last_used_not_recorded", exc_info=True)
+        else:
+            set_committed_value(key, "last_used_at", now)
     return key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import struct
 import warnings
@@ -16,6 +17,7 @@ from PIL import ExifTags, Image, UnidentifiedImageError
 
 from picturetime_gateway.uploads.errors import RejectedUpload
 from picturetime_gateway.uploads.formats import FileType, tiff_ifd0_tags
+from picturetime_gateway.uploads.jpeg import check_jpeg_structure, decode_prefix
 
 __all__ = ["ImageInfo", "RejectedUpload", "inspect_image", "original_key", "taken_at_from_head"]
 
@@ -39,8 +41,13 @@ def _too_many(width: int, height: int, max_pixels: int) -> RejectedUpload:
     )
 
 
-def inspect_image(path: Path | IO[bytes], kind: FileType, *, max_pixels: int, tz: tzinfo) -> ImageInfo:
-    """Open, bound and fully check an image of a sniffed type; raises RejectedUpload."""
+def inspect_image(
+    path: Path | IO[bytes], kind: FileType, *, max_pixels: int, tz: tzinfo, jpeg_first_scan: int | None = None
+) -> ImageInfo:
+    """Open, bound and fully check an image of a sniffed type; raises RejectedUpload.
+
+    `jpeg_first_scan`: the JPEG's structure was already checked as it streamed (JpegScanner) and
+    `path` holds its first bytes, up to and past the start of its image data."""
     try:
         with warnings.catch_warnings():
             # Our own pixel limit decides; Pillow's warning threshold is lower than a big camera's.
@@ -59,10 +66,9 @@ def inspect_image(path: Path | IO[bytes], kind: FileType, *, max_pixels: int, tz
                 if kind.name == "PNG":
                     assert isinstance(path, Path), "PNG files are checked from the complete spool file"
                     _check_png(path, width, height)
+                elif kind.name == "JPEG":
+                    _check_jpeg(path, width, height, jpeg_first_scan)
                 else:
-                    if kind.name == "JPEG":
-                        # Decoding at 1/8 scale still reads every byte: truncation fails here, cheaply.
-                        image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
                     image.load()
     except RejectedUpload:
         raise
@@ -79,6 +85,18 @@ def inspect_image(path: Path | IO[bytes], kind: FileType, *, max_pixels: int, tz
     summary, taken_at, gps = exif_summary(exif, tz)
     summary["width"], summary["height"] = width, height
     return ImageInfo(width, height, taken_at, summary, gps)
+
+
+def _check_jpeg(path: Path | IO[bytes], width: int, height: int, first_scan: int | None) -> None:
+    """The whole structure scanned, and the headers decoded with the start of the image data."""
+    with path.open("rb") if isinstance(path, Path) else contextlib.nullcontext(path) as fp:
+        fp.seek(0)
+        if first_scan is None:
+            first_scan = check_jpeg_structure(fp)
+        prefix = decode_prefix(fp, first_scan)
+    with Image.open(io.BytesIO(prefix), formats=["JPEG"]) as image:
+        image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+        image.load()
 
 
 def _check_exif_block(raw: bytes) -> None:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
@@ -33,8 +33,11 @@ from picturetime_gateway.settings import GatewaySettings
 from picturetime_gateway.uploads import repository
 from picturetime_gateway.uploads.errors import RejectedUpload
 from picturetime_gateway.uploads.formats import FileType, check_raw_size, sniff, stem_of
+from picturetime_gateway.uploads.jpeg import JpegScanner, first_scan_within
 from picturetime_gateway.uploads.metadata import ImageInfo, inspect_image, original_key, taken_at_from_head
 from picturetime_gateway.uploads.streaming import (
+    PARALLEL_PARTS,
+    PART_SIZE,
     FileStart,
     Planner,
     ReceivedFile,
@@ -79,6 +82,8 @@ class _Plan:
     moment: datetime | None = None
     duplicate_of: Photo | None = None
     photo: Photo | None = None  # for a RAW: the photo it belongs to, when known up front
+    # A JPEG whose headers all sit in its first bytes is checked as it streams, never spooled.
+    scanner: JpegScanner | None = None
 
 
 def parse_bool(value: str | None) -> bool:
@@ -161,8 +166,14 @@ class Uploads:
         target = Target(
             content_type=kind.content_type, spool=True, context=plan, on_spooled=self._inspector(kind)
         )
+        if kind.name == "JPEG" and first_scan_within(start.head):
+            plan.scanner = JpegScanner()
+            target.watch, target.on_spooled = plan.scanner.feed, None
         if declared is None or options.replace_photo is not None:
-            return self._incoming(target)
+            # The key names the checksum, known only at the end: the bytes wait in the spool
+            # file (never in memory) and go to S3 once, under their final key, after validation.
+            return target
+        target.spool = plan.scanner is None
         existing = await photos.photo_by_sha256(self.session, self.owner_id, declared)
         if existing is not None:
             plan.duplicate_of = existing
@@ -194,10 +205,6 @@ class Uploads:
             return await asyncio.to_thread(inspect_image, path, kind, max_pixels=max_pixels, tz=self.tz)
 
         return inspect
-
-    def _reader_inspector(self, kind: FileType) -> Callable[[IO[bytes]], ImageInfo]:
-        max_pixels, tz = self.settings.gateway.max_pixels, self.tz
-        return lambda fp: inspect_image(fp, kind, max_pixels=max_pixels, tz=tz)
 
     def _incoming(self, target: Target) -> Target:
         target.bucket, target.key = self.bucket, f"{INCOMING}{uuid.uuid4().hex}"
@@ -271,11 +278,20 @@ class Uploads:
         )
         if existing is not None:
             log.info("gateway.photo.duplicate photo=%s sha256=%s", existing.id.hex, received.sha256)
+            _keep_if_shared(received, existing.key, kept)
             return UploadResult(existing, created=False, duplicate=True)
-        assert received.spool_path is not None
-        # Usually already decoded while the last part was still on its way to S3.
-        early, received.early = received.early, None
-        info = await early if early is not None else await self._inspector(plan.kind)(received.spool_path)
+        if plan.scanner is not None:
+            # Its structure was checked as it streamed; its headers and first data are in `head`.
+            first_scan = plan.scanner.close()
+            info = await asyncio.to_thread(
+                inspect_image, io.BytesIO(received.head), plan.kind, max_pixels=self.settings.gateway.max_pixels,
+                tz=self.tz, jpeg_first_scan=first_scan,
+            )  # fmt: skip
+        else:
+            assert received.spool_path is not None
+            # Usually already decoded while the last part was still on its way to S3.
+            early, received.early = received.early, None
+            info = await early if early is not None else await self._inspector(plan.kind)(received.spool_path)
         moment = options.taken_at or info.taken_at or plan.moment or utcnow()
         key = original_key(moment, received.sha256, plan.kind.ext)
         await self._place(received, key, self._tags())
@@ -307,10 +323,11 @@ class Uploads:
                 await self.session.flush()
         except IntegrityError:
             # The same bytes raced in from another request: answer with the winner.
-            kept.discard(key)
             winner = await photos.photo_by_sha256(self.session, self.owner_id, received.sha256)
             if winner is None:
                 raise
+            if winner.key != key:
+                kept.discard(key)
             return UploadResult(winner, created=False, duplicate=True)
         if options.kind == "daily":
             self._announce(photo)
@@ -333,6 +350,7 @@ class Uploads:
         check_raw_size(plan.kind, received.head, received.size)
         key = original_key(photo.taken_at_local, received.sha256, plan.kind.ext)
         if photo.raw_key == key:
+            _keep_if_shared(received, key, kept)
             return False
         if photo.raw_key:
             raise RejectedUpload(
@@ -356,6 +374,12 @@ class Uploads:
             if EPHEMERAL not in tags:
                 await asyncio.to_thread(_keep_forever, self.s3, self.bucket, key)
             return
+        if not received.stored and received.spool_path is not None:
+            await asyncio.to_thread(
+                _put_spooled, self.s3, self.bucket, key, received.spool_path, target.content_type, tags
+            )
+            received.stored, target.bucket, target.key = True, self.bucket, key
+            return
         assert received.stored and target.key, "bytes not stored and no object to reuse"
         await asyncio.to_thread(_copy, self.s3, self.bucket, target.key, key, received.size, tags)
 
@@ -368,6 +392,24 @@ class Uploads:
             await albums.add_to_album(self.session, album, photo.id)
         if options.tags:
             await albums.tag_photo(self.session, photo.id, options.tags)
+
+
+def _keep_if_shared(received: ReceivedFile, key: str, kept: set[str]) -> None:
+    """Bytes that streamed to a key a catalog row already names (a racing request stored the
+    same file first) are that row's object now: never remove them as this request's leftovers."""
+    if received.stored and received.target.key == key:
+        kept.add(key)
+
+
+def _put_spooled(
+    s3: Minio, bucket: str, key: str, path: Path, content_type: str, tags: dict[str, str]
+) -> None:
+    object_tags = Tags.new_object_tags()
+    object_tags.update(tags)
+    s3.fput_object(
+        bucket, key, str(path), content_type=content_type, tags=object_tags or None,
+        part_size=PART_SIZE, num_parallel_uploads=PARALLEL_PARTS,
+    )  # fmt: skip
 
 
 def _copy(s3: Minio, bucket: str, source: str, key: str, size: int, tags: dict[str, str]) -> None:

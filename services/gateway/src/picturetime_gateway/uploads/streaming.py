@@ -55,9 +55,8 @@ class Target:
     context: Any = None  # whatever the planner wants back with the file
     # Started on the spool file as soon as its last byte is on disk, while S3 finishes the upload.
     on_spooled: Callable[[Path], Awaitable[Any]] | None = None
-    # Or, for formats decoded front to back: run in a thread from the first byte, reading the
-    # spool file as it grows, so decoding overlaps the transfer.
-    while_streaming: Callable[[IO[bytes]], Any] | None = None
+    # Fed every block in the streaming thread, in order (a checker that reads as the bytes pass).
+    watch: Callable[[bytes], None] | None = None
 
 
 @dataclass
@@ -94,60 +93,6 @@ class FileStart:
 Planner = Callable[[FileStart], Awaitable[Target]]
 
 
-class _Growing:
-    """Shared state of a spool file that one thread writes while another reads it."""
-
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.done = False
-        self.aborted = False
-
-    def wake(self, *, done: bool = False, aborted: bool = False) -> None:
-        with self.cond:
-            self.done = self.done or done or aborted
-            self.aborted = self.aborted or aborted
-            self.cond.notify_all()
-
-
-class GrowingReader:
-    """A read-only file over a spool file still being written: reads wait for more bytes."""
-
-    def __init__(self, path: Path, state: _Growing) -> None:
-        self._file = path.open("rb")
-        self._state = state
-
-    def read(self, size: int = -1) -> bytes:
-        while True:
-            with self._state.cond:
-                done, aborted = self._state.done, self._state.aborted
-            if aborted:
-                raise OSError("the upload was abandoned")
-            if done or size == 0:
-                return self._file.read(size)
-            if size > 0 and (data := self._file.read(size)):
-                return data
-            with self._state.cond:
-                if not self._state.done:
-                    self._state.cond.wait(0.5)
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        if whence == 2:
-            self.read()  # the end is only known once the file is complete
-        return self._file.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._file.tell()
-
-    def seekable(self) -> bool:
-        return True
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self._file.close()
-
-
 class FileSink:
     """Hashes a file's blocks and, in a worker thread, spools them and/or puts them to S3."""
 
@@ -163,26 +108,14 @@ class FileSink:
         self.target = target
         self.spool_path: Path | None = None
         self._spool: IO[bytes] | None = None
-        self._growing: _Growing | None = None
         if target.spool:
             # Closed by the worker thread at the end of the file, or by discard_spool().
             handle = tempfile.NamedTemporaryFile(prefix="pt-upload-", dir=spool_dir, delete=False)  # noqa: SIM115
             self._spool, self.spool_path = handle, Path(handle.name)
-            if target.while_streaming is not None:
-                self._growing = _Growing()
-                self.early = asyncio.ensure_future(self._read_while_streaming(target.while_streaming))
         self._s3 = s3
         self._done: asyncio.Future[None] = self._loop.create_future()
         self._thread = threading.Thread(target=self._run, name="pt-upload-sink", daemon=True)
         self._thread.start()
-
-    async def _read_while_streaming(self, work: Callable[[IO[bytes]], Any]) -> Any:
-        assert self.spool_path is not None and self._growing is not None
-        reader = GrowingReader(self.spool_path, self._growing)
-        try:
-            return await asyncio.to_thread(work, reader)  # type: ignore[arg-type]
-        finally:
-            reader.close()
 
     # -- event-loop side ---------------------------------------------------------------
     async def write(self, block: bytes) -> None:
@@ -217,8 +150,6 @@ class FileSink:
                     self._queue.get_nowait()
         with contextlib.suppress(Exception):
             await asyncio.shield(self._done)
-        if self._growing is not None:
-            self._growing.wake(aborted=True)
         await cancel_early(self.early)
         self.discard_spool()
 
@@ -236,15 +167,12 @@ class FileSink:
             raise item
         if item is not None:
             self._digest.update(item)
+            if self.target.watch is not None:
+                self.target.watch(item)
             if self._spool is not None:
                 self._spool.write(item)
-                if self._growing is not None:
-                    self._spool.flush()
-                    self._growing.wake()
         elif self._spool is not None:
             self._spool.close()
-            if self._growing is not None:
-                self._growing.wake(done=True)
             if self.target.on_spooled is not None:
                 self._loop.call_soon_threadsafe(self._start_early)
         return item
@@ -292,8 +220,6 @@ class FileSink:
                     pass
         except BaseException as exc:  # reported to the event loop, which decides
             error = exc
-            if self._growing is not None:
-                self._growing.wake(aborted=True)
         self._loop.call_soon_threadsafe(self._finish, error)
 
     def _finish(self, error: BaseException | None) -> None:
