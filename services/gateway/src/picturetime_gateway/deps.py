@@ -16,6 +16,7 @@ from picturetime_gateway.auth.access import Access, declares
 from picturetime_gateway.auth.service import ROLE_SCOPES, authenticate_key
 from picturetime_gateway.auth.sessions import SESSION_COOKIE, find_session
 from picturetime_gateway.errors import ApiError
+from picturetime_gateway.outbox.repository import STAGED
 from picturetime_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
-    request.app.state.outbox_wakeup.set()
+        if session.info.get(STAGED):  # only a commit with events gives the relay work
+            request.app.state.outbox_wakeup.set()
 
 
 def get_settings(request: Request) -> GatewaySettings:
