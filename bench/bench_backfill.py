@@ -181,6 +181,14 @@ def tree_rss(proc) -> int:  # type: ignore[no-untyped-def]
     return total
 
 
+def _cpu(proc) -> float:  # type: ignore[no-untyped-def]
+    try:
+        times = proc.cpu_times()
+    except Exception:  # gone
+        return 0.0
+    return times.user + times.system
+
+
 def run_backfill(src: Path, stack: Stack, jobs: int, n: int, work: Path) -> dict:
     import psutil
 
@@ -191,14 +199,24 @@ def run_backfill(src: Path, stack: Stack, jobs: int, n: int, work: Path) -> dict
             "--manifest", str(manifest)]  # fmt: skip
     env = {**os.environ, "PT_BACKFILL_API_KEY": stack.api_key}
     out, err = (work / "backfill.out").open("wb"), (work / "backfill.err").open("wb")
+    # CPU seconds of each party: the backfill process tree, and the servers it talks to (on this
+    # machine they share its cores; on a real deployment the gateway and S3 are on the server).
+    servers = {"gateway": psutil.Process(stack.gateway.pid)}
+    for server in stack.servers:
+        servers[server.name] = psutil.Process(server.proc.pid)
+    server_cpu = {name: _cpu(p) for name, p in servers.items()}
     started = time.monotonic()
     proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
     ps = psutil.Process(proc.pid)
     peak, samples, marks = 0, [], {}
+    tree_cpu: dict[int, float] = {}
     checkpoints = {q: math.ceil(n * q / 100) for q in (25, 50, 75, 100)}
     while proc.poll() is None:
         rss = tree_rss(ps)
         peak = max(peak, rss)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for member in [ps, *ps.children(recursive=True)]:
+                tree_cpu[member.pid] = max(tree_cpu.get(member.pid, 0.0), _cpu(member))
         done = manifest.read_bytes().count(b"\n") if manifest.exists() else 0
         samples.append((round(time.monotonic() - started, 2), done, rss))
         for q, at in checkpoints.items():
@@ -206,6 +224,8 @@ def run_backfill(src: Path, stack: Stack, jobs: int, n: int, work: Path) -> dict
                 marks[q] = rss
         time.sleep(0.1)
     wall = time.monotonic() - started
+    cpu = {"backfill": sum(tree_cpu.values())}
+    cpu.update({name: _cpu(p) - server_cpu[name] for name, p in servers.items()})
     out.close()
     err.close()
     done = manifest.read_bytes().count(b"\n") if manifest.exists() else 0
@@ -223,6 +243,7 @@ def run_backfill(src: Path, stack: Stack, jobs: int, n: int, work: Path) -> dict
         "peak_rss_mb": round(peak / 2**20, 1),
         "rss_mb_at_progress": {f"{q}%": (round(v / 2**20, 1) if v else None) for q, v in marks.items()},
         "outcomes": statuses,
+        "cpu_ms_per_photo": {name: round(1000 * seconds / n, 1) for name, seconds in cpu.items()},
         "samples": len(samples),
         "stdout_tail": (work / "backfill.out").read_text(errors="replace")[-1500:],
     }
@@ -284,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{n:>7} {args.jobs:>4} {report['wall_s']:>8.1f} {report['photos_per_s']:>9.2f} "
         f"{TARGET_PHOTOS_PER_S:>7.0f} {report['peak_rss_mb']:>12.0f}   {marks}"
     )
+    print("CPU ms per photo: " + ", ".join(f"{k} {v}" for k, v in report["cpu_ms_per_photo"].items()))
     print(f"outcomes: {report['outcomes']}  exit code {report['exit_code']}  -> {args.out}")
     return 0 if report["exit_code"] == 0 else 1
 

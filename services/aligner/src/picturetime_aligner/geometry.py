@@ -35,7 +35,15 @@ def compose(*ms: np.ndarray) -> np.ndarray:
 
 def invert(m: np.ndarray) -> np.ndarray:
     """Inverse of a 2x3 affine."""
-    return np.linalg.inv(to3x3(m))[:2]
+    # Closed form: numpy.linalg.inv goes through LAPACK, whose thread pool costs milliseconds a
+    # call when MediaPipe's threads hold the cores — for a 2x2 block and a translation.
+    a, b, tx = (float(v) for v in m[0])
+    c, d, ty = (float(v) for v in m[1])
+    det = a * d - b * c
+    if det == 0.0 or not np.isfinite(det):
+        raise np.linalg.LinAlgError("singular affine transform")
+    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
+    return np.array([[ia, ib, -(ia * tx + ib * ty)], [ic, id_, -(ic * tx + id_ * ty)]], dtype=np.float64)
 
 
 def apply(m: np.ndarray, pts) -> np.ndarray:

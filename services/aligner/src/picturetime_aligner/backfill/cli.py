@@ -107,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     # MediaPipe's C++ start-up chatter in every pool process says nothing a user can act on.
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # The pool processes are the parallelism: BLAS threads in each would only fight over the cores.
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
     out = make_console(stderr=False)
     err = make_console(stderr=True)

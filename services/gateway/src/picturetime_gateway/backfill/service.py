@@ -37,6 +37,7 @@ from picturetime_gateway.photos import repository
 from picturetime_gateway.settings import GatewaySettings
 from picturetime_gateway.uploads.errors import RejectedUpload
 from picturetime_gateway.uploads.formats import HEAD_BYTES, sniff
+from picturetime_gateway.uploads.jpeg import verify_jpeg
 from picturetime_gateway.uploads.metadata import exif_summary, original_key
 
 log = logging.getLogger(__name__)
@@ -138,17 +139,17 @@ def check_frame(data: bytes, meta: FrameMetadata) -> str:
         raise RejectedUpload("invalid_frame", "the frame must be a JPEG image", 415)
     try:
         with Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
-            if image.size != (meta.width, meta.height):
-                raise RejectedUpload(
-                    "invalid_frame",
-                    f"the frame is {image.size[0]}x{image.size[1]}, not the declared {meta.width}x{meta.height}",
-                    422,
-                )
-            image.load()
-    except RejectedUpload:
-        raise
+            size = image.size
     except Exception as exc:
         raise RejectedUpload("invalid_frame", f"the frame JPEG is corrupt or truncated: {exc}", 422) from None
+    if size != (meta.width, meta.height):
+        raise RejectedUpload(
+            "invalid_frame", f"the frame is {size[0]}x{size[1]}, not the declared {meta.width}x{meta.height}", 422
+        )
+    try:
+        verify_jpeg(io.BytesIO(data))  # whole and decodable, without paying for a full decode
+    except RejectedUpload as exc:
+        raise RejectedUpload("invalid_frame", f"the frame {exc.detail.removeprefix('the ')}", 422) from None
     digest = hashlib.sha256(data).hexdigest()
     if meta.frame_sha256 is not None and meta.frame_sha256 != digest:
         raise RejectedUpload("sha256_mismatch", "frame_sha256 does not match the frame's bytes", 400)
@@ -199,9 +200,10 @@ def check_original(
                         413,
                     )
                 exif, _, _ = exif_summary(image.getexif(), ZoneInfo(settings.gateway.timezone))
-                if kind.name == "JPEG":
-                    image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
-                image.load()
+                if kind.name != "JPEG":
+                    image.load()
+        if kind.name == "JPEG":
+            verify_jpeg(stream)
     except RejectedUpload:
         raise
     except Exception as exc:

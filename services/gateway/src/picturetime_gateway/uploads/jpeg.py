@@ -11,8 +11,11 @@ decoding the headers with the first part of the scan data (`decode_prefix`).
 
 from __future__ import annotations
 
+import io
 import re
 from typing import IO
+
+from PIL import Image
 
 from picturetime_gateway.uploads.errors import RejectedUpload
 
@@ -153,3 +156,18 @@ def decode_prefix(fp: IO[bytes], first_scan: int, prefix: int = 64 * 1024) -> by
     fp.seek(0)
     head = fp.read(first_scan + prefix)
     return head + b"\xff\xd9"
+
+
+def verify_jpeg(fp: IO[bytes], first_scan: int | None = None) -> None:
+    """A JPEG whole from SOI to EOI (scanned here unless `first_scan` says it was as it streamed),
+    whose headers and tables decode; raises RejectedUpload (corrupt_image) otherwise."""
+    fp.seek(0)
+    if first_scan is None:
+        first_scan = check_jpeg_structure(fp)
+    prefix = decode_prefix(fp, first_scan)
+    try:
+        with Image.open(io.BytesIO(prefix), formats=["JPEG"]) as image:
+            image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
+            image.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise _corrupt(f"its headers cannot be decoded ({exc})") from None

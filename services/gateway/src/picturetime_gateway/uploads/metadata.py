@@ -17,7 +17,7 @@ from PIL import ExifTags, Image, UnidentifiedImageError
 
 from picturetime_gateway.uploads.errors import RejectedUpload
 from picturetime_gateway.uploads.formats import FileType, tiff_ifd0_tags
-from picturetime_gateway.uploads.jpeg import check_jpeg_structure, decode_prefix
+from picturetime_gateway.uploads.jpeg import verify_jpeg
 
 __all__ = ["ImageInfo", "RejectedUpload", "inspect_image", "original_key", "taken_at_from_head"]
 
@@ -67,7 +67,8 @@ def inspect_image(
                     assert isinstance(path, Path), "PNG files are checked from the complete spool file"
                     _check_png(path, width, height)
                 elif kind.name == "JPEG":
-                    _check_jpeg(path, width, height, jpeg_first_scan)
+                    with path.open("rb") if isinstance(path, Path) else contextlib.nullcontext(path) as fp:
+                        verify_jpeg(fp, jpeg_first_scan)
                 else:
                     image.load()
     except RejectedUpload:
@@ -85,18 +86,6 @@ def inspect_image(
     summary, taken_at, gps = exif_summary(exif, tz)
     summary["width"], summary["height"] = width, height
     return ImageInfo(width, height, taken_at, summary, gps)
-
-
-def _check_jpeg(path: Path | IO[bytes], width: int, height: int, first_scan: int | None) -> None:
-    """The whole structure scanned, and the headers decoded with the start of the image data."""
-    with path.open("rb") if isinstance(path, Path) else contextlib.nullcontext(path) as fp:
-        fp.seek(0)
-        if first_scan is None:
-            first_scan = check_jpeg_structure(fp)
-        prefix = decode_prefix(fp, first_scan)
-    with Image.open(io.BytesIO(prefix), formats=["JPEG"]) as image:
-        image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
-        image.load()
 
 
 def _check_exif_block(raw: bytes) -> None:
