@@ -144,7 +144,9 @@ def check_frame(data: bytes, meta: FrameMetadata) -> str:
         raise RejectedUpload("invalid_frame", f"the frame JPEG is corrupt or truncated: {exc}", 422) from None
     if size != (meta.width, meta.height):
         raise RejectedUpload(
-            "invalid_frame", f"the frame is {size[0]}x{size[1]}, not the declared {meta.width}x{meta.height}", 422
+            "invalid_frame",
+            f"the frame is {size[0]}x{size[1]}, not the declared {meta.width}x{meta.height}",
+            422,
         )
     try:
         verify_jpeg(io.BytesIO(data))  # whole and decodable, without paying for a full decode
