@@ -416,7 +416,7 @@ def caddy_handle_upstreams() -> dict[str, str]:
 
 def test_caddy_routes_api_and_ws_to_the_gateway_and_the_rest_to_the_archive() -> None:
     paths = caddy_gateway_paths()
-    for required in ("/api/*", "/ws.php", "/photos/*", "/upload*", "/admin*", "/docs", "/openapi.json"):
+    for required in ("/api/*", "/ws.php", "/photos/", "/upload*", "/admin*", "/docs", "/openapi.json"):
         assert required in paths
     assert caddy_handle_upstreams() == {"@gateway": "gateway:8000", "*": "archive:8080"}
     text = (INFRA / "caddy" / "Caddyfile").read_text()
@@ -448,13 +448,68 @@ def test_caddyfile_adapts_with_caddy(tmp_path: Path) -> None:
     assert found["archive:8080"] == {"*"}
 
 
+def _app_paths(app: Any) -> set[str]:
+    """Every path an app answers, with parameters filled in and a file under each mount."""
+    from starlette.routing import Mount
+
+    from picturetime_gateway.auth.access import endpoints  # walks included routers as well
+
+    paths = set()
+    for endpoint in endpoints(app):
+        path = re.sub(r"\{[^}]+\}", "x", endpoint.path)
+        paths.add(f"{path}/x.css" if isinstance(endpoint.route, Mount) else path)
+    return paths
+
+
+def _caddy_sends_to_gateway(path: str) -> bool:
+    return any(
+        re.fullmatch(re.escape(pattern).replace(r"\*", ".*"), path) for pattern in caddy_gateway_paths()
+    )
+
+
+def _ingress_backend(path: str) -> str:
+    """The service the Ingress picks: an Exact match, else the longest segment-wise Prefix."""
+    ingress = yaml.safe_load((K8S_BASE / "ingress.yaml").read_text())
+    best, backend = -1, ""
+    for rule in ingress["spec"]["rules"][0]["http"]["paths"]:
+        name, prefix = rule["backend"]["service"]["name"], rule["path"]
+        if rule["pathType"] == "Exact":
+            if path == prefix:
+                return name
+            continue
+        if (path == prefix or path.startswith(prefix.rstrip("/") + "/")) and len(prefix) > best:
+            best, backend = len(prefix), name
+    return backend
+
+
+def test_every_gateway_page_and_api_reaches_the_gateway_and_every_site_page_the_archive() -> None:
+    """Walks both apps' routes: sign-in, keys, admin, upload, their static files, the API, Piwigo
+    and the status endpoint go to the gateway through Caddy and the Ingress; the site keeps the rest."""
+    from picturetime_archive.app import create_app as archive_app
+    from picturetime_gateway.app import create_app as gateway_app
+
+    probes = ("/healthz", "/readyz")  # answered by each service to its own probes, not at the edge
+    gateway = _app_paths(gateway_app()) - set(probes)
+    archive = _app_paths(archive_app()) - set(probes)
+    assert "/login" in gateway and "/gateway/static/x.css" in gateway and "/static/x.css" in archive
+    misrouted = sorted(p for p in gateway if not _caddy_sends_to_gateway(p))
+    assert not misrouted, f"the Caddyfile sends these gateway routes to the archive: {misrouted}"
+    stolen = sorted(p for p in archive if _caddy_sends_to_gateway(p))
+    assert not stolen, f"the Caddyfile sends these site routes to the gateway: {stolen}"
+    wrong = sorted(p for p in gateway if _ingress_backend(p) != "picturetime-gateway")
+    wrong += sorted(p for p in archive if _ingress_backend(p) != "picturetime-archive")
+    assert not wrong, f"the Ingress routes these paths to the wrong service: {wrong}"
+
+
 def test_ingress_routes_like_the_caddyfile() -> None:
     ingress = yaml.safe_load((K8S_BASE / "ingress.yaml").read_text())
     routes = {
         p["path"]: p["backend"]["service"]["name"] for p in ingress["spec"]["rules"][0]["http"]["paths"]
     }
     for path in caddy_gateway_paths():
-        assert routes.get(path.rstrip("*").rstrip("/")) == "picturetime-gateway", path
+        assert (
+            routes.get(path if path.endswith("/") else path.rstrip("*").rstrip("/")) == "picturetime-gateway"
+        ), path
     assert routes["/"] == "picturetime-archive"
 
 

@@ -121,7 +121,7 @@ def test_public_routes_are_exactly_the_expected_ones() -> None:
     public = {(e.method, e.path) for e in endpoints(APP) if e.access is Access.PUBLIC}
     # A new public route must be added here on purpose, with the reason.
     assert public == {
-        ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/login"), ("POST", "/login"), ("GET", "/static"),
+        ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/login"), ("POST", "/login"), ("GET", "/gateway/static"),
         ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"),
         # Piwigo's web service: each method checks its own session cookie (tests/gateway/piwigo).
         ("GET", "/ws.php"), ("POST", "/ws.php"),

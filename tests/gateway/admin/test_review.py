@@ -132,7 +132,11 @@ def test_manual_eye_points_are_scaled_to_the_upright_original_and_sent_through_t
     sign_in(gateway, admin.name)
 
     page = gateway.get(f"/admin/review/{photo_id}")
-    assert page.status_code == 200 and "no face found" in page.text and 'src="/static/review.js"' in page.text
+    assert (
+        page.status_code == 200
+        and "no face found" in page.text
+        and 'src="/gateway/static/review.js"' in page.text
+    )
     preview = gateway.get(f"/admin/review/{photo_id}/original.jpg")
     assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
     assert preview.headers["x-upright-size"] == "2400x3000"

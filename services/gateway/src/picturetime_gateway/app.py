@@ -34,7 +34,7 @@ from picturetime_gateway.settings import GatewaySettings
 from picturetime_gateway.sync.endpoints import router as sync_router
 from picturetime_gateway.timelapse.endpoints import router as timelapse_router
 from picturetime_gateway.uploads.endpoints import router as uploads_router
-from picturetime_gateway.web import STATIC_DIR
+from picturetime_gateway.web import STATIC_DIR, STATIC_URL
 
 log = logging.getLogger(__name__)
 MULTIPART_OVERHEAD = 1024 * 1024
@@ -83,7 +83,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(backfill_router)
     app.include_router(photolog_router)
     app.include_router(piwigo_router)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, _: LoginRequired) -> RedirectResponse:

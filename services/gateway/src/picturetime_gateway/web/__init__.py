@@ -11,6 +11,8 @@ from fastapi.templating import Jinja2Templates
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 STATIC_DIR = HERE / "static"
+# Served here, not at /static: behind the edge proxy /static belongs to the public site.
+STATIC_URL = "/gateway/static"
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: object) -> HTMLResponse:
