@@ -13,6 +13,8 @@ from typing import Any
 
 from PIL import ExifTags, Image
 
+from picturetime_common.exif import parse_exif_time
+
 SNIFF_BYTES = 32
 HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "HEIF": "image/heic"}
@@ -146,21 +148,10 @@ def exif_facts(image: Image.Image, tz: tzinfo | None) -> tuple[datetime | None, 
 
 
 def _exif_time(value: object, offset: object, tz: tzinfo | None) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    text = value.strip().rstrip("\x00")[:19]
-    try:
-        moment = datetime.strptime(text, "%Y:%m:%d %H:%M:%S")
-    except ValueError:
-        return None
-    if moment.year < 1900:
+    moment = parse_exif_time(value, offset)
+    if moment is None or moment.year < 1900:
         return None  # 0000:00:00 and friends: unset clocks
-    if isinstance(offset, str):
-        try:
-            return datetime.strptime(f"{text} {offset.strip().rstrip(chr(0))}", "%Y:%m:%d %H:%M:%S %z")
-        except ValueError:
-            pass
-    return localize(moment, tz)
+    return moment if moment.tzinfo is not None else localize(moment, tz)
 
 
 def taken_at(

@@ -15,6 +15,7 @@ from typing import IO, Any
 import pillow_heif
 from PIL import ExifTags, Image, UnidentifiedImageError
 
+from picturetime_common.exif import parse_exif_time
 from picturetime_gateway.uploads.errors import RejectedUpload
 from picturetime_gateway.uploads.formats import FileType, tiff_ifd0_tags
 from picturetime_gateway.uploads.jpeg import verify_jpeg
@@ -216,18 +217,9 @@ def _degrees(value: Any, ref: Any) -> float:
 
 
 def _parse_exif_time(value: object, offset: object, tz: tzinfo) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    text = value.strip().rstrip("\x00")
-    try:
-        moment = datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S")
-    except ValueError:
-        return None
-    if isinstance(offset, str):
-        try:
-            return datetime.strptime(f"{text[:19]} {offset.strip().rstrip(chr(0))}", "%Y:%m:%d %H:%M:%S %z")
-        except ValueError:
-            pass
+    moment = parse_exif_time(value, offset)
+    if moment is None or moment.tzinfo is not None:
+        return moment
     return moment.replace(tzinfo=tz)
 
 
