@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import struct
 import warnings
@@ -68,8 +67,7 @@ def inspect_image(
                     assert isinstance(path, Path), "PNG files are checked from the complete spool file"
                     _check_png(path, width, height)
                 elif kind.name == "JPEG":
-                    with path.open("rb") if isinstance(path, Path) else contextlib.nullcontext(path) as fp:
-                        verify_jpeg(fp, jpeg_first_scan)
+                    verify_jpeg(image.fp, jpeg_first_scan)  # the file Pillow already has open
                 else:
                     image.load()
     except RejectedUpload:
