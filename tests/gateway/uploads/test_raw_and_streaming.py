@@ -163,3 +163,25 @@ def test_a_slow_upload_overtaken_by_the_same_bytes_keeps_the_stored_original(
     (key,) = holdings(gateway_settings).objects
     assert key == photo_row(gateway_settings, fast.json()["id"]).key
     assert hashlib.sha256(s3.get_object(gateway_settings.buckets.originals, key).read()).hexdigest() == sha
+
+
+@pytest.mark.parametrize("sign_payload", [False, True])
+@pytest.mark.parametrize("declared", [False, True])
+def test_streamed_photos_arrive_whole_with_their_type_and_tags_signed_or_not(
+    gateway_settings: GatewaySettings, account: Account, declared: bool, sign_payload: bool
+) -> None:
+    """Several S3 parts (streamed, or from the spool file), with or without signed bodies."""
+    gateway_settings.s3.sign_payload = sign_payload
+    payload = jpeg(seed=64 + declared + 2 * sign_payload) + os.urandom(13 * 1024 * 1024)
+    sha = hashlib.sha256(payload).hexdigest()
+    headers = {**auth(account), **({"X-Content-SHA256": sha} if declared else {})}
+    with TestClient(create_app(gateway_settings)) as client:
+        response = client.post("/api/v1/photos", files={"file": ("day.jpg", payload)}, headers=headers)
+        assert response.status_code == 201, response.text
+    s3 = make_client(gateway_settings.s3)
+    key = photo_row(gateway_settings, response.json()["id"]).key
+    bucket = gateway_settings.buckets.originals
+    assert hashlib.sha256(s3.get_object(bucket, key).read()).hexdigest() == sha
+    assert s3.stat_object(bucket, key).content_type == "image/jpeg"
+    assert dict(s3.get_object_tags(bucket, key) or {}) == {"ephemeral": "true"}
+    assert holdings(gateway_settings).objects == {key} and not pending_multipart_uploads(gateway_settings)

@@ -21,6 +21,9 @@ class S3Settings(BaseModel):
     secret_key: str = "change-me"
     secure: bool = False
     region: str = "us-east-1"
+    # Also sign the bodies of uploaded files (a SHA-256 of every part in the signature), for an S3
+    # endpoint reached over plain HTTP across a network you do not trust (better: use https).
+    sign_payload: bool = False
 
 
 class BucketNames(BaseModel):

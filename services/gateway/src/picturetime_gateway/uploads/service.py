@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import io
 import logging
 import uuid
@@ -17,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import obstore
 from fastapi import Request
 from minio import Minio
 from minio.commonconfig import REPLACE, ComposeSource, CopySource, Tags
@@ -35,15 +37,15 @@ from picturetime_gateway.uploads.errors import RejectedUpload
 from picturetime_gateway.uploads.formats import FileType, check_raw_size, sniff, stem_of
 from picturetime_gateway.uploads.jpeg import JpegScanner, first_scan_within
 from picturetime_gateway.uploads.metadata import ImageInfo, inspect_image, original_key, taken_at_from_head
+from picturetime_gateway.uploads.objects import object_store
 from picturetime_gateway.uploads.streaming import (
-    PARALLEL_PARTS,
-    PART_SIZE,
     FileStart,
     Planner,
     ReceivedFile,
     ReceivedForm,
     Target,
     discard_received,
+    put_options,
     receive_multipart,
 )
 
@@ -81,6 +83,7 @@ class _Plan:
     kind: FileType
     moment: datetime | None = None
     duplicate_of: Photo | None = None
+    checked_sha256: str | None = None  # no photo of the owner had this checksum when planned
     photo: Photo | None = None  # for a RAW: the photo it belongs to, when known up front
     # A JPEG whose headers all sit in its first bytes is checked as it streams, never spooled.
     scanner: JpegScanner | None = None
@@ -142,6 +145,7 @@ class Uploads:
         self.options = options
         self.tz = ZoneInfo(settings.gateway.timezone)
         self.bucket = settings.buckets.originals
+        self.stores = functools.partial(object_store, settings.s3)  # the data path for file bytes
         self._first_file = True
         self.replaced_key: str | None = None  # an overwritten photo's old object, for removal after commit
 
@@ -166,9 +170,16 @@ class Uploads:
         target = Target(
             content_type=kind.content_type, spool=True, context=plan, on_spooled=self._inspector(kind)
         )
-        if kind.name == "JPEG" and first_scan_within(start.head):
+        if kind.name == "JPEG" and (first_scan := first_scan_within(start.head)):
             plan.scanner = JpegScanner()
             target.watch, target.on_spooled = plan.scanner.feed, None
+            # Every header is in the head: read them (size, EXIF, the pixel limit) while the rest
+            # of the file streams; the scanner still has to find the file whole.
+            read_head = functools.partial(
+                inspect_image, io.BytesIO(start.head), kind, max_pixels=self.settings.gateway.max_pixels,
+                tz=self.tz, jpeg_first_scan=first_scan,
+            )  # fmt: skip
+            target.early = asyncio.ensure_future(asyncio.to_thread(read_head))
         if declared is None or options.replace_photo is not None:
             # The key names the checksum, known only at the end: the bytes wait in the spool
             # file (never in memory) and go to S3 once, under their final key, after validation.
@@ -179,6 +190,7 @@ class Uploads:
             plan.duplicate_of = existing
             target.spool = False
             return target  # hash only, to verify the claim; nothing is stored
+        plan.checked_sha256 = declared
         key = original_key(moment, declared, kind.ext)
         if await asyncio.to_thread(object_exists, self.s3, self.bucket, key):
             return target  # the same bytes are already stored (for another account): reuse them
@@ -273,24 +285,22 @@ class Uploads:
         plan: _Plan = received.target.context
         options = self.options
         replacing = options.replace_photo
-        existing = plan.duplicate_of or await photos.photo_by_sha256(
-            self.session, self.owner_id, received.sha256
-        )
+        existing = plan.duplicate_of
+        if existing is None and plan.checked_sha256 != received.sha256:
+            existing = await photos.photo_by_sha256(self.session, self.owner_id, received.sha256)
         if existing is not None:
             log.info("gateway.photo.duplicate photo=%s sha256=%s", existing.id.hex, received.sha256)
             _keep_if_shared(received, existing.key, kept)
             return UploadResult(existing, created=False, duplicate=True)
+        early, received.early = received.early, None
         if plan.scanner is not None:
-            # Its structure was checked as it streamed; its headers and first data are in `head`.
-            first_scan = plan.scanner.close()
-            info = await asyncio.to_thread(
-                inspect_image, io.BytesIO(received.head), plan.kind, max_pixels=self.settings.gateway.max_pixels,
-                tz=self.tz, jpeg_first_scan=first_scan,
-            )  # fmt: skip
+            # Its structure was checked as it streamed; its headers were read from its head then.
+            plan.scanner.close()
+            assert early is not None
+            info = await early
         else:
             assert received.spool_path is not None
             # Usually already decoded while the last part was still on its way to S3.
-            early, received.early = received.early, None
             info = await early if early is not None else await self._inspector(plan.kind)(received.spool_path)
         moment = options.taken_at or info.taken_at or plan.moment or utcnow()
         key = original_key(moment, received.sha256, plan.kind.ext)
@@ -375,9 +385,11 @@ class Uploads:
                 await asyncio.to_thread(_keep_forever, self.s3, self.bucket, key)
             return
         if not received.stored and received.spool_path is not None:
-            await asyncio.to_thread(
-                _put_spooled, self.s3, self.bucket, key, received.spool_path, target.content_type, tags
-            )
+            # Straight from the spool file, read and sent by obstore.
+            await obstore.put_async(
+                self.stores(self.bucket), key, received.spool_path,
+                **put_options(Target(content_type=target.content_type, tags=tags)),
+            )  # fmt: skip
             received.stored, target.bucket, target.key = True, self.bucket, key
             return
         assert received.stored and target.key, "bytes not stored and no object to reuse"
@@ -399,17 +411,6 @@ def _keep_if_shared(received: ReceivedFile, key: str, kept: set[str]) -> None:
     same file first) are that row's object now: never remove them as this request's leftovers."""
     if received.stored and received.target.key == key:
         kept.add(key)
-
-
-def _put_spooled(
-    s3: Minio, bucket: str, key: str, path: Path, content_type: str, tags: dict[str, str]
-) -> None:
-    object_tags = Tags.new_object_tags()
-    object_tags.update(tags)
-    s3.fput_object(
-        bucket, key, str(path), content_type=content_type, tags=object_tags or None,
-        part_size=PART_SIZE, num_parallel_uploads=PARALLEL_PARTS,
-    )  # fmt: skip
 
 
 def _copy(s3: Minio, bucket: str, source: str, key: str, size: int, tags: dict[str, str]) -> None:
@@ -470,7 +471,7 @@ async def receive_and_record(
     spool_dir = settings.data_dir / "spool"
     spool_dir.mkdir(parents=True, exist_ok=True)
     form = await receive_multipart(
-        request, s3, plan or uploads.plan, max_file_bytes=settings.gateway.max_upload_bytes,
+        request, s3, uploads.stores, plan or uploads.plan, max_file_bytes=settings.gateway.max_upload_bytes,
         max_files=MAX_FILES, spool_dir=spool_dir,
     )  # fmt: skip
     try:

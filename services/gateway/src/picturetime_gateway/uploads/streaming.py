@@ -1,8 +1,9 @@
 """Receiving multipart uploads as a stream: never a whole file in memory.
 
-Each file part is hashed while it arrives and, once its first bytes said what it is, sent on to
-S3 as a multipart upload by a worker thread fed through a small bounded queue; images are also
-spooled to a temporary file on disk so they can be decoded and checked before anything commits.
+Each file part is hashed (and checked, if its planner asks) as it arrives and, once its first
+bytes said what it is, sent on to S3 as a multipart upload by obstore, fed through a small bounded
+queue; images are also spooled to a temporary file on disk so they can be decoded and checked
+before anything commits.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ import contextlib
 import hashlib
 import logging
 import tempfile
-import threading
 import unicodedata
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import obstore
 from minio import Minio
-from minio.commonconfig import Tags
+from obstore.store import S3Store
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
@@ -30,17 +31,19 @@ from picturetime_gateway.uploads.formats import HEAD_BYTES
 
 log = logging.getLogger(__name__)
 
-BLOCK = 1024 * 1024  # what the request side hands the S3 thread at a time
-PIPE_BLOCKS = 4  # blocks in flight between the event loop and the S3 thread
-# Memory per upload is about (PARALLEL_PARTS + 2) x PART_SIZE: parts in flight, one being filled.
+BLOCK = 1024 * 1024  # what the request side hands on at a time
+PIPE_BLOCKS = 4  # blocks queued between the request and the S3 upload
+# Memory per upload is about PIPE_BLOCKS x BLOCK + (PARALLEL_PARTS + 1) x PART_SIZE.
 PART_SIZE = 5 * 1024 * 1024  # S3 multipart part size (the S3 minimum)
 PARALLEL_PARTS = 2
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FIELDS = 50
 
+Stores = Callable[[str], S3Store]  # the obstore client of a bucket
+
 
 class UploadAborted(IOError):
-    """Raised inside the S3 thread's reads when the request side gives up."""
+    """Raised inside the S3 upload's stream of blocks when the request side gives up."""
 
 
 @dataclass
@@ -55,8 +58,10 @@ class Target:
     context: Any = None  # whatever the planner wants back with the file
     # Started on the spool file as soon as its last byte is on disk, while S3 finishes the upload.
     on_spooled: Callable[[Path], Awaitable[Any]] | None = None
-    # Fed every block in the streaming thread, in order (a checker that reads as the bytes pass).
+    # Fed every block, in order (a checker that reads as the bytes pass; it must not raise).
     watch: Callable[[bytes], None] | None = None
+    # Work the planner began on the file's first bytes, collected (or cancelled) with the file.
+    early: asyncio.Future[Any] | None = None
 
 
 @dataclass
@@ -93,63 +98,96 @@ class FileStart:
 Planner = Callable[[FileStart], Awaitable[Target]]
 
 
-class FileSink:
-    """Hashes a file's blocks and, in a worker thread, spools them and/or puts them to S3."""
+def put_options(target: Target) -> dict[str, Any]:
+    """obstore's put arguments for a target: content type, tags, part size and concurrency."""
+    return {
+        "attributes": {"Content-Type": target.content_type}, "tags": target.tags or None,
+        "chunk_size": PART_SIZE, "max_concurrency": PARALLEL_PARTS,
+    }  # fmt: skip
 
-    def __init__(self, s3: Minio, target: Target, spool_dir: Path | None) -> None:
-        self._loop = asyncio.get_running_loop()
+
+class FileSink:
+    """Hashes a file's blocks as they arrive, spools them and/or streams them to S3.
+
+    The upload is an obstore multipart upload running beside the request, pulling blocks from a
+    bounded queue; to give up, the queue hands it an exception, on which obstore aborts the
+    multipart upload (cancelling it instead would leave its parts behind in S3).
+    """
+
+    def __init__(self, stores: Stores, target: Target, spool_dir: Path | None) -> None:
         self._queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(PIPE_BLOCKS)
         self._digest = hashlib.sha256()
-        self._blocks: list[bytes] = []
-        self._buffered = 0
-        self._eof = False
-        self.early: asyncio.Future[Any] | None = None
+        self.early: asyncio.Future[Any] | None = target.early
         self.size = 0
         self.target = target
         self.spool_path: Path | None = None
         self._spool: IO[bytes] | None = None
         if target.spool:
-            # Closed by the worker thread at the end of the file, or by discard_spool().
+            # Closed by close() at the end of the file, or by discard_spool().
             handle = tempfile.NamedTemporaryFile(prefix="pt-upload-", dir=spool_dir, delete=False)  # noqa: SIM115
             self._spool, self.spool_path = handle, Path(handle.name)
-        self._s3 = s3
-        self._done: asyncio.Future[None] = self._loop.create_future()
-        self._thread = threading.Thread(target=self._run, name="pt-upload-sink", daemon=True)
-        self._thread.start()
+        self._upload: asyncio.Future[Any] | None = None
+        if target.bucket and target.key:
+            self._upload = asyncio.ensure_future(
+                obstore.put_async(stores(target.bucket), target.key, self._blocks(), **put_options(target))
+            )
 
-    # -- event-loop side ---------------------------------------------------------------
+    async def _blocks(self) -> AsyncIterator[bytes]:
+        while (item := await self._queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
     async def write(self, block: bytes) -> None:
         self.size += len(block)
-        if self._done.done():
-            self._done.result()
-            raise UploadAborted("the upload worker stopped early")
+        self._digest.update(block)
+        if self.target.watch is not None:
+            self.target.watch(block)
+        if self._spool is not None:
+            await asyncio.to_thread(self._spool.write, block)
+        if self._upload is not None:
+            await self._send(block)
+
+    async def _send(self, item: bytes | None) -> None:
+        upload = self._upload
+        assert upload is not None
+        if upload.done():
+            upload.result()
+            raise UploadAborted("the upload to S3 stopped early")
         if not self._queue.full():
-            self._queue.put_nowait(block)
+            self._queue.put_nowait(item)
             return
-        put = asyncio.ensure_future(self._queue.put(block))
-        finished, _ = await asyncio.wait({put, self._done}, return_when=asyncio.FIRST_COMPLETED)
+        put = asyncio.ensure_future(self._queue.put(item))
+        finished, _ = await asyncio.wait({put, upload}, return_when=asyncio.FIRST_COMPLETED)
         if put not in finished:
             put.cancel()
-            self._done.result()
-            raise UploadAborted("the upload worker stopped early")
+            upload.result()
+            raise UploadAborted("the upload to S3 stopped early")
 
     async def close(self) -> str:
         """End of the file: wait until it is stored; the hex SHA-256 of what passed through."""
-        await self._queue.put(None)
-        await self._done
+        if self._spool is not None and not self._spool.closed:
+            await asyncio.to_thread(self._spool.close)
+            if self.target.on_spooled is not None and self.spool_path is not None:
+                self.early = asyncio.ensure_future(self.target.on_spooled(self.spool_path))
+        if self._upload is not None:
+            await self._send(None)
+            await self._upload
         return self._digest.hexdigest()
 
     async def abort(self) -> None:
-        """Give up: the S3 thread aborts its multipart upload; partial objects never appear."""
-        while not self._done.done():
-            try:
-                self._queue.put_nowait(UploadAborted("the request ended before the file did"))
-                break
-            except asyncio.QueueFull:
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    self._queue.get_nowait()
-        with contextlib.suppress(Exception):
-            await asyncio.shield(self._done)
+        """Give up: the S3 upload is aborted, so a partial object never appears."""
+        upload = self._upload
+        if upload is not None and not upload.done():
+            while True:
+                try:
+                    self._queue.put_nowait(UploadAborted("the request ended before the file did"))
+                    break
+                except asyncio.QueueFull:
+                    with contextlib.suppress(asyncio.QueueEmpty):
+                        self._queue.get_nowait()
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(upload)
         await cancel_early(self.early)
         self.discard_spool()
 
@@ -159,76 +197,6 @@ class FileSink:
         if self.spool_path is not None:
             self.spool_path.unlink(missing_ok=True)
             self.spool_path = None
-
-    # -- worker-thread side --------------------------------------------------------------
-    def _next(self) -> bytes | None:
-        item = asyncio.run_coroutine_threadsafe(self._queue.get(), self._loop).result()
-        if isinstance(item, BaseException):
-            raise item
-        if item is not None:
-            self._digest.update(item)
-            if self.target.watch is not None:
-                self.target.watch(item)
-            if self._spool is not None:
-                self._spool.write(item)
-        elif self._spool is not None:
-            self._spool.close()
-            if self.target.on_spooled is not None:
-                self._loop.call_soon_threadsafe(self._start_early)
-        return item
-
-    def _start_early(self) -> None:
-        if self.spool_path is not None and self.target.on_spooled is not None and self.early is None:
-            self.early = asyncio.ensure_future(self.target.on_spooled(self.spool_path))
-
-    def read(self, size: int = -1) -> bytes:
-        """File-like read for the MinIO SDK: blocks until `size` bytes or the end of the file.
-
-        Blocks are joined once per call (MinIO asks for a whole part), so a part costs one copy.
-        """
-        while not self._eof and (size < 0 or self._buffered < size):
-            item = self._next()
-            if item is None:
-                self._eof = True
-            else:
-                self._blocks.append(item)
-                self._buffered += len(item)
-        if size < 0 or self._buffered <= size:
-            data = b"".join(self._blocks)
-            self._blocks, self._buffered = [], 0
-            return data
-        over = self._buffered - size  # split the last block rather than copying the part twice
-        last = self._blocks.pop()
-        self._blocks.append(last[: len(last) - over])
-        data = b"".join(self._blocks)
-        self._blocks, self._buffered = [last[len(last) - over :]], over
-        return data
-
-    def _run(self) -> None:
-        error: BaseException | None = None
-        try:
-            target = self.target
-            if target.bucket and target.key:
-                tags = Tags.new_object_tags()
-                tags.update(target.tags)
-                self._s3.put_object(
-                    target.bucket, target.key, self, -1, content_type=target.content_type,  # type: ignore[arg-type]
-                    part_size=PART_SIZE, num_parallel_uploads=PARALLEL_PARTS, tags=tags or None,
-                )  # fmt: skip
-            else:
-                while self._next() is not None:
-                    pass
-        except BaseException as exc:  # reported to the event loop, which decides
-            error = exc
-        self._loop.call_soon_threadsafe(self._finish, error)
-
-    def _finish(self, error: BaseException | None) -> None:
-        if self._done.done():
-            return
-        if error is None:
-            self._done.set_result(None)
-        else:
-            self._done.set_exception(error)
 
 
 def _decode_filename(raw: bytes) -> str:
@@ -251,6 +219,7 @@ def _decode_filename(raw: bytes) -> str:
 async def receive_multipart(
     request: Request,
     s3: Minio,
+    stores: Stores,
     plan: Planner,
     *,
     max_file_bytes: int,
@@ -290,14 +259,14 @@ async def receive_multipart(
                     "invalid_request", f"the multipart body is malformed: {exc}", 400
                 ) from None
             for kind, data in events:
-                await state.handle(kind, data, form, s3, plan, max_file_bytes, max_files, spool_dir)
+                await state.handle(kind, data, form, stores, plan, max_file_bytes, max_files, spool_dir)
             events.clear()
         try:
             parser.finalize()
         except MultipartParseError as exc:
             raise RejectedUpload("invalid_request", f"the multipart body is malformed: {exc}", 400) from None
         for kind, data in events:
-            await state.handle(kind, data, form, s3, plan, max_file_bytes, max_files, spool_dir)
+            await state.handle(kind, data, form, stores, plan, max_file_bytes, max_files, spool_dir)
         if state.sink is not None or state.in_part:
             raise RejectedUpload("invalid_request", "the multipart body ended inside a part", 400)
     except ClientDisconnect:
@@ -371,18 +340,19 @@ class _PartState:
     filename: str | None = None
     value: bytearray = field(default_factory=bytearray)
     head: bytearray = field(default_factory=bytearray)
-    pending: bytearray = field(default_factory=bytearray)
+    pending: list[bytes] = field(default_factory=list)  # file bytes not yet handed on, joined once
+    pending_size: int = 0
     received: int = 0
     sink: FileSink | None = None
 
     async def handle(
-        self, kind: str, data: bytes, form: ReceivedForm, s3: Minio, plan: Planner,
+        self, kind: str, data: bytes, form: ReceivedForm, stores: Stores, plan: Planner,
         max_file_bytes: int, max_files: int, spool_dir: Path | None,
     ) -> None:  # fmt: skip
         if kind == "begin":
             self.in_part, self.headers, self.header_field, self.header_value = True, {}, b"", b""
             self.name, self.filename, self.received = "", None, 0
-            self.value, self.head, self.pending = bytearray(), bytearray(), bytearray()
+            self.value, self.head, self.pending, self.pending_size = bytearray(), bytearray(), [], 0
         elif kind == "hfield":
             self.header_field += data
         elif kind == "hvalue":
@@ -393,9 +363,9 @@ class _PartState:
         elif kind == "headers":
             self._start(form, max_files)
         elif kind == "data":
-            await self._data(data, form, s3, plan, max_file_bytes, spool_dir)
+            await self._data(data, form, stores, plan, max_file_bytes, spool_dir)
         elif kind == "end":
-            await self._end(form, s3, plan, spool_dir)
+            await self._end(form, stores, plan, spool_dir)
             self.in_part = False
 
     def _start(self, form: ReceivedForm, max_files: int) -> None:
@@ -417,7 +387,7 @@ class _PartState:
         self.filename = _decode_filename(raw_filename)
 
     async def _data(
-        self, data: bytes, form: ReceivedForm, s3: Minio, plan: Planner, max_file_bytes: int,
+        self, data: bytes, form: ReceivedForm, stores: Stores, plan: Planner, max_file_bytes: int,
         spool_dir: Path | None,
     ) -> None:  # fmt: skip
         if self.filename is None:
@@ -433,21 +403,22 @@ class _PartState:
         if self.sink is None:
             self.head += data
             if len(self.head) >= HEAD_BYTES:
-                await self._open(form, s3, plan, spool_dir)
+                await self._open(form, stores, plan, spool_dir)
             return
-        self.pending += data
-        if len(self.pending) >= BLOCK:
-            block, self.pending = bytes(self.pending), bytearray()
+        self.pending.append(data)
+        self.pending_size += len(data)
+        if self.pending_size >= BLOCK:
+            block, self.pending, self.pending_size = b"".join(self.pending), [], 0
             await self.sink.write(block)
 
-    async def _open(self, form: ReceivedForm, s3: Minio, plan: Planner, spool_dir: Path | None) -> None:
+    async def _open(self, form: ReceivedForm, stores: Stores, plan: Planner, spool_dir: Path | None) -> None:
         assert self.filename is not None
         head = bytes(self.head)
         target = await plan(FileStart(self.name, self.filename, head[:HEAD_BYTES], form.fields))
-        self.sink = FileSink(s3, target, spool_dir)
+        self.sink = FileSink(stores, target, spool_dir)
         await self.sink.write(head)
 
-    async def _end(self, form: ReceivedForm, s3: Minio, plan: Planner, spool_dir: Path | None) -> None:
+    async def _end(self, form: ReceivedForm, stores: Stores, plan: Planner, spool_dir: Path | None) -> None:
         if self.filename is None:
             try:
                 text = self.value.decode("utf-8")
@@ -458,11 +429,11 @@ class _PartState:
             form.fields.setdefault(self.name, []).append(text)
             return
         if self.sink is None:
-            await self._open(form, s3, plan, spool_dir)
+            await self._open(form, stores, plan, spool_dir)
         assert self.sink is not None
         if self.pending:
-            await self.sink.write(bytes(self.pending))
-            self.pending = bytearray()
+            block, self.pending, self.pending_size = b"".join(self.pending), [], 0
+            await self.sink.write(block)
         sink, self.sink = self.sink, None
         try:
             sha256 = await sink.close()
