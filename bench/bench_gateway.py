@@ -5,7 +5,9 @@ Starts its own SeaweedFS, NATS and a gateway process (SQLite catalog), then, in 
     its JPEG so it joins that photo), each uploaded through `POST /api/v1/photos` and put straight
     to S3 with the MinIO SDK;
   * every gateway upload is timed with `X-Content-SHA256` (bytes stream to their final key) and
-    without it (bytes stream to a temporary key, then a server-side copy);
+    without it (a photo waits in a spool file until its checksum is known; a RAW file streams to a
+    temporary key, then a server-side copy);
+  * the three paths alternate file by file in a rotating order, each transfer on a settled server;
   * the gateway process's RSS is sampled with psutil during the 1 GB uploads.
 
     uv run python bench/bench_gateway.py [--quick] [--out bench/results/gateway.json]
@@ -20,6 +22,7 @@ import os
 import platform
 import random
 import secrets
+import statistics
 import struct
 import subprocess
 import sys
@@ -46,6 +49,7 @@ HERE = Path(__file__).parent
 MB = 1_000_000
 CHUNK = 1024 * 1024
 PART = 16 * 1024 * 1024
+SETTLE_S = 0.3  # pause before each timed transfer
 
 
 def noise_jpeg(path: Path, target_bytes: int, seed: int) -> None:
@@ -154,7 +158,7 @@ def main() -> int:
     )
     parser.add_argument("--out", type=Path, default=HERE / "results" / "gateway.json")
     args = parser.parse_args()
-    photos, big_size = (3, 256 * 1024 * 1024) if args.quick else (8, 1024 * 1024 * 1024)
+    photos, big_size = (3, 256 * 1024 * 1024) if args.quick else (12, 1024 * 1024 * 1024)
 
     with tempfile.TemporaryDirectory(prefix="pt-bench-") as tmp:
         root = Path(tmp)
@@ -171,6 +175,7 @@ def main() -> int:
         big_jpeg_2 = root / "BIG_0002.jpg"
         noise_jpeg(big_jpeg_2, 2 * MB, seed=101)
         big_dng(big_raw_2, big_size, seed=102)
+        os.sync()  # the test files' write-back must not run during the measurements
 
         access, secret = f"bench{secrets.token_hex(4)}", secrets.token_urlsafe(24)
         ports = pick_weed_ports()
@@ -239,24 +244,36 @@ def run(
     upload(client, key, big[0], big[0].name, declare=True)
     upload(client, key, big_2[0], big_2[0].name, declare=False)
 
-    # new bytes for the undeclared run: re-save with another seed would cost time; change the trailer instead
+    # New bytes for the undeclared run (the gateway would answer "duplicate" to the same bytes):
+    # a different trailer byte, same photo.
     undeclared_files = []
     for p in files:
         copy = p.with_name(f"u_{p.name}")
         data = p.read_bytes()
-        copy.write_bytes(data[:-2] + b"\x00\xff\xd9")  # a different trailer byte: new bytes, same photo
+        copy.write_bytes(data[:-2] + b"\x00\xff\xd9")
         undeclared_files.append(copy)
     # Interleaved file by file, so that a drift of the shared machine or of the S3 server's state
-    # affects the three paths alike.
-    direct_photos = declared_photos = undeclared_photos = 0.0
-    for p, u in zip(files, undeclared_files, strict=True):
-        direct_photos += direct_put(s3, "bench-direct", p, f"d-{p.name}")
-        declared_photos += upload(client, key, p, p.name, declare=True)
-        undeclared_photos += upload(client, key, u, u.name, declare=False)
+    # affects the three paths alike; the order rotates, and every transfer starts on a settled
+    # server (the S3 server's work after a put would otherwise land on whichever path comes next).
+    times = {"direct": [], "declared": [], "undeclared": []}
+    for n, (p, u) in enumerate(zip(files, undeclared_files, strict=True)):
+        paths = {
+            "direct": lambda p=p: direct_put(s3, "bench-direct", p, f"d-{p.name}"),
+            "declared": lambda p=p: upload(client, key, p, p.name, declare=True),
+            "undeclared": lambda u=u: upload(client, key, u, u.name, declare=False),
+        }
+        names = list(paths)
+        for name in names[n % 3 :] + names[: n % 3]:
+            time.sleep(SETTLE_S)
+            times[name].append(paths[name]())
+    direct_photos, declared_photos, undeclared_photos = (sum(times[k]) for k in times)
 
+    time.sleep(SETTLE_S)
     direct_big = direct_put(s3, "bench-direct", big[1], "d-big.dng")
+    time.sleep(SETTLE_S)
     with RssSampler(pid) as declared_rss:
         declared_big = upload(client, key, big[1], big[1].name, declare=True)
+    time.sleep(SETTLE_S)
     with RssSampler(pid) as undeclared_rss:
         undeclared_big = upload(client, key, big_2[1], big_2[1].name, declare=False)
 
@@ -266,6 +283,10 @@ def run(
     photo_case = {
         "files": len(files), "bytes": total, "direct_s3_mb_s": mbps(total, direct_photos),
         "gateway_mb_s": mbps(total, declared_photos), "gateway_undeclared_mb_s": mbps(total, undeclared_photos),
+        "median_file_ratio": round(statistics.median(d / g for d, g in zip(times["direct"], times["declared"], strict=True)), 3),
+        "median_file_ratio_undeclared": round(
+            statistics.median(d / u for d, u in zip(times["direct"], times["undeclared"], strict=True)), 3
+        ),
     }  # fmt: skip
     big_case = {
         "bytes": big_size, "direct_s3_mb_s": mbps(big_size, direct_big),
