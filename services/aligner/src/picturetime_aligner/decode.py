@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+import simplejpeg
 from PIL import Image, UnidentifiedImageError
 
 from .geometry import compose, invert, orientation_affine
@@ -131,8 +132,8 @@ class ImageSource:
         return near[0] if near else self.level(max_reduction)
 
     def _decode(self, r: int) -> Level:
-        raw = None
-        if self.format in ("JPEG", "PNG", "WEBP", "BMP", "TIFF"):
+        raw = self._decode_jpeg(r) if self.is_jpeg else None
+        if raw is None and self.format in ("JPEG", "PNG", "WEBP", "BMP", "TIFF"):
             raw = cv2.imdecode(self._buf, _CV2_REDUCED[r] | cv2.IMREAD_IGNORE_ORIENTATION)
         if raw is None:
             raw = self._decode_pil(r)
@@ -147,6 +148,17 @@ class ImageSource:
         level_orient, _ = orientation_affine(self.orientation, w, h)
         to_full = compose(self._raw_to_upright, _reduced_to_raw(r), invert(level_orient))
         return Level(np.ascontiguousarray(orient(raw, self.orientation)), r, to_full)
+
+    def _decode_jpeg(self, r: int) -> np.ndarray | None:
+        """libjpeg-turbo through simplejpeg: the same pixels as OpenCV's decoder, about a sixth
+        faster; None for what it cannot decode (CMYK, say), which OpenCV or Pillow then try."""
+        w, h = self.raw_size
+        try:  # the smallest DCT scale whose output is at least 1/r of the image: exactly 1/r
+            return simplejpeg.decode_jpeg(
+                self._data, colorspace="BGR", min_width=math.ceil(w / r), min_height=math.ceil(h / r)
+            )
+        except (ValueError, RuntimeError):
+            return None
 
     def _decode_pil(self, r: int) -> np.ndarray | None:
         try:
