@@ -84,7 +84,12 @@ def main(argv: list[str] | None = None) -> int:
         print("starting NATS and the local S3 server ...", flush=True)
         # Registered before they start, so an interrupt during start-up still stops them.
         servers.append(nats_server(data_dir, NATS_PORT))
-        servers.append(seaweedfs_server(data_dir, WEED, settings.s3.access_key, settings.s3.secret_key))
+        # Four buckets that live for years: volumes of 1 GB rather than the test suite's 64 MB.
+        servers.append(
+            seaweedfs_server(
+                data_dir, WEED, settings.s3.access_key, settings.s3.secret_key, volume_size_limit_mb=1024
+            )
+        )
         for server in servers:
             server.start()
         s3 = make_client(settings.s3)
