@@ -53,12 +53,17 @@ def api_error(exc: RejectedUpload) -> ApiError:
     return ApiError(exc.status, exc.code, exc.detail)
 
 
-async def upload_out(session: AsyncSession, photo: Photo, *, duplicate: bool) -> UploadOut:
-    frame = await repository.frame_of_photo(session, photo.id)
-    return UploadOut.build(
-        photo, frame, albums=await albums.album_names_of_photo(session, photo.id),
-        tags=await albums.tag_names_of_photo(session, photo.id), duplicate=duplicate,
-    )  # fmt: skip
+async def upload_out(
+    session: AsyncSession, photo: Photo, *, duplicate: bool, options: UploadOptions | None = None
+) -> UploadOut:
+    """The answer to an upload. With the `options` of the request that created the photo, what the
+    catalog would say is known: no frame yet (the aligner hears of it after the commit), and only
+    the album and tags the request named."""
+    fresh = options is not None
+    frame = None if fresh else await repository.frame_of_photo(session, photo.id)
+    album_names = await albums.album_names_of_photo(session, photo.id) if not fresh or options.album else []
+    tag_names = await albums.tag_names_of_photo(session, photo.id) if not fresh or options.tags else []
+    return UploadOut.build(photo, frame, albums=album_names, tags=tag_names, duplicate=duplicate)
 
 
 @router.post(
@@ -84,7 +89,8 @@ async def upload_photo(
         result, _ = await receive_and_record(request, uploads)
     except RejectedUpload as exc:
         raise api_error(exc) from None
-    body = await upload_out(session, result.photo, duplicate=result.duplicate)
+    fresh = uploads.options if result.created else None
+    body = await upload_out(session, result.photo, duplicate=result.duplicate, options=fresh)
     created = result.created or result.raw_added
     return JSONResponse(body.model_dump(mode="json"), status_code=201 if created else 200)
 

@@ -44,6 +44,7 @@ from picturetime_gateway.uploads.streaming import (
     ReceivedFile,
     ReceivedForm,
     Target,
+    cancel_early,
     discard_received,
     put_options,
     receive_multipart,
@@ -185,14 +186,23 @@ class Uploads:
             # file (never in memory) and go to S3 once, under their final key, after validation.
             return target
         target.spool = plan.scanner is None
-        existing = await photos.photo_by_sha256(self.session, self.owner_id, declared)
+        key = original_key(moment, declared, kind.ext)
+        # Both questions at once: the catalog's and the object store's.
+        stored = asyncio.ensure_future(asyncio.to_thread(object_exists, self.s3, self.bucket, key))
+        try:
+            try:
+                existing = await photos.photo_by_sha256(self.session, self.owner_id, declared)
+            finally:
+                already = await stored
+        except BaseException:
+            await cancel_early(target.early)  # no file will carry it to the clean-up
+            raise
         if existing is not None:
             plan.duplicate_of = existing
             target.spool = False
             return target  # hash only, to verify the claim; nothing is stored
         plan.checked_sha256 = declared
-        key = original_key(moment, declared, kind.ext)
-        if await asyncio.to_thread(object_exists, self.s3, self.bucket, key):
+        if already:
             return target  # the same bytes are already stored (for another account): reuse them
         # The checksum is known: stream straight to the final key (deleted if the bytes disagree).
         kind_now = (start.fields.get("kind") or [options.kind])[-1]
