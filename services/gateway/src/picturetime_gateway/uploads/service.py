@@ -44,7 +44,6 @@ from picturetime_gateway.uploads.streaming import (
     ReceivedFile,
     ReceivedForm,
     Target,
-    cancel_early,
     discard_received,
     put_options,
     receive_multipart,
@@ -171,42 +170,39 @@ class Uploads:
         target = Target(
             content_type=kind.content_type, spool=True, context=plan, on_spooled=self._inspector(kind)
         )
+        read_head = None
         if kind.name == "JPEG" and (first_scan := first_scan_within(start.head)):
             plan.scanner = JpegScanner()
             target.watch, target.on_spooled = plan.scanner.feed, None
-            # Every header is in the head: read them (size, EXIF, the pixel limit) while the rest
-            # of the file streams; the scanner still has to find the file whole.
             read_head = functools.partial(
                 inspect_image, io.BytesIO(start.head), kind, max_pixels=self.settings.gateway.max_pixels,
                 tz=self.tz, jpeg_first_scan=first_scan,
             )  # fmt: skip
-            target.early = asyncio.ensure_future(asyncio.to_thread(read_head))
-        if declared is None or options.replace_photo is not None:
-            # The key names the checksum, known only at the end: the bytes wait in the spool
-            # file (never in memory) and go to S3 once, under their final key, after validation.
-            return target
-        target.spool = plan.scanner is None
-        key = original_key(moment, declared, kind.ext)
-        # Both questions at once: the catalog's and the object store's.
-        stored = asyncio.ensure_future(asyncio.to_thread(object_exists, self.s3, self.bucket, key))
-        try:
+        # Without a declared checksum (or when replacing a photo) the key, which names the
+        # checksum, is known only at the end: the bytes wait in the spool file (never in memory)
+        # and go to S3 once, under their final key, after validation.
+        if declared is not None and options.replace_photo is None:
+            target.spool = plan.scanner is None
+            key = original_key(moment, declared, kind.ext)
+            # Both questions at once: the catalog's and the object store's.
+            stored = asyncio.ensure_future(asyncio.to_thread(object_exists, self.s3, self.bucket, key))
             try:
                 existing = await photos.photo_by_sha256(self.session, self.owner_id, declared)
             finally:
                 already = await stored
-        except BaseException:
-            await cancel_early(target.early)  # no file will carry it to the clean-up
-            raise
-        if existing is not None:
-            plan.duplicate_of = existing
-            target.spool = False
-            return target  # hash only, to verify the claim; nothing is stored
-        plan.checked_sha256 = declared
-        if already:
-            return target  # the same bytes are already stored (for another account): reuse them
-        # The checksum is known: stream straight to the final key (deleted if the bytes disagree).
-        kind_now = (start.fields.get("kind") or [options.kind])[-1]
-        target.bucket, target.key, target.tags = self.bucket, key, self._tags(kind_now)
+            if existing is not None:
+                plan.duplicate_of = existing
+                target.spool = False
+                return target  # hash only, to verify the claim; nothing is stored
+            plan.checked_sha256 = declared
+            if not already:  # else the same bytes are stored (for another account): reuse them
+                # Stream straight to the final key (deleted if the bytes disagree).
+                kind_now = (start.fields.get("kind") or [options.kind])[-1]
+                target.bucket, target.key, target.tags = self.bucket, key, self._tags(kind_now)
+        if read_head is not None:
+            # Every header is in the head: read them (size, EXIF, the pixel limit) while the rest
+            # of the file streams; the scanner still has to find the file whole.
+            target.early = asyncio.ensure_future(asyncio.to_thread(read_head))
         return target
 
     async def _plan_raw(self, start: FileStart, kind: FileType, declared: str | None) -> Target:
@@ -398,7 +394,7 @@ class Uploads:
             # Straight from the spool file, read and sent by obstore.
             await obstore.put_async(
                 self.stores(self.bucket), key, received.spool_path,
-                **put_options(Target(content_type=target.content_type, tags=tags)),
+                **put_options(target.content_type, tags),
             )  # fmt: skip
             received.stored, target.bucket, target.key = True, self.bucket, key
             return

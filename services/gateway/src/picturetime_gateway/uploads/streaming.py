@@ -98,10 +98,10 @@ class FileStart:
 Planner = Callable[[FileStart], Awaitable[Target]]
 
 
-def put_options(target: Target) -> dict[str, Any]:
-    """obstore's put arguments for a target: content type, tags, part size and concurrency."""
+def put_options(content_type: str, tags: dict[str, str]) -> dict[str, Any]:
+    """obstore's put arguments: content type, tags, part size and concurrency."""
     return {
-        "attributes": {"Content-Type": target.content_type}, "tags": target.tags or None,
+        "attributes": {"Content-Type": content_type}, "tags": tags or None,
         "chunk_size": PART_SIZE, "max_concurrency": PARALLEL_PARTS,
     }  # fmt: skip
 
@@ -129,7 +129,12 @@ class FileSink:
         self._upload: asyncio.Future[Any] | None = None
         if target.bucket and target.key:
             self._upload = asyncio.ensure_future(
-                obstore.put_async(stores(target.bucket), target.key, self._blocks(), **put_options(target))
+                obstore.put_async(
+                    stores(target.bucket),
+                    target.key,
+                    self._blocks(),
+                    **put_options(target.content_type, target.tags),
+                )
             )
 
     async def _blocks(self) -> AsyncIterator[bytes]:
