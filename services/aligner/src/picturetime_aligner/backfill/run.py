@@ -149,7 +149,7 @@ class Backfill:
         jobs = max(1, self.opts.jobs)
         in_flight = jobs * 2  # enough to keep every process busy, few enough to keep memory flat
         context = get_context("spawn")  # MediaPipe's graph threads do not survive fork
-        initargs = (self.opts.settings, self.opts.timezone)
+        initargs = (self.opts.settings, self.opts.timezone, os.getpid())
         try:
             with (
                 progress,

@@ -36,8 +36,9 @@ class Outcome:
     seconds: float = 0.0
 
 
-def init_worker(settings: AlignmentSettings, timezone: str | None) -> None:
-    """Pool initializer: one Aligner (model) per process, loaded once; HEIC support; a parent watch."""
+def init_worker(settings: AlignmentSettings, timezone: str | None, parent: int) -> None:
+    """Pool initializer: one Aligner (model) per process, loaded once; HEIC support; a watch on
+    `parent`, the main process (its pid passed in: it may die while this process starts up)."""
     global _aligner, _tz
     import cv2
     import pillow_heif
@@ -48,12 +49,12 @@ def init_worker(settings: AlignmentSettings, timezone: str | None) -> None:
     from picturetime_aligner import Aligner
 
     _aligner = Aligner(settings)
-    _watch_parent()
+    _watch_parent(parent)
 
 
-def _watch_parent() -> None:
-    """Exit when the main process dies (even by SIGKILL): a pool worker must not outlive its job."""
-    parent = os.getppid()
+def _watch_parent(parent: int) -> None:
+    """Exit when the main process dies (even by SIGKILL): a pool worker must not outlive its job.
+    Orphans are adopted by another process, so the parent's pid no longer matches."""
 
     def watch() -> None:
         while True:
