@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import io
 import itertools
+import os
+from datetime import timedelta
 from pathlib import Path
 
-from picturetime_common.s3 import add_tags, ensure_buckets, object_exists, rule_matches
+from picturetime_common.s3 import (
+    abort_abandoned_uploads,
+    add_tags,
+    ensure_buckets,
+    object_exists,
+    rule_matches,
+)
 from picturetime_common.settings import CommonSettings
 from tests.support.stack import S3Server, make_settings
 
@@ -66,3 +74,28 @@ def test_add_tags_merges_with_existing_tags(s3_server: S3Server, tmp_path: Path)
     add_tags(client, bucket, "a.jpg", {"mirrored": "true"})
     assert dict(client.get_object_tags(bucket, "a.jpg")) == {"ephemeral": "true", "mirrored": "true"}
     assert object_exists(client, bucket, "a.jpg") and not object_exists(client, bucket, "missing.jpg")
+
+
+def test_abandoned_multipart_uploads_are_aborted_and_recent_ones_kept(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    """Parts of uploads whose process died: aborted once old enough, never turned into objects."""
+    settings = _settings(s3_server, tmp_path)
+    client = s3_server.client()
+    ensure_buckets(client, settings)
+    bucket = settings.buckets.originals
+    keys = [f"2024/06/left-behind-{n}.jpg" for n in range(3)]
+    for key in keys:
+        upload_id = client._create_multipart_upload(bucket, key, {})
+        client._upload_part(bucket, key, os.urandom(64 * 1024), None, upload_id, 1)
+
+    def pending() -> list[str]:
+        return sorted(upload.object_name for upload in client._list_multipart_uploads(bucket).uploads)
+
+    assert pending() == keys
+    assert abort_abandoned_uploads(client, bucket, older_than=timedelta(days=1)) == []
+    assert pending() == keys  # begun moments ago: maybe still running
+    assert sorted(abort_abandoned_uploads(client, bucket, older_than=timedelta(0))) == keys
+    assert pending() == []
+    assert not any(object_exists(client, bucket, key) for key in keys)
+    assert abort_abandoned_uploads(client, bucket, older_than=timedelta(0)) == []  # nothing left

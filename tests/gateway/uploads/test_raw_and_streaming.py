@@ -76,6 +76,25 @@ def pending_multipart_uploads(settings: GatewaySettings) -> list[str]:
     return [upload.object_name for upload in result.uploads]
 
 
+def test_the_gateway_aborts_uploads_left_behind_by_a_killed_process(
+    gateway_settings: GatewaySettings,
+) -> None:
+    """A gateway killed mid-upload leaves parts in S3: the next start aborts the abandoned ones."""
+    s3 = make_client(gateway_settings.s3)
+    with TestClient(create_app(gateway_settings)):  # the buckets exist from the first start
+        pass
+    bucket = gateway_settings.buckets.originals
+    upload_id = s3._create_multipart_upload(bucket, "incoming/killed", {})
+    s3._upload_part(bucket, "incoming/killed", os.urandom(1024), None, upload_id, 1)
+    with TestClient(create_app(gateway_settings)):  # begun moments ago: left alone by default
+        time.sleep(0.5)
+        assert pending_multipart_uploads(gateway_settings) == ["incoming/killed"]
+    gateway_settings.gateway.abandoned_upload_hours = 0
+    with TestClient(create_app(gateway_settings)):
+        eventually(lambda: not pending_multipart_uploads(gateway_settings), 10)
+    assert holdings(gateway_settings).objects == frozenset()
+
+
 @pytest.mark.parametrize("declared", [False, True])
 def test_an_interrupted_transfer_leaves_no_object_part_row_or_spool_file(
     gateway_settings: GatewaySettings, account: Account, declared: bool

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 
 from minio import Minio
 from minio.commonconfig import ENABLED, AndOperator, Filter, Tag, Tags
@@ -90,6 +91,31 @@ def ensure_buckets(client: Minio, settings: CommonSettings) -> None:
                 raise
     for bucket, config in lifecycle_rules(names, settings.retention_days).items():
         client.set_bucket_lifecycle(bucket, config)
+
+
+def abort_abandoned_uploads(client: Minio, bucket: str, older_than: timedelta) -> list[str]:
+    """Abort the multipart uploads begun more than `older_than` ago; the keys they were for.
+
+    A process killed in the middle of an upload leaves its parts in the bucket, unseen and never
+    expiring (an AbortIncompleteMultipartUpload lifecycle rule is not honoured by every S3 server).
+    The MinIO SDK lists and aborts them only through its internal methods.
+    """
+    cutoff = datetime.now(UTC) - older_than
+    aborted: list[str] = []
+    key_marker: str | None = None
+    upload_marker: str | None = None
+    while True:
+        page = client._list_multipart_uploads(bucket, key_marker=key_marker, upload_id_marker=upload_marker)
+        for upload in page.uploads:
+            initiated = upload.initiated_time
+            if initiated is not None and initiated.tzinfo is None:
+                initiated = initiated.replace(tzinfo=UTC)
+            if initiated is None or initiated < cutoff:
+                client._abort_multipart_upload(bucket, upload.object_name, upload.upload_id)
+                aborted.append(upload.object_name)
+        if not page.is_truncated or not (page.next_key_marker or page.next_upload_id_marker):
+            return aborted
+        key_marker, upload_marker = page.next_key_marker, page.next_upload_id_marker
 
 
 def add_tags(client: Minio, bucket: str, key: str, tags: dict[str, str]) -> None:

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from minio import Minio
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
 from picturetime_common.db import make_engine, make_sessionmaker, run_migrations
-from picturetime_common.s3 import ensure_buckets, make_client
+from picturetime_common.s3 import abort_abandoned_uploads, ensure_buckets, make_client
 from picturetime_gateway.admin.endpoints import router as admin_router
 from picturetime_gateway.admin.projects import router as admin_projects_router
 from picturetime_gateway.admin.review import router as admin_review_router
@@ -38,6 +42,23 @@ from picturetime_gateway.web import STATIC_DIR, STATIC_URL
 
 log = logging.getLogger(__name__)
 MULTIPART_OVERHEAD = 1024 * 1024
+SWEEP_EVERY = timedelta(hours=6)
+
+
+async def sweep_abandoned_uploads(s3: Minio, settings: GatewaySettings) -> None:
+    """Abort abandoned multipart uploads in every bucket, now and every SWEEP_EVERY."""
+    older_than = timedelta(hours=settings.gateway.abandoned_upload_hours)
+    names = settings.buckets
+    while True:
+        for bucket in (names.originals, names.frames, names.media, names.timelapse):
+            try:
+                aborted = await run_in_threadpool(abort_abandoned_uploads, s3, bucket, older_than)
+            except Exception:
+                log.warning("gateway.uploads.sweep_failed bucket=%s", bucket, exc_info=True)
+                continue
+            if aborted:
+                log.info("gateway.uploads.abandoned_aborted bucket=%s count=%d", bucket, len(aborted))
+        await asyncio.sleep(SWEEP_EVERY.total_seconds())
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -58,10 +79,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.bus = gateway_bus
         app.state.outbox_wakeup = gateway_bus.wakeup
         gateway_bus.start()
+        sweeper = asyncio.create_task(sweep_abandoned_uploads(s3, settings))
         log.info("gateway.started")
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await gateway_bus.close()
             await engine.dispose()
 

@@ -18,6 +18,9 @@ class GatewayOptions(BaseModel):
     timelapse_versions_kept: int = Field(default=3, ge=1)
     # Aligned frames below this confidence wait in the admin's review queue.
     review_confidence: float = Field(default=0.8, ge=0.0, le=1.0)
+    # A multipart upload begun this long ago is abandoned (its process was killed): aborted at
+    # start-up and every few hours, so its parts stop taking space.
+    abandoned_upload_hours: float = Field(default=24, ge=0)
 
 
 class GatewaySettings(CommonSettings):
