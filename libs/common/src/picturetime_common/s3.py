@@ -81,15 +81,14 @@ def rule_matches(rule: Rule, key: str, tags: dict[str, str]) -> bool:
 
 def ensure_buckets(client: Minio, settings: CommonSettings) -> None:
     """Create every bucket and apply its lifecycle rules; safe to run at every start-up."""
-    names = settings.buckets
-    for bucket in (names.originals, names.frames, names.media, names.timelapse):
+    for bucket in settings.buckets.every():
         try:
             client.make_bucket(bucket)
             log.info("s3.bucket.created bucket=%s", bucket)
         except S3Error as exc:
             if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
-    for bucket, config in lifecycle_rules(names, settings.retention_days).items():
+    for bucket, config in lifecycle_rules(settings.buckets, settings.retention_days).items():
         client.set_bucket_lifecycle(bucket, config)
 
 
@@ -106,11 +105,8 @@ def abort_abandoned_uploads(client: Minio, bucket: str, older_than: timedelta) -
     upload_marker: str | None = None
     while True:
         page = client._list_multipart_uploads(bucket, key_marker=key_marker, upload_id_marker=upload_marker)
-        for upload in page.uploads:
-            initiated = upload.initiated_time
-            if initiated is not None and initiated.tzinfo is None:
-                initiated = initiated.replace(tzinfo=UTC)
-            if initiated is None or initiated < cutoff:
+        for upload in page.uploads:  # the SDK gives aware UTC times
+            if upload.initiated_time is None or upload.initiated_time < cutoff:
                 client._abort_multipart_upload(bucket, upload.object_name, upload.upload_id)
                 aborted.append(upload.object_name)
         if not page.is_truncated or not (page.next_key_marker or page.next_upload_id_marker):

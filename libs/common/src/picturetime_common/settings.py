@@ -32,6 +32,10 @@ class BucketNames(BaseModel):
     media: str = "media"
     timelapse: str = "timelapse"
 
+    def every(self) -> tuple[str, ...]:
+        """Every bucket's name."""
+        return tuple(getattr(self, role) for role in type(self).model_fields)
+
 
 class NatsSettings(BaseModel):
     url: str = "nats://127.0.0.1:14222"

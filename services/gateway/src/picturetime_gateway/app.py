@@ -48,9 +48,8 @@ SWEEP_EVERY = timedelta(hours=6)
 async def sweep_abandoned_uploads(s3: Minio, settings: GatewaySettings) -> None:
     """Abort abandoned multipart uploads in every bucket, now and every SWEEP_EVERY."""
     older_than = timedelta(hours=settings.gateway.abandoned_upload_hours)
-    names = settings.buckets
     while True:
-        for bucket in (names.originals, names.frames, names.media, names.timelapse):
+        for bucket in settings.buckets.every():
             try:
                 aborted = await run_in_threadpool(abort_abandoned_uploads, s3, bucket, older_than)
             except Exception:
