@@ -175,6 +175,7 @@ def wait_http(url: str, timeout: float, process: ServiceProcess | None = None) -
 class Account:
     name: str
     api_key: str
+    user_id: int = 0
 
 
 def create_account(
@@ -191,14 +192,14 @@ def create_account(
     run_migrations(settings.catalog_url)
     name = f"user-{uuid.uuid4().hex[:8]}"
 
-    async def make() -> str:
+    async def make() -> tuple[str, int]:
         engine = make_engine(settings.catalog_url)
         try:
             async with make_sessionmaker(engine)() as session, session.begin():
                 user = await create_user(session, name, role=role, password=password)
                 issued = await issue_api_key(session, user, label="test", scopes=parse_scopes(scopes))
-            return issued.secret
+            return issued.secret, user.id
         finally:
             await engine.dispose()
 
-    return Account(name, asyncio.run(make()))
+    return Account(name, *asyncio.run(make()))

@@ -153,7 +153,7 @@ def test_original_is_stored_like_an_upload_when_sent(
     response = post_frame(gateway, account, jpeg(108, 135, seed=9), metadata(original), original)
     assert response.status_code == 201, response.text
     sha = response.json()["sha256"]
-    key = f"2019/07/{sha}.jpg"
+    key = f"{account.user_id}/2019/07/{sha}.jpg"
     s3 = make_client(gateway_settings.s3)
     assert s3.get_object(gateway_settings.buckets.originals, key).read() == original
     assert dict(s3.get_object_tags(gateway_settings.buckets.originals, key)) == {"ephemeral": "true"}
@@ -169,6 +169,34 @@ def test_original_is_stored_like_an_upload_when_sent(
         "ephemeral": "true",
         "mirrored": "true",
     }
+
+
+def test_a_backfilled_original_never_touches_another_accounts_kept_photo_of_the_same_bytes(
+    gateway: TestClient, account: Account, gateway_settings: GatewaySettings
+) -> None:
+    original = jpeg(seed=10, taken=datetime(2019, 7, 4, 7, 30))
+    kept = gateway.post(
+        "/api/v1/photos",
+        files={"file": ("a.jpg", original)},
+        data={"kind": "portfolio"},
+        headers=auth(account),
+    )
+    assert kept.status_code == 201, kept.text
+    other = create_account(gateway_settings)
+    response = post_frame(gateway, other, jpeg(108, 135, seed=11), metadata(original), original)
+    assert response.status_code == 201, response.text
+    pending = gateway.get("/api/v1/sync/pending", headers=auth(other)).json()["frames"]
+    gateway.post(
+        "/api/v1/sync/ack",
+        json={"frames": [{k: pending[0][k] for k in ("frame_id", "sha256")}]},
+        headers=auth(other),
+    )
+    s3, bucket = make_client(gateway_settings.s3), gateway_settings.buckets.originals
+    sha = kept.json()["sha256"]
+    ours, theirs = f"{account.user_id}/2019/07/{sha}.jpg", f"{other.user_id}/2019/07/{sha}.jpg"
+    assert s3.get_object(bucket, ours).read() == s3.get_object(bucket, theirs).read() == original
+    assert dict(s3.get_object_tags(bucket, ours) or {}) == {}  # kept: never expires
+    assert dict(s3.get_object_tags(bucket, theirs)) == {"ephemeral": "true", "mirrored": "true"}
 
 
 @pytest.mark.parametrize(

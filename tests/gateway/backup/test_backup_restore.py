@@ -27,6 +27,7 @@ from picturetime_gateway.backup.service import run_backup
 from picturetime_gateway.settings import GatewaySettings
 from tests.gateway.backup.support import (
     ComposePostgres,
+    Seeded,
     auth,
     cli,
     objects,
@@ -78,8 +79,8 @@ def unpublished(url: str) -> int:
         engine.dispose()
 
 
-def original_key(photo: dict) -> str:  # type: ignore[type-arg]
-    return f"{photo['taken_at'][:4]}/{photo['taken_at'][5:7]}/{photo['sha256']}.jpg"
+def original_key(seeded: Seeded, photo: dict) -> str:  # type: ignore[type-arg]
+    return f"{seeded.account.user_id}/{photo['taken_at'][:4]}/{photo['taken_at'][5:7]}/{photo['sha256']}.jpg"
 
 
 def test_a_lost_server_comes_back_from_its_backup(
@@ -101,9 +102,12 @@ def test_a_lost_server_comes_back_from_its_backup(
     assert "backup complete" in out
     # What the tags say is what the lifecycle rules act on: check the seed really has them.
     tags = {key: dict(stored.tags) for key, stored in before_objects.items()}
-    assert tags[("originals", original_key(seeded.aligned))] == {"ephemeral": "true", "mirrored": "true"}
-    assert tags[("originals", original_key(seeded.pending))] == {"ephemeral": "true"}
-    assert tags[("originals", original_key(seeded.portfolio))] == {}
+    assert tags[("originals", original_key(seeded, seeded.aligned))] == {
+        "ephemeral": "true",
+        "mirrored": "true",
+    }
+    assert tags[("originals", original_key(seeded, seeded.pending))] == {"ephemeral": "true"}
+    assert tags[("originals", original_key(seeded, seeded.portfolio))] == {}
     assert [t for (role, _), t in tags.items() if role == "frames"] == [{"mirrored": "true"}]
     assert before_objects[("media", seeded.media_key)].metadata == (
         ("x-amz-meta-photo-id", seeded.portfolio["id"]),

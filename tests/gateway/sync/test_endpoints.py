@@ -52,10 +52,47 @@ def test_aligned_frames_are_pending_until_acked_then_tagged_mirrored(
     assert gateway.get("/api/v1/sync/pending", headers=headers).json()["frames"] == []
     s3 = make_client(gateway_settings.s3)
     assert dict(s3.get_object_tags(gateway_settings.buckets.frames, event.key)) == {"mirrored": "true"}
-    original_key = f"{photo['taken_at'][:4]}/{photo['taken_at'][5:7]}/{photo['sha256']}.jpg"
-    assert dict(s3.get_object_tags(gateway_settings.buckets.originals, original_key)) == {
-        "ephemeral": "true",
-        "mirrored": "true",
+    assert tags_by_owner(gateway_settings, photo["sha256"]) == {
+        account.user_id: {"ephemeral": "true", "mirrored": "true"}
+    }
+
+
+def tags_by_owner(settings: GatewaySettings, sha256: str) -> dict[int, dict[str, str]]:
+    """The tags of every stored original with these bytes, by the account its key names."""
+    s3 = make_client(settings.s3)
+    bucket = settings.buckets.originals
+    return {
+        int(o.object_name.split("/")[0]): dict(s3.get_object_tags(bucket, o.object_name) or {})
+        for o in s3.list_objects(bucket, recursive=True)
+        if o.object_name.endswith(f"/{sha256}.jpg")
+    }
+
+
+def test_one_account_mirroring_its_daily_photo_never_lets_anothers_kept_copy_expire(
+    gateway: TestClient, account: Account, gateway_settings: GatewaySettings
+) -> None:
+    data = jpeg(seed=33)
+    keeper = {"Authorization": f"Bearer {account.api_key}"}
+    kept = gateway.post(
+        "/api/v1/photos", files={"file": ("a.jpg", data)}, data={"kind": "portfolio"}, headers=keeper
+    )
+    daily_owner = create_account(gateway_settings)
+    headers = {"Authorization": f"Bearer {daily_owner.api_key}"}
+    daily = gateway.post("/api/v1/photos", files={"file": ("a.jpg", data)}, headers=headers)
+    assert kept.status_code == daily.status_code == 201, daily.text
+    event = aligned_frame(gateway_settings, daily.json()["id"], 1)
+    publish(gateway_settings.nats, event)
+    pending = eventually(lambda: gateway.get("/api/v1/sync/pending", headers=headers).json()["frames"])
+    ack = gateway.post(
+        "/api/v1/sync/ack",
+        json={"frames": [{k: pending[0][k] for k in ("frame_id", "sha256")}]},
+        headers=headers,
+    )
+    assert ack.json() == {"acknowledged": 1}
+    # Each account's original is its own object: the mirrored daily copy may expire, the kept one never.
+    assert tags_by_owner(gateway_settings, daily.json()["sha256"]) == {
+        account.user_id: {},
+        daily_owner.user_id: {"ephemeral": "true", "mirrored": "true"},
     }
 
 

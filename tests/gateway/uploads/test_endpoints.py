@@ -31,7 +31,7 @@ def test_upload_stores_original_with_exif_date_and_ephemeral_tag(
     assert body["status"] == "pending"
     assert body["taken_at"] == "2021-06-13T08:15:00+02:00"
     s3 = make_client(gateway_settings.s3)
-    key = f"2021/06/{body['sha256']}.jpg"
+    key = f"{account.user_id}/2021/06/{body['sha256']}.jpg"
     assert s3.get_object(gateway_settings.buckets.originals, key).read() == data
     assert dict(s3.get_object_tags(gateway_settings.buckets.originals, key)) == {"ephemeral": "true"}
 

@@ -241,7 +241,7 @@ async def register_frame(
     if original is not None and info is not None:
         bucket, original_object = (
             settings.buckets.originals,
-            original_key(meta.taken_at, meta.sha256, info.ext),
+            original_key(owner.id, meta.taken_at, meta.sha256, info.ext),
         )
         content_type, exif = info.content_type, info.exif or meta.exif
         # Daily originals are ephemeral: once the frame is mirrored home, lifecycle expiry may take them.

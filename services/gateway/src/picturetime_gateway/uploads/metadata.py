@@ -237,5 +237,11 @@ def _jsonable(value: object) -> object:
     return round(number, 6) if number == number else None  # NaN from 0/0 rationals
 
 
-def original_key(taken_at: datetime, sha256: str, ext: str) -> str:
-    return f"{taken_at:%Y}/{taken_at:%m}/{sha256}.{ext}"
+def original_key(owner_id: int, taken_at: datetime, sha256: str, ext: str) -> str:
+    """Where an account's original lives: content-addressed within the account, never shared.
+
+    Two accounts with the same bytes get two objects, so one account's tags (a daily photo's
+    `ephemeral`) and one account's uploads (streamed to the key a declared checksum names) can
+    never touch another account's photo.
+    """
+    return f"{owner_id}/{taken_at:%Y}/{taken_at:%m}/{sha256}.{ext}"

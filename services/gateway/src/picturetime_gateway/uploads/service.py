@@ -183,7 +183,7 @@ class Uploads:
         # and go to S3 once, under their final key, after validation.
         if declared is not None and options.replace_photo is None:
             target.spool = plan.scanner is None
-            key = original_key(moment, declared, kind.ext)
+            key = original_key(self.owner_id, moment, declared, kind.ext)
             # Both questions at once: the catalog's and the object store's.
             stored = asyncio.ensure_future(asyncio.to_thread(object_exists, self.s3, self.bucket, key))
             try:
@@ -195,7 +195,7 @@ class Uploads:
                 target.spool = False
                 return target  # hash only, to verify the claim; nothing is stored
             plan.checked_sha256 = declared
-            if not already:  # else the same bytes are stored (for another account): reuse them
+            if not already:  # else this account's bytes are stored (an earlier request's): reuse them
                 # Stream straight to the final key (deleted if the bytes disagree).
                 kind_now = (start.fields.get("kind") or [options.kind])[-1]
                 target.bucket, target.key, target.tags = self.bucket, key, self._tags(kind_now)
@@ -211,7 +211,7 @@ class Uploads:
         target = Target(content_type=kind.content_type, context=plan)
         if photo is None or declared is None:
             return self._incoming(target)
-        key = original_key(photo.taken_at_local, declared, kind.ext)
+        key = original_key(self.owner_id, photo.taken_at_local, declared, kind.ext)
         if photo.raw_key == key or await asyncio.to_thread(object_exists, self.s3, self.bucket, key):
             return target
         target.bucket, target.key = self.bucket, key
@@ -309,7 +309,7 @@ class Uploads:
             # Usually already decoded while the last part was still on its way to S3.
             info = await early if early is not None else await self._inspector(plan.kind)(received.spool_path)
         moment = options.taken_at or info.taken_at or plan.moment or utcnow()
-        key = original_key(moment, received.sha256, plan.kind.ext)
+        key = original_key(self.owner_id, moment, received.sha256, plan.kind.ext)
         await self._place(received, key, self._tags())
         kept.add(key)
         fields = dict(
@@ -364,7 +364,7 @@ class Uploads:
     async def _record_raw(self, received: ReceivedFile, photo: Photo, kept: set[str]) -> bool:
         plan: _Plan = received.target.context
         check_raw_size(plan.kind, received.head, received.size)
-        key = original_key(photo.taken_at_local, received.sha256, plan.kind.ext)
+        key = original_key(self.owner_id, photo.taken_at_local, received.sha256, plan.kind.ext)
         if photo.raw_key == key:
             _keep_if_shared(received, key, kept)
             return False
@@ -441,7 +441,8 @@ def _set_tags(s3: Minio, bucket: str, key: str, tags: dict[str, str]) -> None:
 
 
 def _keep_forever(s3: Minio, bucket: str, key: str) -> None:
-    """A kept (portfolio) photo shares this object: it must never expire as an ephemeral one."""
+    """A kept (portfolio) photo reuses this object (left by an earlier request of the account):
+    it must never expire as an ephemeral one."""
     current = dict(s3.get_object_tags(bucket, key) or {})
     if EPHEMERAL in current:
         current.pop(EPHEMERAL)
