@@ -340,6 +340,9 @@ def test_benchmark_quick_run_writes_its_report(tmp_path: Path) -> None:
     assert report["photos"] == 20 and report["outcomes"] == {"registered": 20} and report["jobs"] == 2
     assert report["photos_per_s"] > 0 and report["peak_rss_mb"] > 0
     assert set(report["rss_mb_at_progress"]) == {"25%", "50%", "75%", "100%"}
+    decode = report["decode_cpu_ms_per_photo"]
+    assert 0 < decode["reduction_8"] <= decode["reduction_2"]
+    assert report["bound_by_decode_photos_per_s"] > report["photos_per_s"]
 
 
 @pytest.mark.parametrize(
