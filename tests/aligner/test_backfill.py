@@ -251,7 +251,7 @@ def test_with_originals_and_video_through_the_gateway(
     headers = {"Authorization": f"Bearer {account.api_key}"}
     for frame in pending(gateway_process, account):
         photo = httpx.get(f"{gateway_process.url}/api/v1/photos/{frame['photo_id']}", headers=headers).json()
-        key = f"{photo['taken_at'][:4]}/{photo['taken_at'][5:7]}/{photo['sha256']}.jpg"
+        key = f"{account.user_id}/{photo['taken_at'][:4]}/{photo['taken_at'][5:7]}/{photo['sha256']}.jpg"
         original = s3.get_object(settings.buckets.originals, key).read()
         assert original == (src / photo["original_name"]).read_bytes()
         assert dict(s3.get_object_tags(settings.buckets.originals, key)) == {"ephemeral": "true"}

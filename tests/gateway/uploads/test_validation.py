@@ -108,10 +108,8 @@ def test_a_declared_checksum_streams_straight_to_the_final_key(
     headers = {**auth(account), "X-Content-SHA256": digest.upper()}
     first = gateway.post("/api/v1/photos", files={"file": ("a.jpg", data)}, headers=headers)
     assert first.status_code == 201, first.text
-    assert holdings(gateway_settings).objects == {
-        first.json()["frame"]
-        or f"{first.json()['taken_at'][:4]}/{first.json()['taken_at'][5:7]}/{digest}.jpg"
-    }
+    taken = first.json()["taken_at"]
+    assert holdings(gateway_settings).objects == {f"{account.user_id}/{taken[:4]}/{taken[5:7]}/{digest}.jpg"}
     again = gateway.post("/api/v1/photos", files={"file": ("b.jpg", data)}, headers=headers)
     assert (again.status_code, again.json()["id"], again.json()["duplicate"]) == (
         200,
