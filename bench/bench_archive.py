@@ -88,7 +88,7 @@ def fill_catalog(url: str, photos: int) -> float:
             photo_id = uuid.uuid4()
             width, height = shapes[n % len(shapes)]
             rows.append({
-                "id": photo_id, "owner_id": owner, "sha256": f"{n:064x}", "bucket": "originals",
+                "id": photo_id, "owner_id": owner, "piwigo_id": n + 1, "sha256": f"{n:064x}", "bucket": "originals",
                 "key": f"bench/{n}.jpg", "content_type": "image/jpeg", "size": 4_000_000,
                 "original_name": f"IMG_{n:05d}.JPG", "kind": "portfolio", "width": width, "height": height,
                 "taken_at": start + timedelta(hours=7 * n), "utc_offset_minutes": 60, "status": "stored",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import secrets
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -61,6 +62,7 @@ class Catalog:
     engine: Engine
     s3: Minio
     settings: ArchiveSettings
+    _piwigo_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1), init=False)
 
     def _add(self, row: Any) -> Any:
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
@@ -101,7 +103,7 @@ class Catalog:
         if upload:
             self.s3.put_object(self.settings.buckets.originals, key, io.BytesIO(body), len(body))
         photo = Photo(
-            owner_id=owner.id, sha256=sha, bucket=self.settings.buckets.originals, key=key,
+            owner_id=owner.id, piwigo_id=next(self._piwigo_ids), sha256=sha, bucket=self.settings.buckets.originals, key=key,
             content_type="image/jpeg", size=len(body), kind=kind, width=width, height=height,
             taken_at=taken_at or datetime.now(UTC), utc_offset_minutes=offset_minutes, exif=exif or {},
             status="aligned" if kind == "daily" else "stored", title=title, description=description, gps=gps,

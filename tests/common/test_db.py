@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import inspect, select
 
 from picturetime_common.db import make_engine, make_sessionmaker, run_migrations, sync_url
-from picturetime_common.db.models import Photo, User
+from picturetime_common.db.models import Photo, User, utcnow
 
 
 def test_migrations_create_every_table_and_are_idempotent(catalog_url: str) -> None:
@@ -45,7 +46,7 @@ def test_times_round_trip_as_utc_and_keep_the_local_day(catalog_url: str) -> Non
                 session.add(user)
                 await session.flush()
                 session.add(
-                    Photo(owner_id=user.id, sha256="a" * 64, bucket="b", key="k", content_type="image/jpeg", size=1,
+                    Photo(owner_id=user.id, piwigo_id=1, sha256="a" * 64, bucket="b", key="k", content_type="image/jpeg", size=1,
                           taken_at=taken, utc_offset_minutes=120)
                 )  # fmt: skip
             async with make_sessionmaker(engine)() as session:
@@ -76,3 +77,52 @@ def test_naive_datetimes_are_refused(catalog_url: str) -> None:
 def test_unsupported_databases_get_a_clear_error() -> None:
     with pytest.raises(ValueError, match="use sqlite or postgresql"):
         sync_url("mysql://root@127.0.0.1/test")
+
+
+def test_the_schema_the_migrations_build_is_the_models_schema(catalog_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from picturetime_common.db.models import Base
+
+    run_migrations(catalog_url)
+    engine = create_engine(sync_url(catalog_url))
+    try:
+        with engine.connect() as conn:
+            differences = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    finally:
+        engine.dispose()
+    assert differences == []
+
+
+def test_stored_piwigo_ids_keep_the_old_derived_ids_and_part_photos_that_shared_one(catalog_url: str) -> None:
+    """Before revision 0002 a photo's Piwigo id was its UUID's first 29 bits: two photos of one owner
+    could share an id, and an overwrite by that id could replace the wrong one."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from picturetime_common.db import alembic_config
+
+    command.upgrade(alembic_config(catalog_url), "0001")
+    # twin and first share their first 29 bits (the top 3 bits of the first 32 are masked off).
+    twin, first = uuid.UUID("00000abc" + "1" * 24), uuid.UUID("e0000abc" + "2" * 24)
+    other, of_b = uuid.UUID("12345678" + "3" * 24), uuid.UUID("00000abc" + "4" * 24)
+    engine = create_engine(sync_url(catalog_url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(User.__table__.insert(), [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}])
+            for n, (photo_id, owner) in enumerate([(twin, 1), (first, 1), (other, 1), (of_b, 2)]):
+                conn.execute(Photo.__table__.insert().values(  # only the columns revision 0001 has
+                    id=photo_id, owner_id=owner, sha256=f"{n:064x}", bucket="b", key=f"k{n}",
+                    content_type="image/jpeg", size=1, taken_at=utcnow(), uploaded_at=utcnow() + timedelta(seconds=n),
+                ))  # fmt: skip
+        run_migrations(catalog_url)
+        with engine.connect() as conn:
+            ids = {photo_id: value for photo_id, value in conn.execute(select(Photo.id, Photo.piwigo_id))}
+    finally:
+        engine.dispose()
+    assert ids[twin] == 0xABC  # uploaded first: keeps the id Darktable may have seen
+    assert ids[first] == 0xABD  # the next free one
+    assert ids[other] == 0x12345678
+    assert ids[of_b] == 0xABC  # unique per owner: another account's photo keeps its own

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from picturetime_common.db import make_engine, make_sessionmaker
 from picturetime_common.db.models import Frame, Photo, utcnow
 from picturetime_gateway.auth import repository
+from picturetime_gateway.photos import repository as photos
 from picturetime_gateway.photos.schemas import LocationOut, PhotoOut
 from picturetime_gateway.settings import GatewaySettings
 from tests.gateway.auth.signin import PASSWORD, sign_in
@@ -30,7 +31,7 @@ def add_photo(settings: GatewaySettings, owner: str, **fields: Any) -> tuple[str
             async with make_sessionmaker(engine)() as session, session.begin():
                 user = await repository.user_by_name(session, owner)
                 photo = Photo(
-                    owner_id=user.id, sha256=secrets.token_hex(32), bucket="originals", key="k.jpg",
+                    owner_id=user.id, piwigo_id=await photos.free_piwigo_id(session, user.id), sha256=secrets.token_hex(32), bucket="originals", key="k.jpg",
                     content_type="image/jpeg", size=1, taken_at=utcnow(), status="aligned", **fields,
                 )  # fmt: skip
                 session.add(photo)

@@ -87,6 +87,8 @@ def test_darktable_export_flow_creates_album_uploads_finds_updates_and_overwrite
     )  # fmt: skip
     image_id = result(uploaded)["image_id"]
     assert 0 < image_id < 10**9  # Darktable prints it with %d into ten bytes
+    listed = post(gateway, [("method", "pwg.categories.getList"), ("cat_id", str(album_id))])
+    assert result(listed)["categories"][0]["representative_picture_id"] == image_id
     images = result(post(gateway, page))
     assert images["paging"]["count"] == 1 and images["images"][0]["file"] == "DSC_1000.jpg"
     assert images["images"][0]["id"] == image_id and images["images"][0]["name"] == "DSC_1000"

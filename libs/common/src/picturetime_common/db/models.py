@@ -101,10 +101,13 @@ class ApiKey(Base):
 
 class Photo(Base):
     __tablename__ = "photos"
-    __table_args__ = (UniqueConstraint("owner_id", "sha256"),)
+    __table_args__ = (UniqueConstraint("owner_id", "sha256"), UniqueConstraint("owner_id", "piwigo_id"))
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # The number Darktable's Piwigo exporter knows the photo by (it keeps ids to 9 digits), unique
+    # per owner: an overwrite by image id must replace this photo and no other.
+    piwigo_id: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     bucket: Mapped[str] = mapped_column(String(63))
     key: Mapped[str] = mapped_column(String(512))

@@ -249,7 +249,8 @@ async def register_frame(
             _put, s3, bucket, original_object, original.file, original.size, content_type, {EPHEMERAL: "true"}
         )
     photo = Photo(
-        id=photo_id, owner_id=owner.id, sha256=meta.sha256, bucket=bucket, key=original_object,
+        id=photo_id, owner_id=owner.id, piwigo_id=await repository.free_piwigo_id(session, owner.id),
+        sha256=meta.sha256, bucket=bucket, key=original_object,
         content_type=content_type, size=meta.size, original_name=meta.original_name, kind="daily",
         width=meta.original_width, height=meta.original_height, taken_at=meta.taken_at,
         utc_offset_minutes=_offset_minutes(meta.taken_at), exif=exif, status="aligned",

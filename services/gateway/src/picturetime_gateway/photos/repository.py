@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Sequence
 
@@ -24,6 +25,21 @@ async def photo_by_id(session: AsyncSession, photo_id: uuid.UUID) -> Photo | Non
 
 async def photo_by_sha256(session: AsyncSession, owner_id: int, sha256: str) -> Photo | None:
     return await session.scalar(select(Photo).where(Photo.owner_id == owner_id, Photo.sha256 == sha256))
+
+
+MAX_PIWIGO_ID = 0x1FFFFFFF  # Darktable prints image ids into 10 bytes: at most 9 digits
+
+
+async def free_piwigo_id(session: AsyncSession, owner_id: int) -> int:
+    """A Piwigo image id none of the owner's photos has (a random one: nothing to contend on)."""
+    while True:
+        value = secrets.randbelow(MAX_PIWIGO_ID) + 1
+        if await photo_by_piwigo_id(session, owner_id, value) is None:
+            return value
+
+
+async def photo_by_piwigo_id(session: AsyncSession, owner_id: int, piwigo_id: int) -> Photo | None:
+    return await session.scalar(select(Photo).where(Photo.owner_id == owner_id, Photo.piwigo_id == piwigo_id))
 
 
 async def frame_of_photo(session: AsyncSession, photo_id: uuid.UUID) -> Frame | None:

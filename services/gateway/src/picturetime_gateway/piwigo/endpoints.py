@@ -34,8 +34,8 @@ from picturetime_gateway.auth.access import Access, declares
 from picturetime_gateway.auth.service import authenticate_key, verify_password
 from picturetime_gateway.auth.sessions import end_session, find_session, start_session
 from picturetime_gateway.deps import S3Dep, SessionDep, SettingsDep
+from picturetime_gateway.photos import repository as photos_repository
 from picturetime_gateway.settings import GatewaySettings
-from picturetime_gateway.uploads import repository as uploads_repository
 from picturetime_gateway.uploads.errors import RejectedUpload
 from picturetime_gateway.uploads.formats import ACCEPTED_EXTENSIONS
 from picturetime_gateway.uploads.service import UploadOptions, Uploads, receive_and_record
@@ -64,11 +64,6 @@ def ok(result: Any = None) -> JSONResponse:
 
 def fail(exc: PiwigoFail) -> JSONResponse:
     return JSONResponse({"stat": "fail", "err": exc.err, "message": exc.message}, status_code=exc.status)
-
-
-def pwg_id(photo_id: uuid.UUID) -> int:
-    """A photo's Piwigo image id: Darktable prints ids with %d into 10 bytes, so at most 9 digits."""
-    return int(photo_id.hex[:8], 16) & 0x1FFFFFFF or 1
 
 
 @dataclass
@@ -209,20 +204,27 @@ async def get_version(call: Call) -> Response:
     return ok(VERSION)
 
 
-def _album_json(album: Any, count: int) -> dict[str, Any]:
+def _album_json(album: Any, count: int, covers: dict[uuid.UUID, int]) -> dict[str, Any]:
     return {
         "id": album.id, "name": album.name, "comment": album.description, "permalink": None,
         "status": album.visibility, "uppercats": str(album.id), "global_rank": str(album.id),
         "id_uppercat": None, "nb_images": count, "total_nb_images": count, "nb_categories": 0,
-        "representative_picture_id": pwg_id(album.cover_photo_id) if album.cover_photo_id else None,
+        "representative_picture_id": covers.get(album.cover_photo_id) if album.cover_photo_id else None,
         "date_last": None, "max_date_last": None, "url": f"/albums/{album.slug}", "tn_url": None,
     }  # fmt: skip
 
 
 async def categories_get_list(call: Call) -> Response:
     cat_id = call.int_param("cat_id", 0)
-    found = await albums.albums_of_owner(call.session, call.user.id)
-    listed = [_album_json(a, n) for a, n in found if cat_id in (0, a.id)]
+    found = [
+        (a, n) for a, n in await albums.albums_of_owner(call.session, call.user.id) if cat_id in (0, a.id)
+    ]
+    cover_ids = {a.cover_photo_id for a, _ in found if a.cover_photo_id}
+    covers: dict[uuid.UUID, int] = {}
+    if cover_ids:
+        query = select(Photo.id, Photo.piwigo_id).where(Photo.id.in_(cover_ids))
+        covers = {photo_id: value for photo_id, value in await call.session.execute(query)}
+    listed = [_album_json(a, n, covers) for a, n in found]
     return ok({"categories": listed})
 
 
@@ -240,7 +242,7 @@ async def categories_add(call: Call) -> Response:
 
 def _image_json(photo: Photo, album_ids: list[int]) -> dict[str, Any]:
     return {
-        "id": pwg_id(photo.id), "width": photo.width, "height": photo.height, "hit": 0,
+        "id": photo.piwigo_id, "width": photo.width, "height": photo.height, "hit": 0,
         "file": photo.original_name, "name": photo.title or photo.original_name.rpartition(".")[0],
         "comment": photo.description or None, "date_creation": f"{photo.taken_at_local:%Y-%m-%d %H:%M:%S}",
         "date_available": f"{photo.uploaded_at:%Y-%m-%d %H:%M:%S}", "page_url": f"/api/v1/photos/{photo.id.hex}",
@@ -272,12 +274,10 @@ async def categories_get_images(call: Call) -> Response:
 
 
 async def _photo_by_pwg_id(call: Call, value: int) -> Photo:
-    for photo_id in await uploads_repository.photo_ids_of_owner(call.session, call.user.id):
-        if pwg_id(photo_id) == value:
-            photo = await call.session.get(Photo, photo_id)
-            if photo is not None:
-                return photo
-    raise PiwigoFail(ERR_NOT_FOUND, "image_id not found", 404)
+    photo = await photos_repository.photo_by_piwigo_id(call.session, call.user.id, value)
+    if photo is None:
+        raise PiwigoFail(ERR_NOT_FOUND, "image_id not found", 404)
+    return photo
 
 
 async def set_info(call: Call) -> Response:
@@ -346,7 +346,7 @@ async def add_simple(call: Call) -> Response:
     if result.created or uploads.options.replace_photo is not None:
         photo.title = uploads.options.title or photo.title
         photo.description = uploads.options.description or photo.description
-    response = ok({"image_id": pwg_id(photo.id), "url": f"/api/v1/photos/{photo.id.hex}"})
+    response = ok({"image_id": photo.piwigo_id, "url": f"/api/v1/photos/{photo.id.hex}"})
     old = uploads.replaced_key
     if old and not await call.session.scalar(select(func.count()).select_from(Photo).where(Photo.key == old)):
         # The overwritten original is removed once the answer (and so the commit) has gone out.

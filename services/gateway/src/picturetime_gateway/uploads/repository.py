@@ -1,9 +1,6 @@
-"""SQL the upload paths need beyond photos/repository: matching RAW files, listing ids."""
+"""SQL the upload paths need beyond photos/repository: matching RAW files, what waits."""
 
 from __future__ import annotations
-
-import uuid
-from collections.abc import Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,10 +27,6 @@ async def photo_by_stem(session: AsyncSession, owner_id: int, stem: str) -> Phot
         if base.lower() == stem.lower():
             return photo
     return None
-
-
-async def photo_ids_of_owner(session: AsyncSession, owner_id: int) -> Sequence[uuid.UUID]:
-    return (await session.scalars(select(Photo.id).where(Photo.owner_id == owner_id))).all()
 
 
 async def pending_status(session: AsyncSession, owner_id: int) -> dict[str, int]:

@@ -330,7 +330,8 @@ class Uploads:
                 self._announce(replacing)
             return UploadResult(replacing, created=False)
         photo = Photo(
-            owner_id=self.owner_id, kind=options.kind, status="pending" if options.kind == "daily" else "stored",
+            owner_id=self.owner_id, piwigo_id=await photos.free_piwigo_id(self.session, self.owner_id),
+            kind=options.kind, status="pending" if options.kind == "daily" else "stored",
             title=options.title, description=options.description, show_location=options.show_location, **fields,
         )  # fmt: skip
         try:
