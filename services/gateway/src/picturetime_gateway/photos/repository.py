@@ -42,6 +42,14 @@ async def photo_by_piwigo_id(session: AsyncSession, owner_id: int, piwigo_id: in
     return await session.scalar(select(Photo).where(Photo.owner_id == owner_id, Photo.piwigo_id == piwigo_id))
 
 
+async def piwigo_ids(session: AsyncSession, photo_ids: set[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """The Piwigo image ids of these photos, by photo id."""
+    if not photo_ids:
+        return {}
+    query = select(Photo.id, Photo.piwigo_id).where(Photo.id.in_(photo_ids))
+    return {photo_id: value for photo_id, value in await session.execute(query)}
+
+
 async def frame_of_photo(session: AsyncSession, photo_id: uuid.UUID) -> Frame | None:
     return await session.scalar(select(Frame).where(Frame.photo_id == photo_id))
 

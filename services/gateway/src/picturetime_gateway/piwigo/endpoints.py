@@ -219,11 +219,9 @@ async def categories_get_list(call: Call) -> Response:
     found = [
         (a, n) for a, n in await albums.albums_of_owner(call.session, call.user.id) if cat_id in (0, a.id)
     ]
-    cover_ids = {a.cover_photo_id for a, _ in found if a.cover_photo_id}
-    covers: dict[uuid.UUID, int] = {}
-    if cover_ids:
-        query = select(Photo.id, Photo.piwigo_id).where(Photo.id.in_(cover_ids))
-        covers = {photo_id: value for photo_id, value in await call.session.execute(query)}
+    covers = await photos_repository.piwigo_ids(
+        call.session, {a.cover_photo_id for a, _ in found if a.cover_photo_id}
+    )
     listed = [_album_json(a, n, covers) for a, n in found]
     return ok({"categories": listed})
 

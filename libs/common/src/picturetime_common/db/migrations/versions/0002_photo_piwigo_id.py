@@ -9,6 +9,8 @@ could share one and an overwrite by image id could pick the wrong photo. Existin
 id they had (Darktable may have seen it); the later of two that shared one gets the next free id.
 """
 
+import uuid
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -20,9 +22,9 @@ depends_on = None
 MAX_ID = 0x1FFFFFFF  # Darktable prints image ids into 10 bytes: at most 9 digits
 
 
-def _derived(photo_id: str) -> int:
+def _derived(photo_id: uuid.UUID) -> int:
     """The id the gateway derived before this revision: the UUID's first 29 bits (never 0)."""
-    return int(photo_id.replace("-", "")[:8], 16) & MAX_ID or 1
+    return int(photo_id.hex[:8], 16) & MAX_ID or 1
 
 
 def upgrade() -> None:
@@ -43,7 +45,7 @@ def upgrade() -> None:
     taken: dict[int, set[int]] = {}
     for photo_id, owner_id in rows:
         used = taken.setdefault(owner_id, set())
-        value = _derived(photo_id.hex)
+        value = _derived(photo_id)
         while value in used:  # the earlier photo keeps the shared id
             value = value % MAX_ID + 1
         used.add(value)
