@@ -76,6 +76,13 @@ def holdings(settings: GatewaySettings) -> Holdings:
     return Holdings(objects, photos, events, albums, album_links, tags, tag_links)
 
 
+def pending_multipart_uploads(settings: GatewaySettings) -> list[str]:
+    """Keys of the originals bucket's multipart uploads that were neither completed nor aborted."""
+    s3 = make_client(settings.s3)
+    result = s3._list_multipart_uploads(settings.buckets.originals)
+    return [upload.object_name for upload in result.uploads]
+
+
 def photo_row(settings: GatewaySettings, photo_id: str) -> Photo:
     import uuid
 

@@ -16,7 +16,14 @@ from picturetime_common.s3 import make_client
 from picturetime_gateway.app import create_app
 from picturetime_gateway.settings import GatewaySettings
 from tests.gateway.uploads.corpus import RAWS, dng
-from tests.gateway.uploads.support import auth, holdings, multipart, photo_row, served
+from tests.gateway.uploads.support import (
+    auth,
+    holdings,
+    multipart,
+    pending_multipart_uploads,
+    photo_row,
+    served,
+)
 from tests.support.bus import eventually
 from tests.support.images import jpeg, png
 from tests.support.stack import Account
@@ -68,12 +75,6 @@ def test_a_raw_file_sent_later_joins_the_photo_of_the_same_base_name(
     other = gateway.post("/api/v1/photos", files={"file": ("IMG_7.dng", dng(seed=10))}, headers=auth(account))
     assert (other.status_code, other.json()["error"]) == (409, "raw_exists")
     assert len(holdings(gateway_settings).objects) == 2
-
-
-def pending_multipart_uploads(settings: GatewaySettings) -> list[str]:
-    s3 = make_client(settings.s3)
-    result = s3._list_multipart_uploads(settings.buckets.originals)
-    return [upload.object_name for upload in result.uploads]
 
 
 def test_the_gateway_aborts_uploads_left_behind_by_a_killed_process(

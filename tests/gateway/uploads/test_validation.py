@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 import pytest
 from fastapi.testclient import TestClient
+from minio.commonconfig import ENABLED
+from minio.versioningconfig import VersioningConfig
 
 from picturetime_common.s3 import make_client
 from picturetime_gateway.settings import GatewaySettings
 from tests.gateway.uploads.corpus import bad_corpus, heic, png, webp
-from tests.gateway.uploads.support import auth, holdings, multipart
+from tests.gateway.uploads.support import auth, holdings, multipart, pending_multipart_uploads
 from tests.support.bus import stream_events
 from tests.support.images import jpeg
 from tests.support.stack import Account
@@ -98,6 +101,34 @@ def test_checksum_mismatch_keeps_nothing_even_when_streamed_to_its_final_key(
         headers={**auth(account), "X-Content-SHA256": "xyz"},
     )
     assert (bad.status_code, bad.json()["error"]) == (400, "invalid_sha256")
+
+
+@pytest.mark.parametrize("trailer_mib", [0, 12], ids=["one-part", "multipart"])
+def test_bytes_that_disagree_with_their_declared_checksum_never_appear_at_any_key(
+    gateway: TestClient, account: Account, gateway_settings: GatewaySettings, trailer_mib: int
+) -> None:
+    """Bytes streaming to the key their claimed checksum names are checked before the upload is
+    completed, and aborted: on a versioned bucket not even a removed version or a delete marker
+    shows (a crash between completing and removing would otherwise leave wrong bytes at a key
+    that a later upload of the real bytes would trust)."""
+    s3 = make_client(gateway_settings.s3)
+    bucket = gateway_settings.buckets.originals
+    s3.set_bucket_versioning(bucket, VersioningConfig(ENABLED))
+    data = jpeg(seed=26) + os.urandom(trailer_mib * 1024 * 1024)
+    claimed = hashlib.sha256(b"the bytes the client meant to send").hexdigest()
+    response = gateway.post(
+        "/api/v1/photos",
+        files={"file": ("a.jpg", data)},
+        headers={**auth(account), "X-Content-SHA256": claimed},
+    )
+    assert (response.status_code, response.json()["error"]) == (400, "sha256_mismatch")
+    versions = [
+        (o.object_name, o.is_delete_marker)
+        for o in s3.list_objects(bucket, recursive=True, include_version=True)
+    ]
+    assert versions == []
+    assert pending_multipart_uploads(gateway_settings) == []
+    assert holdings(gateway_settings).photos == 0
 
 
 def test_a_declared_checksum_streams_straight_to_the_final_key(

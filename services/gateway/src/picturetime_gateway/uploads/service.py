@@ -33,7 +33,7 @@ from picturetime_gateway.outbox.repository import add_event
 from picturetime_gateway.photos import repository as photos
 from picturetime_gateway.settings import GatewaySettings
 from picturetime_gateway.uploads import repository
-from picturetime_gateway.uploads.errors import RejectedUpload
+from picturetime_gateway.uploads.errors import RejectedUpload, checksum_mismatch
 from picturetime_gateway.uploads.formats import FileType, check_raw_size, sniff, stem_of
 from picturetime_gateway.uploads.jpeg import JpegScanner, first_scan_within
 from picturetime_gateway.uploads.metadata import ImageInfo, inspect_image, original_key, taken_at_from_head
@@ -47,6 +47,7 @@ from picturetime_gateway.uploads.streaming import (
     discard_received,
     put_options,
     receive_multipart,
+    wait_stored,
 )
 
 log = logging.getLogger(__name__)
@@ -168,8 +169,9 @@ class Uploads:
         moment = early or await asyncio.to_thread(taken_at_from_head, start.head, self.tz) or utcnow()
         plan = _Plan(kind, moment=moment)
         target = Target(
-            content_type=kind.content_type, spool=True, context=plan, on_spooled=self._inspector(kind)
-        )
+            content_type=kind.content_type, spool=True, sha256=declared, context=plan,
+            on_spooled=self._inspector(kind),
+        )  # fmt: skip
         read_head = None
         if kind.name == "JPEG" and (first_scan := first_scan_within(start.head)):
             plan.scanner = JpegScanner()
@@ -208,7 +210,7 @@ class Uploads:
     async def _plan_raw(self, start: FileStart, kind: FileType, declared: str | None) -> Target:
         photo = await repository.photo_by_stem(self.session, self.owner_id, stem_of(start.filename))
         plan = _Plan(kind, photo=photo)
-        target = Target(content_type=kind.content_type, context=plan)
+        target = Target(content_type=kind.content_type, sha256=declared, context=plan)
         if photo is None or declared is None:
             return self._incoming(target)
         key = original_key(self.owner_id, photo.taken_at_local, declared, kind.ext)
@@ -238,6 +240,8 @@ class Uploads:
         kept: set[str] = set()
         try:
             result = await self._record(form, kept)
+            for received in form.files:  # every object whole in S3 before the catalog commits
+                await wait_stored(received)
         except BaseException:
             await discard_received(self.s3, form)
             raise
@@ -255,9 +259,7 @@ class Uploads:
             )
         first = form.files[0]
         if self.options.declared_sha256 is not None and first.sha256 != self.options.declared_sha256:
-            raise RejectedUpload(
-                "sha256_mismatch", "X-Content-SHA256 does not match the received bytes; nothing was kept", 400
-            )
+            raise checksum_mismatch()
         for received in form.files:
             if received.size == 0:
                 raise RejectedUpload("empty_file", f"{received.filename} is empty", 422)
@@ -383,6 +385,7 @@ class Uploads:
     async def _place(self, received: ReceivedFile, key: str, tags: dict[str, str]) -> None:
         """Bring the streamed bytes to their content-addressed key (server-side copy if needed)."""
         target = received.target
+        await wait_stored(received)
         if received.stored and target.key == key:
             if target.tags != tags:
                 await asyncio.to_thread(_set_tags, self.s3, self.bucket, key, tags)

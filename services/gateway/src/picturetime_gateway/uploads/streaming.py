@@ -4,6 +4,11 @@ Each file part is hashed (and checked, if its planner asks) as it arrives and, o
 bytes said what it is, sent on to S3 as a multipart upload by obstore, fed through a small bounded
 queue; images are also spooled to a temporary file on disk so they can be decoded and checked
 before anything commits.
+
+A file's checksum is checked against the client's claim before its upload is completed, so bytes
+that disagree never appear at their key, not even for a moment. The completion itself (the last
+part and CompleteMultipartUpload) then runs on while the catalog records the file: `wait_stored`
+collects it before the commit, and `discard_received` before it removes anything.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from picturetime_gateway.uploads.errors import RejectedUpload
+from picturetime_gateway.uploads.errors import RejectedUpload, checksum_mismatch
 from picturetime_gateway.uploads.formats import HEAD_BYTES
 
 log = logging.getLogger(__name__)
@@ -55,6 +60,8 @@ class Target:
     content_type: str = "application/octet-stream"
     tags: dict[str, str] = field(default_factory=dict)
     spool: bool = False  # keep a full copy on disk for decoding
+    # What the file's SHA-256 must be (the client's claim); else its upload is aborted, never completed.
+    sha256: str | None = None
     context: Any = None  # whatever the planner wants back with the file
     # Started on the spool file as soon as its last byte is on disk, while S3 finishes the upload.
     on_spooled: Callable[[Path], Awaitable[Any]] | None = None
@@ -73,8 +80,21 @@ class ReceivedFile:
     sha256: str
     target: Target
     spool_path: Path | None
-    stored: bool  # the bytes now sit at target.bucket/target.key, put there by this request
+    stored: bool  # the bytes sit (or, while `upload` runs, will sit) at target.bucket/target.key
     early: asyncio.Future[Any] | None = None  # target.on_spooled's work, begun before S3 finished
+    upload: asyncio.Future[Any] | None = None  # the upload's completion, still under way
+
+
+async def wait_stored(received: ReceivedFile) -> None:
+    """Wait until the file's upload has completed; raises what it failed with (nothing stored)."""
+    upload, received.upload = received.upload, None
+    if upload is None:
+        return
+    try:
+        await upload
+    except BaseException:
+        received.stored = False
+        raise
 
 
 @dataclass
@@ -126,9 +146,9 @@ class FileSink:
             # Closed by close() at the end of the file, or by discard_spool().
             handle = tempfile.NamedTemporaryFile(prefix="pt-upload-", dir=spool_dir, delete=False)  # noqa: SIM115
             self._spool, self.spool_path = handle, Path(handle.name)
-        self._upload: asyncio.Future[Any] | None = None
+        self.upload: asyncio.Future[Any] | None = None
         if target.bucket and target.key:
-            self._upload = asyncio.ensure_future(
+            self.upload = asyncio.ensure_future(
                 obstore.put_async(
                     stores(target.bucket),
                     target.key,
@@ -150,11 +170,11 @@ class FileSink:
             self.target.watch(block)
         if self._spool is not None:
             await asyncio.to_thread(self._spool.write, block)
-        if self._upload is not None:
+        if self.upload is not None:
             await self._send(block)
 
     async def _send(self, item: bytes | None) -> None:
-        upload = self._upload
+        upload = self.upload
         assert upload is not None
         if upload.done():
             upload.result()
@@ -170,19 +190,23 @@ class FileSink:
             raise UploadAborted("the upload to S3 stopped early")
 
     async def close(self) -> str:
-        """End of the file: wait until it is stored; the hex SHA-256 of what passed through."""
+        """End of the file: the hex SHA-256 of what passed through. The upload is told to complete
+        only if that matches the claimed checksum (else raises, and abort() cancels it); its
+        completion (`self.upload`) is left running."""
+        digest = self._digest.hexdigest()
+        if self.target.sha256 is not None and digest != self.target.sha256:
+            raise checksum_mismatch()
         if self._spool is not None and not self._spool.closed:
             await asyncio.to_thread(self._spool.close)
             if self.target.on_spooled is not None and self.spool_path is not None:
                 self.early = asyncio.ensure_future(self.target.on_spooled(self.spool_path))
-        if self._upload is not None:
+        if self.upload is not None:
             await self._send(None)
-            await self._upload
-        return self._digest.hexdigest()
+        return digest
 
     async def abort(self) -> None:
         """Give up: the S3 upload is aborted, so a partial object never appears."""
-        upload = self._upload
+        upload = self.upload
         if upload is not None and not upload.done():
             while True:
                 try:
@@ -307,6 +331,9 @@ async def discard_received(s3: Minio, form: ReceivedForm, keep: set[str] | None 
     """Remove spool files, and the objects this request stored unless their key is in `keep`."""
     keep = keep or set()
     for received in form.files:
+        # An upload still completing would bring its object back after the removal.
+        with contextlib.suppress(BaseException):
+            await wait_stored(received)
         await cancel_early(received.early)
         received.early = None
         if received.spool_path is not None:
@@ -450,7 +477,7 @@ class _PartState:
             ReceivedFile(
                 field=self.name, filename=self.filename, head=bytes(self.head[:HEAD_BYTES]), size=sink.size,
                 sha256=sha256, target=target, spool_path=sink.spool_path,
-                stored=bool(target.bucket and target.key), early=sink.early,
+                stored=bool(target.bucket and target.key), early=sink.early, upload=sink.upload,
             )
         )  # fmt: skip
 
