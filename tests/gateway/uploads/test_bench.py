@@ -25,4 +25,6 @@ def test_gateway_bench_quick_run_writes_its_report(tmp_path: Path) -> None:
     for case in (report["photos_20mb"], report["raw_big"]):
         assert case["direct_s3_mb_s"] > 0 and case["gateway_mb_s"] > 0 and case["ratio"] > 0.3
     assert 0 < report["raw_big"]["peak_gateway_rss_mb"] < 400
+    photos = report["photos_20mb"]
+    assert photos["gateway_cpu_ms_per_file"] > 0 and photos["gateway_page_faults_per_file"] > 0
     assert "photos_20mb" in done.stdout

@@ -265,10 +265,11 @@ async def receive_multipart(
     if content_type != b"multipart/form-data" or not boundary:
         raise RejectedUpload("invalid_request", "send the upload as multipart/form-data", 415)
     form = ReceivedForm()
-    events: list[tuple[str, bytes]] = []
+    events: list[tuple[str, bytes | memoryview]] = []
     callbacks = {
         "on_part_begin": lambda: events.append(("begin", b"")),
-        "on_part_data": lambda data, start, end: events.append(("data", data[start:end])),
+        # A view, not a copy: file bytes are copied once, when joined into a block.
+        "on_part_data": lambda data, start, end: events.append(("data", memoryview(data)[start:end])),
         "on_part_end": lambda: events.append(("end", b"")),
         "on_header_field": lambda data, start, end: events.append(("hfield", data[start:end])),
         "on_header_value": lambda data, start, end: events.append(("hvalue", data[start:end])),
@@ -372,13 +373,14 @@ class _PartState:
     filename: str | None = None
     value: bytearray = field(default_factory=bytearray)
     head: bytearray = field(default_factory=bytearray)
-    pending: list[bytes] = field(default_factory=list)  # file bytes not yet handed on, joined once
+    # File bytes not yet handed on (views into the request's chunks), joined into one block.
+    pending: list[bytes | memoryview] = field(default_factory=list)
     pending_size: int = 0
     received: int = 0
     sink: FileSink | None = None
 
     async def handle(
-        self, kind: str, data: bytes, form: ReceivedForm, stores: Stores, plan: Planner,
+        self, kind: str, data: bytes | memoryview, form: ReceivedForm, stores: Stores, plan: Planner,
         max_file_bytes: int, max_files: int, spool_dir: Path | None,
     ) -> None:  # fmt: skip
         if kind == "begin":
@@ -419,7 +421,7 @@ class _PartState:
         self.filename = _decode_filename(raw_filename)
 
     async def _data(
-        self, data: bytes, form: ReceivedForm, stores: Stores, plan: Planner, max_file_bytes: int,
+        self, data: bytes | memoryview, form: ReceivedForm, stores: Stores, plan: Planner, max_file_bytes: int,
         spool_dir: Path | None,
     ) -> None:  # fmt: skip
         if self.filename is None:
