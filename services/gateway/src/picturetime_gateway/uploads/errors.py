@@ -9,9 +9,3 @@ class RejectedUpload(ValueError):
         self.code = code
         self.detail = detail
         self.status = status
-
-
-def checksum_mismatch() -> RejectedUpload:
-    return RejectedUpload(
-        "sha256_mismatch", "X-Content-SHA256 does not match the received bytes; nothing was kept", 400
-    )

@@ -33,7 +33,7 @@ from picturetime_gateway.outbox.repository import add_event
 from picturetime_gateway.photos import repository as photos
 from picturetime_gateway.settings import GatewaySettings
 from picturetime_gateway.uploads import repository
-from picturetime_gateway.uploads.errors import RejectedUpload, checksum_mismatch
+from picturetime_gateway.uploads.errors import RejectedUpload
 from picturetime_gateway.uploads.formats import FileType, check_raw_size, sniff, stem_of
 from picturetime_gateway.uploads.jpeg import JpegScanner, first_scan_within
 from picturetime_gateway.uploads.metadata import ImageInfo, inspect_image, original_key, taken_at_from_head
@@ -257,9 +257,7 @@ class Uploads:
             raise RejectedUpload(
                 "too_many_files", "send one photo per request (and at most one RAW file)", 400
             )
-        first = form.files[0]
-        if self.options.declared_sha256 is not None and first.sha256 != self.options.declared_sha256:
-            raise checksum_mismatch()
+        # A declared checksum was compared as the first file ended, before its upload completed.
         for received in form.files:
             if received.size == 0:
                 raise RejectedUpload("empty_file", f"{received.filename} is empty", 422)

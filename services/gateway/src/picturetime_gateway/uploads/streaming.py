@@ -31,7 +31,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from picturetime_gateway.uploads.errors import RejectedUpload, checksum_mismatch
+from picturetime_gateway.uploads.errors import RejectedUpload
 from picturetime_gateway.uploads.formats import HEAD_BYTES
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,9 @@ class FileSink:
         completion (`self.upload`) is left running."""
         digest = self._digest.hexdigest()
         if self.target.sha256 is not None and digest != self.target.sha256:
-            raise checksum_mismatch()
+            raise RejectedUpload(
+                "sha256_mismatch", "X-Content-SHA256 does not match the received bytes; nothing was kept", 400
+            )
         if self._spool is not None and not self._spool.closed:
             await asyncio.to_thread(self._spool.close)
             if self.target.on_spooled is not None and self.spool_path is not None:
