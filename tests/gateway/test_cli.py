@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,3 +101,16 @@ def test_set_password_replaces_it(cli, catalog_url: str, tmp_path: Path) -> None
     password_hash = asyncio.run(stored())
     assert password_hash and verify_password(password_hash, "a much better password")
     assert cli("set-password", "nobody", "--password-file", str(good))[0] == 1
+
+
+def test_one_shot_commands_print_only_their_own_words(catalog_url: str, tmp_path: Path) -> None:
+    """The console script in a fresh process: no library INFO logging in a command's output."""
+    env = {**os.environ, "PT_DATABASE_URL": catalog_url, "PT_DATA_DIR": str(tmp_path / "data")}
+    script = str(Path(sys.executable).with_name("picturetime-gateway"))
+    made = subprocess.run([script, "create-user", "cli-quiet"], env=env, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.splitlines()[0] == "created member 'cli-quiet'"
+    assert made.stderr == "", made.stderr
+    migrated = subprocess.run([script, "migrate"], env=env, capture_output=True, text=True)
+    assert migrated.returncode == 0 and "newest schema" in migrated.stdout
+    assert "alembic" in migrated.stderr  # migrating is what `migrate` is for: it says what it ran

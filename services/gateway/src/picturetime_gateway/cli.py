@@ -87,7 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # The server logs what it does; a one-shot command says it in its own words, so only warnings
+    # from underneath (not alembic's "Context impl SQLiteImpl." on every run) reach its output.
+    quiet = args.command not in ("serve", "migrate")
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
     settings = GatewaySettings.load()
     try:
         if args.command == "serve":
