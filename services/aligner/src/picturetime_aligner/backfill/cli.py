@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"give --api-key KEY or set {ENV_API_KEY}")
         client = BackfillClient(gateway, api_key)
         try:
-            client.lookup([])  # checks the address and the key before hours of work
+            client.check()  # the address and the key, before hours of work
         except GatewayError as exc:
             err.print(f"picturetime-backfill: cannot use the gateway at {gateway}: {exc}")
             client.close()

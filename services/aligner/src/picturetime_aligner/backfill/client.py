@@ -13,12 +13,16 @@ import httpx
 
 log = logging.getLogger(__name__)
 RETRY_DELAYS = (0.5, 1, 2, 4, 8, 15, 30)  # about a minute in all before a file counts as failed
+# Before any work a mistyped address should fail in seconds, not after the minute a running job
+# waits out a gateway restart.
+CHECK_DELAYS = (0.5, 1)
 LOOKUP_BATCH = 500
 
 
 class GatewayError(Exception):
     def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(f"{status} {code}: {detail}")
+        # No HTTP status (0) means no answer at all: the code and detail say what happened.
+        super().__init__(f"{status} {code}: {detail}" if status else f"{code} ({detail})")
         self.status = status
         self.code = code
         self.detail = detail
@@ -47,9 +51,11 @@ class BackfillClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _send(self, build: Callable[[], httpx.Request]) -> httpx.Response:
+    def _send(
+        self, build: Callable[[], httpx.Request], delays: tuple[float, ...] = RETRY_DELAYS
+    ) -> httpx.Response:
         """Send, retrying connection errors, 429 and 5xx with backoff; other errors raise GatewayError."""
-        for attempt, delay in enumerate((*RETRY_DELAYS, None)):
+        for attempt, delay in enumerate((*delays, None)):
             try:
                 response = self._http.send(build())
             except httpx.TransportError as exc:
@@ -65,18 +71,20 @@ class BackfillClient:
             time.sleep(delay)
         raise AssertionError("unreachable")
 
+    def check(self) -> None:
+        """That the gateway answers and takes the key (GatewayError if not), within seconds."""
+        self._send(self._lookup_request([]), CHECK_DELAYS)
+
     def lookup(self, hashes: list[str]) -> set[str]:
         """Which of these SHA-256 the account already has."""
         known: set[str] = set()
-        for start in range(0, max(1, len(hashes)), LOOKUP_BATCH):
-            batch = hashes[start : start + LOOKUP_BATCH]
-            response = self._send(
-                lambda batch=batch: self._http.build_request(
-                    "POST", "/api/v1/photos/lookup", json={"sha256": batch}
-                )
-            )
+        for start in range(0, len(hashes), LOOKUP_BATCH):
+            response = self._send(self._lookup_request(hashes[start : start + LOOKUP_BATCH]))
             known.update(response.json()["known"])
         return known
+
+    def _lookup_request(self, batch: list[str]) -> Callable[[], httpx.Request]:
+        return lambda: self._http.build_request("POST", "/api/v1/photos/lookup", json={"sha256": batch})
 
     def register(
         self,
