@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
+import asyncio
+import uuid
+from datetime import timedelta
 
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from picturetime_common.db import make_engine, make_sessionmaker, run_migrations
+from picturetime_common.db.models import OutboxEvent, utcnow
 from picturetime_common.events import PhotoUploaded
 from picturetime_gateway.app import create_app
+from picturetime_gateway.outbox.relay import prune_published
 from picturetime_gateway.settings import GatewaySettings
 from tests.support.bus import eventually, stream_events
 from tests.support.images import jpeg
@@ -46,3 +54,67 @@ def test_uploads_during_a_nats_outage_are_published_after_it(
             timeout=40,
         )
     assert sorted(e.photo_id for e in published) == sorted(ids)
+
+
+def _add_events(catalog_url: str, **published_days_ago: float | None) -> None:
+    """One outbox row per name: published that many days ago, or never (None)."""
+
+    async def add() -> None:
+        engine = make_engine(catalog_url)
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                for name, days in published_days_ago.items():
+                    at = None if days is None else utcnow() - timedelta(days=days)
+                    session.add(
+                        OutboxEvent(
+                            event_id=f"{name}-{uuid.uuid4().hex}", subject=f"pt.test.{name}", payload="{}",
+                            created_at=utcnow() - timedelta(days=400), published_at=at,
+                        )
+                    )  # fmt: skip
+        finally:
+            await engine.dispose()
+
+    asyncio.run(add())
+
+
+def _subjects(catalog_url: str) -> list[str]:
+    async def read() -> list[str]:
+        engine = make_engine(catalog_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                return sorted(await session.scalars(select(OutboxEvent.subject)))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+def test_published_events_are_deleted_after_the_retention_and_unpublished_ones_never(
+    catalog_url: str,
+) -> None:
+    run_migrations(catalog_url)
+    _add_events(catalog_url, old=31, recent=29, waiting=None)
+
+    async def prune() -> int:
+        engine = make_engine(catalog_url)
+        try:
+            return await prune_published(make_sessionmaker(engine), timedelta(days=30))
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(prune()) == 1
+    assert _subjects(catalog_url) == ["pt.test.recent", "pt.test.waiting"]
+    assert asyncio.run(prune()) == 0
+
+
+def test_the_gateway_prunes_the_outbox_when_it_starts(gateway_settings: GatewaySettings) -> None:
+    url = gateway_settings.catalog_url
+    run_migrations(url)
+    _add_events(url, old=400, waiting=None)
+    settings = gateway_settings.model_copy(
+        update={"gateway": gateway_settings.gateway.model_copy(update={"outbox_retention_days": 7})}
+    )
+    with TestClient(create_app(settings)):
+        eventually(lambda: "pt.test.old" not in _subjects(url))
+        # The unpublished row is the relay's to publish; once published it is recent, so it stays.
+        assert "pt.test.waiting" in _subjects(url)

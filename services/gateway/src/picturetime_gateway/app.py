@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from minio import Minio
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
@@ -31,6 +32,7 @@ from picturetime_gateway.errors import install_error_handlers
 from picturetime_gateway.keys.endpoints import router as keys_router
 from picturetime_gateway.keys.pages import router as keys_pages_router
 from picturetime_gateway.limits import BodyLimitMiddleware
+from picturetime_gateway.outbox.relay import prune_published
 from picturetime_gateway.photolog.endpoints import router as photolog_router
 from picturetime_gateway.photos.endpoints import router as photos_router
 from picturetime_gateway.piwigo.endpoints import router as piwigo_router
@@ -46,17 +48,36 @@ SWEEP_EVERY = timedelta(hours=6)
 
 
 async def sweep_abandoned_uploads(s3: Minio, settings: GatewaySettings) -> None:
-    """Abort abandoned multipart uploads in every bucket, now and every SWEEP_EVERY."""
+    """Abort the abandoned multipart uploads in every bucket."""
     older_than = timedelta(hours=settings.gateway.abandoned_upload_hours)
+    for bucket in settings.buckets.every():
+        try:
+            aborted = await run_in_threadpool(abort_abandoned_uploads, s3, bucket, older_than)
+        except Exception:
+            log.warning("gateway.uploads.sweep_failed bucket=%s", bucket, exc_info=True)
+            continue
+        if aborted:
+            log.info("gateway.uploads.abandoned_aborted bucket=%s count=%d", bucket, len(aborted))
+
+
+async def prune_outbox(sessionmaker: async_sessionmaker[AsyncSession], settings: GatewaySettings) -> None:
+    """Delete the outbox events published longer ago than the retention."""
+    try:
+        deleted = await prune_published(sessionmaker, timedelta(days=settings.gateway.outbox_retention_days))
+    except Exception:
+        log.warning("gateway.outbox.prune_failed", exc_info=True)
+        return
+    if deleted:
+        log.info("gateway.outbox.pruned count=%d", deleted)
+
+
+async def housekeeping(
+    s3: Minio, sessionmaker: async_sessionmaker[AsyncSession], settings: GatewaySettings
+) -> None:
+    """At start-up and every SWEEP_EVERY: abandoned uploads aborted, old outbox events deleted."""
     while True:
-        for bucket in settings.buckets.every():
-            try:
-                aborted = await run_in_threadpool(abort_abandoned_uploads, s3, bucket, older_than)
-            except Exception:
-                log.warning("gateway.uploads.sweep_failed bucket=%s", bucket, exc_info=True)
-                continue
-            if aborted:
-                log.info("gateway.uploads.abandoned_aborted bucket=%s count=%d", bucket, len(aborted))
+        await sweep_abandoned_uploads(s3, settings)
+        await prune_outbox(sessionmaker, settings)
         await asyncio.sleep(SWEEP_EVERY.total_seconds())
 
 
@@ -78,7 +99,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.bus = gateway_bus
         app.state.outbox_wakeup = gateway_bus.wakeup
         gateway_bus.start()
-        sweeper = asyncio.create_task(sweep_abandoned_uploads(s3, settings))
+        sweeper = asyncio.create_task(housekeeping(s3, sessionmaker, settings))
         log.info("gateway.started")
         try:
             yield

@@ -21,6 +21,10 @@ class GatewayOptions(BaseModel):
     # A multipart upload begun this long ago is abandoned (its process was killed): aborted at
     # start-up and every few hours, so its parts stop taking space.
     abandoned_upload_hours: float = Field(default=24, ge=0)
+    # A published outbox event is kept this long (to see what went out and when), then deleted,
+    # so the table holds days of events, not years; an unpublished one is never deleted. At least
+    # two days: the review queue reads the realignments asked for in the last two.
+    outbox_retention_days: float = Field(default=30, ge=2)
 
 
 class GatewaySettings(CommonSettings):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 
 from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from picturetime_common.db.models import utcnow
-from picturetime_gateway.outbox.repository import claim_unpublished
+from picturetime_gateway.outbox.repository import claim_unpublished, delete_published_before
 
 log = logging.getLogger(__name__)
 BATCH = 100
@@ -25,6 +26,12 @@ async def publish_pending(sessionmaker: async_sessionmaker[AsyncSession], js: Je
             await js.publish(event.subject, event.payload.encode(), headers={"Nats-Msg-Id": event.event_id})
             event.published_at = utcnow()
         return len(events)
+
+
+async def prune_published(sessionmaker: async_sessionmaker[AsyncSession], keep: timedelta) -> int:
+    """Delete the events published longer than `keep` ago; how many went."""
+    async with sessionmaker() as session, session.begin():
+        return await delete_published_before(session, utcnow() - keep)
 
 
 async def run_relay(

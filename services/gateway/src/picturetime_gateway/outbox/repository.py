@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from picturetime_common.db.models import OutboxEvent
@@ -29,3 +30,12 @@ async def claim_unpublished(session: AsyncSession, limit: int) -> Sequence[Outbo
         .with_for_update(skip_locked=True)
     )
     return (await session.scalars(query)).all()
+
+
+async def delete_published_before(session: AsyncSession, cutoff: datetime) -> int:
+    """Delete the events published before `cutoff` (never an unpublished one); how many went."""
+    query = delete(OutboxEvent).where(
+        OutboxEvent.published_at.is_not(None), OutboxEvent.published_at < cutoff
+    )
+    result = await session.execute(query)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
