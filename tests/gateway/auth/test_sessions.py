@@ -6,11 +6,15 @@ import asyncio
 import re
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select, update
 
 from picturetime_common.db import make_engine, make_sessionmaker
+from picturetime_common.db.models import WebSession, utcnow
+from picturetime_gateway.app import create_app
 from picturetime_gateway.auth import repository
 from picturetime_gateway.auth.service import set_password
 from picturetime_gateway.settings import GatewaySettings
+from tests.support.bus import eventually
 from tests.support.images import jpeg
 from tests.support.stack import Account, create_account
 
@@ -130,3 +134,32 @@ def test_set_password_signs_the_account_out_everywhere(
     assert gateway.get("/account/keys", follow_redirects=False).status_code == 303
     assert sign_in(gateway, account.name).status_code == 401
     assert sign_in(gateway, account.name, "another long password").status_code == 303
+
+
+def test_expired_sessions_are_deleted_and_live_ones_kept(gateway_settings: GatewaySettings) -> None:
+    account = create_account(gateway_settings, password=PASSWORD)
+    url = gateway_settings.catalog_url
+
+    async def sessions(expire_first: bool = False) -> list[int]:
+        engine = make_engine(url)
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                ids = list(await session.scalars(select(WebSession.id).order_by(WebSession.id)))
+                if expire_first:
+                    await session.execute(
+                        update(WebSession).where(WebSession.id == ids[0]).values(expires_at=utcnow())
+                    )
+                return ids
+        finally:
+            await engine.dispose()
+
+    with TestClient(create_app(gateway_settings)) as old, TestClient(create_app(gateway_settings)) as live:
+        assert sign_in(old, account.name).status_code == 303
+        assert sign_in(live, account.name).status_code == 303
+        _expired, second = asyncio.run(sessions(expire_first=True))
+        assert old.get("/account/keys", follow_redirects=False).status_code == 303  # refused already
+    with TestClient(create_app(gateway_settings)):  # a start-up prunes the catalog
+        eventually(lambda: asyncio.run(sessions()) == [second])
+    with TestClient(create_app(gateway_settings)) as gateway:
+        gateway.cookies = live.cookies
+        assert gateway.get("/account/keys", follow_redirects=False).status_code == 200

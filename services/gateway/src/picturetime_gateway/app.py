@@ -25,6 +25,7 @@ from picturetime_gateway.admin.endpoints import router as admin_router
 from picturetime_gateway.admin.projects import router as admin_projects_router
 from picturetime_gateway.admin.review import router as admin_review_router
 from picturetime_gateway.auth.endpoints import router as auth_router
+from picturetime_gateway.auth.sessions import delete_expired_sessions
 from picturetime_gateway.backfill.endpoints import router as backfill_router
 from picturetime_gateway.bus import GatewayBus
 from picturetime_gateway.deps import LoginRequired
@@ -60,24 +61,27 @@ async def sweep_abandoned_uploads(s3: Minio, settings: GatewaySettings) -> None:
             log.info("gateway.uploads.abandoned_aborted bucket=%s count=%d", bucket, len(aborted))
 
 
-async def prune_outbox(sessionmaker: async_sessionmaker[AsyncSession], settings: GatewaySettings) -> None:
-    """Delete the outbox events published longer ago than the retention."""
+async def prune_catalog(sessionmaker: async_sessionmaker[AsyncSession], settings: GatewaySettings) -> None:
+    """Delete the rows nothing needs any more: outbox events published longer ago than the
+    retention, and expired browser sessions."""
     try:
-        deleted = await prune_published(sessionmaker, timedelta(days=settings.gateway.outbox_retention_days))
+        events = await prune_published(sessionmaker, timedelta(days=settings.gateway.outbox_retention_days))
+        async with sessionmaker() as session, session.begin():
+            sessions = await delete_expired_sessions(session)
     except Exception:
-        log.warning("gateway.outbox.prune_failed", exc_info=True)
+        log.warning("gateway.catalog.prune_failed", exc_info=True)
         return
-    if deleted:
-        log.info("gateway.outbox.pruned count=%d", deleted)
+    if events or sessions:
+        log.info("gateway.catalog.pruned outbox_events=%d sessions=%d", events, sessions)
 
 
 async def housekeeping(
     s3: Minio, sessionmaker: async_sessionmaker[AsyncSession], settings: GatewaySettings
 ) -> None:
-    """At start-up and every SWEEP_EVERY: abandoned uploads aborted, old outbox events deleted."""
+    """At start-up and every SWEEP_EVERY: abandoned uploads aborted, rows no longer needed deleted."""
     while True:
         await sweep_abandoned_uploads(s3, settings)
-        await prune_outbox(sessionmaker, settings)
+        await prune_catalog(sessionmaker, settings)
         await asyncio.sleep(SWEEP_EVERY.total_seconds())
 
 

@@ -46,6 +46,12 @@ async def find_session(session: AsyncSession, token: str) -> WebSession | None:
     return row
 
 
+async def delete_expired_sessions(session: AsyncSession) -> int:
+    """Delete the sessions past their expiry (their cookies are refused anyway); how many went."""
+    result = await session.execute(delete(WebSession).where(WebSession.expires_at <= utcnow()))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 async def end_session(session: AsyncSession, token: str) -> None:
     await session.execute(delete(WebSession).where(WebSession.token_hash == _hash(token)))
 
