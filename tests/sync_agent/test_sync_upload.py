@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.images import jpeg, png
+from tests.support.images import jpeg, png, with_exif
 from tests.support.stack import Account
 
 SCRIPT = str(Path(sys.executable).parent / "picturetime-sync")
@@ -110,3 +110,30 @@ def test_a_failure_stops_unless_halt_waits_for_the_user(
     assert halted.stderr.count("upload of") == 2 and halted.stderr.count("0-broken.jpg: ") == 2
     assert "summary: uploaded 2, already on the server 0, failed 1" in halted.stdout
     assert "stopped" not in halted.stdout
+
+
+def test_photos_are_dated_by_their_exif_in_any_format_else_by_their_file_time(
+    live_gateway: str, account: Account, tmp_path: Path
+) -> None:
+    """The file time goes along only as a fallback: the gateway reads the EXIF of every format
+    (HEIC too, which this machine need not be able to open), so a copied file keeps its day."""
+    src = tmp_path / "phone"
+    src.mkdir()
+    heic = with_exif("HEIF", exif_ifd={0x9003: "2016:08:09 12:00:00", 0x9011: "+02:00"}, seed=41)
+    edited = with_exif(ifd0={0x0132: "2015:01:02 03:04:05"}, seed=42)  # only IFD0's DateTime
+    plain = jpeg(seed=43)
+    files = {"IMG_0001.HEIC": heic, "edited.jpg": edited, "plain.jpg": plain}
+    copied = datetime(2024, 11, 1, 9, 0).timestamp()  # the day they were copied over
+    for name, body in files.items():
+        (src / name).write_bytes(body)
+        os.utime(src / name, (copied, copied))
+
+    done = upload(str(src), api_key=account.api_key, gateway=live_gateway, home=tmp_path)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    taken = {
+        name: existing(live_gateway, account.api_key, body, name)["taken_at"] for name, body in files.items()
+    }
+    assert taken["IMG_0001.HEIC"].startswith("2016-08-09T12:00:00+02:00")
+    assert taken["edited.jpg"].startswith("2015-01-02T03:04:05")
+    assert taken["plain.jpg"].startswith("2024-11-01T09:00:00")

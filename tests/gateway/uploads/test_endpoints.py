@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from fastapi.testclient import TestClient
 
 from picturetime_common.s3 import make_client
 from picturetime_gateway.settings import GatewaySettings
-from tests.support.images import jpeg, png
+from tests.support.images import jpeg, png, with_exif
 from tests.support.stack import Account
 
 
@@ -70,12 +70,17 @@ def test_bad_inputs_get_clear_errors_and_store_nothing(
         "text": (b"hello, not an image", None, 415, "unsupported_type"),
         "truncated": (good[: len(good) // 2], None, 422, "corrupt_image"),
         "checksum": (good, "0" * 64, 400, "sha256_mismatch"),
+        "file_time": (good, None, 422, "invalid_file_time"),
+        "taken_at": (good, None, 422, "invalid_taken_at"),
     }
     s3 = make_client(gateway_settings.s3)
     before = {o.object_name for o in s3.list_objects(gateway_settings.buckets.originals, recursive=True)}
     for name, (data, sha, status, code) in cases.items():
         headers = auth(account) | ({"X-Content-SHA256": sha} if sha else {})
-        response = gateway.post("/api/v1/photos", files={"file": (f"{name}.jpg", data)}, headers=headers)
+        form = {name: "last tuesday"} if name.endswith(("_time", "_at")) else {}
+        response = gateway.post(
+            "/api/v1/photos", files={"file": (f"{name}.jpg", data)}, data=form, headers=headers
+        )
         assert (response.status_code, response.json()["error"]) == (status, code), name
         assert response.json()["detail"]
     after = {o.object_name for o in s3.list_objects(gateway_settings.buckets.originals, recursive=True)}
@@ -95,6 +100,36 @@ def test_upload_over_the_limit_is_refused_with_413(
             headers=auth(account),
         )
     assert (response.status_code, response.json()["error"]) == (413, "too_large")
+
+
+def test_file_time_dates_only_files_without_an_exif_date(gateway: TestClient, account: Account) -> None:
+    def send(body: bytes, name: str, **form: str) -> dict:
+        response = gateway.post(
+            "/api/v1/photos", files={"file": (name, body)}, data=form, headers=auth(account)
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    file_time = "2017-03-04T05:06:07+10:00"
+    no_exif = send(png(), "p.png", file_time=file_time)
+    assert datetime.fromisoformat(no_exif["taken_at"]) == datetime.fromisoformat(file_time)
+    assert no_exif["original_name"] == "p.png"
+    dated = send(
+        jpeg(seed=31, taken=datetime(2019, 7, 14, 10, 30), offset="+02:00"), "d.jpg", file_time=file_time
+    )
+    assert datetime.fromisoformat(dated["taken_at"]) == datetime(
+        2019, 7, 14, 10, 30, tzinfo=timezone(timedelta(hours=2))
+    )
+    # IFD0's DateTime with OffsetTime is an EXIF date too
+    edited = send(with_exif(ifd0={0x0132: "2018:05:06 07:08:09"}, exif_ifd={0x9010: "-03:00"}, seed=32), "e.jpg",
+                  file_time=file_time)  # fmt: skip
+    assert datetime.fromisoformat(edited["taken_at"]) == datetime(
+        2018, 5, 6, 7, 8, 9, tzinfo=timezone(timedelta(hours=-3))
+    )
+    # taken_at still wins over both: a camera whose clock was wrong
+    fixed = send(jpeg(seed=33, taken=datetime(2019, 7, 14)), "f.jpg", file_time=file_time,
+                 taken_at="2019-07-15T09:00:00+02:00")  # fmt: skip
+    assert fixed["taken_at"].startswith("2019-07-15T09:00:00")
 
 
 def test_taken_at_form_field_overrides_missing_exif(gateway: TestClient, account: Account) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
@@ -12,7 +14,7 @@ from picturetime_gateway.settings import GatewaySettings
 from tests.gateway.auth.signin import PASSWORD
 from tests.gateway.uploads.corpus import dng
 from tests.gateway.uploads.support import holdings, served
-from tests.support.images import jpeg
+from tests.support.images import jpeg, png
 from tests.support.stack import create_account
 
 CHROMIUM = "/usr/bin/chromium"
@@ -108,3 +110,36 @@ def test_upload_page_uploads_many_files_with_progress_answers_and_retry(
     held = holdings(gateway_settings)
     assert held.photos == 3 and held.albums == 1 and held.album_links == 3 and held.tag_links == 6
     assert len(held.objects) == 4 and not any(k.startswith("incoming/") for k in held.objects)
+
+
+def test_a_photo_without_an_exif_date_is_dated_by_its_file_in_the_browsers_zone(
+    gateway_settings: GatewaySettings, tmp_path: Path
+) -> None:
+    account = create_account(gateway_settings, password=PASSWORD)
+    screenshot, dated = tmp_path / "screenshot.png", tmp_path / "dated.jpg"
+    screenshot.write_bytes(png(37, 29))
+    dated.write_bytes(jpeg(seed=95, taken=datetime(2019, 7, 14, 10, 30), offset="+02:00"))
+    modified = datetime(2017, 3, 4, 5, 6, 7, tzinfo=UTC).timestamp()
+    for path in (screenshot, dated):
+        os.utime(path, (modified, modified))
+    with served(gateway_settings) as port, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(timezone_id="Asia/Tokyo")
+        base = f"http://127.0.0.1:{port}"
+        page.goto(f"{base}/login?next=/upload")
+        page.fill('input[name="username"]', account.name)
+        page.fill('input[name="password"]', PASSWORD)
+        page.click('button[type="submit"]')
+        expect(page).to_have_url(f"{base}/upload")
+        page.set_input_files("#files", [str(screenshot), str(dated)])
+        expect(page.locator("#overall-text")).to_contain_text("2 of 2 done", timeout=30_000)
+        browser.close()
+        taken = {
+            path.name: httpx.post(
+                f"{base}/api/v1/photos", files={"file": (path.name, path.read_bytes())},
+                headers={"Authorization": f"Bearer {account.api_key}"},
+            ).json()["taken_at"]
+            for path in (screenshot, dated)
+        }  # fmt: skip
+    assert taken["screenshot.png"] == "2017-03-04T14:06:07+09:00"  # the file's time, in Tokyo
+    assert taken["dated.jpg"] == "2019-07-14T10:30:00+02:00"  # its EXIF date wins

@@ -348,8 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
         "scan",
         [],
         "index images and videos in a folder (SHA-256, dates)",
-        "Index the images and videos under DIR: SHA-256, modification time and capture date (EXIF "
-        "DateTimeOriginal, a video's creation time, else the file time). Unchanged files are not hashed again.",
+        "Index the images and videos under DIR: SHA-256, modification time and capture date (the EXIF "
+        "capture time, a video's creation time, else the file time). Unchanged files are not hashed again.",
     )
     scan.add_argument("storage_dir", metavar="DIR", help="the folder to index")
     scan.add_argument(

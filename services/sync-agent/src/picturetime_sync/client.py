@@ -238,15 +238,20 @@ class GatewayClient:
         filename: str | None = None,
         kind: str | None = None,
         taken_at: str | None = None,
+        file_time: str | None = None,
         album: str | None = None,
         tags: str | None = None,
         progress: Any = None,
     ) -> UploadResult:
-        """Upload one photo (multipart, streamed from disk); 201 created, 200 already known."""
+        """Upload one photo (multipart, streamed from disk); 201 created, 200 already known.
+
+        `taken_at` is the capture time, over the file's EXIF; `file_time` is used only when the
+        file has no EXIF time (the gateway reads it, whatever the format)."""
         path = Path(path)
-        data = {
-            k: v for k, v in (("kind", kind), ("taken_at", taken_at), ("album", album), ("tags", tags)) if v
-        }
+        fields = (
+            ("kind", kind), ("taken_at", taken_at), ("file_time", file_time), ("album", album), ("tags", tags)
+        )  # fmt: skip
+        data = {k: v for k, v in fields if v}
         with open(path, "rb") as fh:
             stream = _ProgressFile(fh, progress) if progress else fh
             resp = self._request(

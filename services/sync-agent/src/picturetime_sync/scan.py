@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from picturetime_common import exif
 from picturetime_sync.util import sha256_file
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,6 @@ IMAGE_EXTENSIONS = {
 }  # fmt: skip
 VIDEO_EXTENSIONS = {"mp4", "mov", "m4v", "avi", "mkv", "webm", "3gp", "mts", "m2ts"}
 MEDIA_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
-_EXIF_IFD, _DATETIME_ORIGINAL, _OFFSET_TIME_ORIGINAL = 0x8769, 36867, 36881
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -60,27 +60,17 @@ def file_time(mtime: float) -> str:
     return datetime.fromtimestamp(mtime).astimezone().isoformat(timespec="seconds")
 
 
-def exif_datetime_original(path: Path) -> str | None:
-    """EXIF DateTimeOriginal as ISO 8601 (with OffsetTimeOriginal when present), or None."""
+def exif_capture_time(path: Path) -> str | None:
+    """The EXIF capture time as ISO 8601 (with its offset when the EXIF has one), or None; the
+    same rule as the gateway's (exif.capture_time)."""
     from PIL import Image
 
     try:
         with Image.open(path) as img:
-            sub = img.getexif().get_ifd(_EXIF_IFD)
+            moment = exif.capture_time(img.getexif())
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
-    raw = sub.get(_DATETIME_ORIGINAL)
-    if not isinstance(raw, str):
-        return None
-    try:
-        moment = datetime.strptime(raw.strip().rstrip("\x00"), "%Y:%m:%d %H:%M:%S")
-    except ValueError:
-        return None
-    text = moment.isoformat()
-    offset = sub.get(_OFFSET_TIME_ORIGINAL)
-    if isinstance(offset, str) and len(offset.strip()) == 6 and offset.strip()[0] in "+-":
-        text += offset.strip()
-    return text
+    return moment.isoformat() if moment is not None else None
 
 
 def video_creation_time(path: Path) -> str | None:
@@ -101,12 +91,12 @@ def video_creation_time(path: Path) -> str | None:
 
 
 def capture_time(path: Path, mtime: float | None = None) -> tuple[str, str]:
-    """(ISO time, source): EXIF DateTimeOriginal, a video's creation time, else the file time."""
+    """(ISO time, source): the EXIF capture time, a video's creation time, else the file time."""
     ext = extension(path)
     if ext in VIDEO_EXTENSIONS:
         found, source = video_creation_time(path), "video"
     else:
-        found, source = exif_datetime_original(path), "exif"
+        found, source = exif_capture_time(path), "exif"
     if found:
         return found, source
     return file_time(path.stat().st_mtime if mtime is None else mtime), "file"

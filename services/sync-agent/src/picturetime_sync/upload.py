@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from picturetime_sync.client import GatewayClient, GatewayConnectionError, GatewayError
-from picturetime_sync.scan import exif_datetime_original, extension, file_time
+from picturetime_sync.scan import extension, file_time
 from picturetime_sync.util import sha256_file
 
 # What the gateway accepts as a photo on its own (RAW files need their JPEG alongside).
@@ -131,13 +131,6 @@ class _Progress:
             self.say(message)
 
 
-def _taken_at(path: Path) -> str | None:
-    """The file time, sent only when the photo has no EXIF date (the form value would win over EXIF)."""
-    if extension(path) in {"jpg", "jpeg", "jpe", "jfif", "webp", "png"} and exif_datetime_original(path):
-        return None
-    return file_time(path.stat().st_mtime)
-
-
 def upload_paths(
     client: GatewayClient,
     paths: list[Path],
@@ -220,7 +213,7 @@ def _upload_one(
 
         try:
             result = client.upload_photo(
-                path, sha, kind=opts.kind, taken_at=_taken_at(path), album=opts.album, tags=opts.tags,
+                path, sha, kind=opts.kind, file_time=file_time(path.stat().st_mtime), album=opts.album, tags=opts.tags,
                 progress=advance,
             )  # fmt: skip
         except GatewayError as exc:

@@ -23,8 +23,9 @@ DESCRIPTION = """\
 Align years of old photos on this machine and add them to Picture Time.
 
 Scans SRC recursively for JPEG, PNG and HEIC files (by content, whatever their names), dates
-each one (EXIF DateTimeOriginal with its offset; else a date in the file name such as
-IMG_20200613_081530.jpg or 2020-06-13.jpg; else the file's mtime), skips the photos the server
+each one (its EXIF date: DateTimeOriginal, else DateTimeDigitized, else DateTime, with its
+offset; else a date in the file name such as IMG_20200613_081530.jpg or 2020-06-13.jpg; else
+the file's mtime), skips the photos the server
 already has (by SHA-256), aligns the rest in a process pool with the aligner library, and
 registers each aligned frame with its metadata through the gateway API (the original too with
 --with-originals). The catalog, the sync agent and the archive then see them like any other day.

@@ -13,7 +13,7 @@ from typing import Any
 
 from PIL import ExifTags, Image
 
-from picturetime_common.exif import parse_exif_time
+from picturetime_common.exif import capture_time
 
 SNIFF_BYTES = 32
 HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
@@ -136,22 +136,10 @@ def exif_facts(image: Image.Image, tz: tzinfo | None) -> tuple[datetime | None, 
     ):
         if isinstance(value, str | int) and not isinstance(value, bool):
             summary[name] = value.strip("\x00 ") if isinstance(value, str) else value
-    for when, offset in (
-        (sub.get(ExifTags.Base.DateTimeOriginal), sub.get(ExifTags.Base.OffsetTimeOriginal)),
-        (sub.get(ExifTags.Base.DateTimeDigitized), sub.get(ExifTags.Base.OffsetTimeDigitized)),
-        (exif.get(ExifTags.Base.DateTime), sub.get(ExifTags.Base.OffsetTime)),
-    ):
-        moment = _exif_time(when, offset, tz)
-        if moment is not None:
-            return moment, summary
-    return None, summary
-
-
-def _exif_time(value: object, offset: object, tz: tzinfo | None) -> datetime | None:
-    moment = parse_exif_time(value, offset)
-    if moment is None or moment.year < 1900:
-        return None  # 0000:00:00 and friends: unset clocks
-    return moment if moment.tzinfo is not None else localize(moment, tz)
+    moment = capture_time(exif)
+    if moment is not None and moment.tzinfo is None:
+        moment = localize(moment, tz)
+    return moment, summary
 
 
 def taken_at(

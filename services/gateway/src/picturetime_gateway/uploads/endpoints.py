@@ -33,7 +33,16 @@ FORM_FIELDS = {
     "file": {"type": "string", "format": "binary", "description": "the photo: JPEG, PNG, WebP or HEIC"},
     "raw": {"type": "string", "format": "binary", "description": "its RAW file (same base name), optional"},
     "kind": {"type": "string", "enum": ["daily", "portfolio"], "default": "daily"},
-    "taken_at": {"type": "string", "format": "date-time", "description": "when the file has no EXIF date"},
+    "taken_at": {
+        "type": "string",
+        "format": "date-time",
+        "description": "the capture time; wins over the file's EXIF date (to correct a wrong camera clock)",
+    },
+    "file_time": {
+        "type": "string",
+        "format": "date-time",
+        "description": "the file's modification time, with its offset: the capture time when the file has no EXIF date",
+    },
     "album": {"type": "string", "description": "album name; created if missing"},
     "album_visibility": {"type": "string", "enum": ["public", "private"], "default": "private"},
     "tags": {"type": "string", "description": "comma-separated tags"},

@@ -14,7 +14,7 @@ from typing import IO, Any
 import pillow_heif
 from PIL import ExifTags, Image, UnidentifiedImageError
 
-from picturetime_common.exif import parse_exif_time
+from picturetime_common.exif import capture_time
 from picturetime_gateway.uploads.errors import RejectedUpload
 from picturetime_gateway.uploads.formats import FileType, tiff_ifd0_tags
 from picturetime_gateway.uploads.jpeg import verify_jpeg
@@ -180,11 +180,9 @@ def exif_summary(
     ):
         if value is not None:
             summary[name] = _jsonable(value)
-    taken_at = _parse_exif_time(
-        sub.get(ExifTags.Base.DateTimeOriginal) or exif.get(ExifTags.Base.DateTime),
-        sub.get(ExifTags.Base.OffsetTimeOriginal) if sub.get(ExifTags.Base.DateTimeOriginal) else None,
-        tz,
-    )
+    taken_at = capture_time(exif)
+    if taken_at is not None and taken_at.tzinfo is None:
+        taken_at = taken_at.replace(tzinfo=tz)  # the camera's wall clock, in the owner's zone
     return summary, taken_at, _gps(exif)
 
 
@@ -212,13 +210,6 @@ def _degrees(value: Any, ref: Any) -> float:
     d, m, s = (float(part) for part in value)
     sign = -1 if str(ref).strip("\x00 ").upper() in ("S", "W") else 1
     return sign * (d + m / 60 + s / 3600)
-
-
-def _parse_exif_time(value: object, offset: object, tz: tzinfo) -> datetime | None:
-    moment = parse_exif_time(value, offset)
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=tz)
 
 
 def _jsonable(value: object) -> object:

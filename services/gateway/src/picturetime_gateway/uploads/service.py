@@ -60,7 +60,8 @@ MAX_FILES = 2  # a photo and its RAW
 @dataclass
 class UploadOptions:
     kind: str = "daily"
-    taken_at: datetime | None = None
+    taken_at: datetime | None = None  # the capture time, over the file's EXIF (a wrong camera clock)
+    file_time: datetime | None = None  # the file's modification time: for files with no EXIF time
     album: str | None = None
     album_visibility: str = "private"
     tags: list[str] = field(default_factory=list)
@@ -94,14 +95,15 @@ def parse_bool(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def parse_taken_at(value: str | None, tz: ZoneInfo) -> datetime | None:
+def parse_taken_at(value: str | None, tz: ZoneInfo, field: str = "taken_at") -> datetime | None:
+    """A time form field (ISO 8601; without an offset, in the owner's zone)."""
     if not value or not value.strip():
         return None
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
         raise RejectedUpload(
-            "invalid_taken_at", "taken_at must be an ISO 8601 time such as 2024-06-13T08:00:00+02:00", 422
+            f"invalid_{field}", f"{field} must be an ISO 8601 time such as 2024-06-13T08:00:00+02:00", 422
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
@@ -114,6 +116,7 @@ def options_from_form(
     options = dataclasses.replace(defaults)
     options.kind = form.get("kind", options.kind) or options.kind
     options.taken_at = parse_taken_at(form.get("taken_at"), tz) or options.taken_at
+    options.file_time = parse_taken_at(form.get("file_time"), tz, "file_time") or options.file_time
     options.album = (form.get("album") or "").strip()[:200] or options.album
     options.album_visibility = form.get("album_visibility", options.album_visibility) or "private"
     options.tags = albums.clean_tags(form.fields.get("tags", [])) or options.tags
@@ -166,7 +169,14 @@ class Uploads:
             return await self._plan_raw(start, kind, declared)
         options = self.options
         early = parse_taken_at((start.fields.get("taken_at") or [None])[-1], self.tz) or options.taken_at
-        moment = early or await asyncio.to_thread(taken_at_from_head, start.head, self.tz) or utcnow()
+        file_time = parse_taken_at((start.fields.get("file_time") or [None])[-1], self.tz, "file_time")
+        moment = (
+            early
+            or await asyncio.to_thread(taken_at_from_head, start.head, self.tz)
+            or file_time
+            or options.file_time
+            or utcnow()
+        )
         plan = _Plan(kind, moment=moment)
         target = Target(
             content_type=kind.content_type, spool=True, sha256=declared, context=plan,
@@ -308,7 +318,7 @@ class Uploads:
             assert received.spool_path is not None
             # Usually already decoded while the last part was still on its way to S3.
             info = await early if early is not None else await self._inspector(plan.kind)(received.spool_path)
-        moment = options.taken_at or info.taken_at or plan.moment or utcnow()
+        moment = options.taken_at or info.taken_at or options.file_time or plan.moment or utcnow()
         key = original_key(self.owner_id, moment, received.sha256, plan.kind.ext)
         await self._place(received, key, self._tags())
         kept.add(key)

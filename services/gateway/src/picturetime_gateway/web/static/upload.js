@@ -89,12 +89,24 @@
     } catch (_) { return null; }
   }
 
+  // A time in this browser's zone with its offset, as the gateway reads form times.
+  function localTime(ms) {
+    const d = new Date(ms);
+    const two = (n) => String(Math.abs(n)).padStart(2, "0");
+    const offset = -d.getTimezoneOffset();
+    const zone = `${offset < 0 ? "-" : "+"}${two(Math.trunc(offset / 60))}:${two(offset % 60)}`;
+    return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}` +
+      `T${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}${zone}`;
+  }
+
   async function send(item) {
     item.state = "uploading";
     setStatus(item, "Preparing…");
     const sha = await digest(item.file);
     const body = new FormData();
     for (const [name, value] of Object.entries(item.options)) if (value) body.append(name, value);
+    // A photo without an EXIF date (a screenshot, a scan) is dated by its file, not by today.
+    if (item.file.lastModified) body.append("file_time", localTime(item.file.lastModified));
     body.append("file", item.file, item.file.name);
     return new Promise((resolve) => {
       const xhr = new XMLHttpRequest();
