@@ -126,7 +126,10 @@ def test_file_time_dates_only_files_without_an_exif_date(gateway: TestClient, ac
     assert datetime.fromisoformat(edited["taken_at"]) == datetime(
         2018, 5, 6, 7, 8, 9, tzinfo=timezone(timedelta(hours=-3))
     )
-    # taken_at still wins over both: a camera whose clock was wrong
+    # a date in the name (WhatsApp strips EXIF) comes before the file time; a date alone is noon
+    named = send(png(34, 34), "IMG-20200613-WA0001.png", file_time=file_time)
+    assert named["taken_at"].startswith("2020-06-13T12:00:00")
+    # taken_at still wins over all of them: a camera whose clock was wrong
     fixed = send(jpeg(seed=33, taken=datetime(2019, 7, 14)), "f.jpg", file_time=file_time,
                  taken_at="2019-07-15T09:00:00+02:00")  # fmt: skip
     assert fixed["taken_at"].startswith("2019-07-15T09:00:00")

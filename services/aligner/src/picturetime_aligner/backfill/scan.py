@@ -4,34 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
 from PIL import ExifTags, Image
 
 from picturetime_common.exif import capture_time
+from picturetime_common.filenames import time_in_name
 
 SNIFF_BYTES = 32
 HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "HEIF": "image/heic"}
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "HEIF": "heic"}
-NOON = time(12, 0)  # a date without a time is placed at noon, far from either midnight
-
-# IMG_20200613_081530, PXL_20200613_081530123, 20200613-081530, Screenshot_20200613-081530
-_COMPACT = re.compile(
-    r"(?<!\d)((?:19|20)\d\d)(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])[_\-T ]?([01]\d|2[0-3])([0-5]\d)([0-5]\d)"
-)
-# 2020-06-13, 2020_06_13, 2020.06.13, optionally with 08.15.30 / 08-15-30 / 08h15m30 after it
-_SEPARATED = re.compile(
-    r"(?<!\d)((?:19|20)\d\d)([-_.])(0[1-9]|1[0-2])\2(0[1-9]|[12]\d|3[01])(?!\d)"
-    r"(?:[ _T\-]+([01]\d|2[0-3])[.\-:h]?([0-5]\d)[.\-:m]?([0-5]\d)s?(?!\d))?"
-)
-# IMG-20200613-WA0001, IMG_20200613.jpg: a date alone
-_COMPACT_DATE = re.compile(r"(?<!\d)((?:19|20)\d\d)(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?!\d)")
 
 
 @dataclass(frozen=True)
@@ -93,31 +80,9 @@ def localize(naive: datetime, tz: tzinfo | None) -> datetime:
 
 
 def date_from_name(name: str, tz: tzinfo | None) -> datetime | None:
-    """The capture time a camera or phone wrote into a file name, if any."""
-    stem = Path(name).stem
-    found = _COMPACT.search(stem)
-    if found:
-        parts = [int(g) for g in found.groups()]
-        return _make(parts[:3], parts[3:], tz)
-    found = _SEPARATED.search(stem)
-    if found:
-        y, _, m, d, hh, mm, ss = found.groups()
-        clock = [int(hh), int(mm), int(ss)] if hh is not None else None
-        return _make([int(y), int(m), int(d)], clock, tz)
-    found = _COMPACT_DATE.search(stem)
-    if found:
-        return _make([int(g) for g in found.groups()], None, tz)
-    return None
-
-
-def _make(day: list[int], clock: list[int] | None, tz: tzinfo | None) -> datetime | None:
-    try:
-        moment = datetime.combine(date(*day), time(*clock) if clock else NOON)
-    except ValueError:
-        return None
-    if moment.year > datetime.now().year + 1:
-        return None
-    return localize(moment, tz)
+    """The capture time a camera or phone wrote into a file name, if any (the gateway's rule)."""
+    moment = time_in_name(name)
+    return localize(moment, tz) if moment is not None else None
 
 
 def exif_facts(image: Image.Image, tz: tzinfo | None) -> tuple[datetime | None, dict[str, Any]]:

@@ -41,7 +41,8 @@ FORM_FIELDS = {
     "file_time": {
         "type": "string",
         "format": "date-time",
-        "description": "the file's modification time, with its offset: the capture time when the file has no EXIF date",
+        "description": "the file's modification time, with its offset: the capture time when neither the "
+        "file's EXIF nor its name (IMG_20200613_081530.jpg) has a date",
     },
     "album": {"type": "string", "description": "album name; created if missing"},
     "album_visibility": {"type": "string", "enum": ["public", "private"], "default": "private"},

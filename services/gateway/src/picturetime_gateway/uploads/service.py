@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from picturetime_common.db.models import Photo, User, utcnow
 from picturetime_common.events import PhotoUploaded
+from picturetime_common.filenames import time_in_name
 from picturetime_common.s3 import EPHEMERAL, object_exists
 from picturetime_gateway.albums import repository as albums
 from picturetime_gateway.outbox.repository import add_event
@@ -159,6 +160,11 @@ class Uploads:
             raise RejectedUpload("unauthenticated", "authenticate before sending the file", 401)
         return self.owner.id
 
+    def _time_in_name(self, filename: str | None) -> datetime | None:
+        """The time a file name carries (IMG_20200613_081530.jpg), in the owner's zone."""
+        moment = time_in_name(filename or "")
+        return moment.replace(tzinfo=self.tz) if moment is not None else None
+
     # -- while the body streams ------------------------------------------------------------
     async def plan(self, start: FileStart) -> Target:
         """Decide from a file's first bytes what it is and where its bytes go."""
@@ -173,6 +179,7 @@ class Uploads:
         moment = (
             early
             or await asyncio.to_thread(taken_at_from_head, start.head, self.tz)
+            or self._time_in_name(start.filename)
             or file_time
             or options.file_time
             or utcnow()
@@ -318,7 +325,14 @@ class Uploads:
             assert received.spool_path is not None
             # Usually already decoded while the last part was still on its way to S3.
             info = await early if early is not None else await self._inspector(plan.kind)(received.spool_path)
-        moment = options.taken_at or info.taken_at or options.file_time or plan.moment or utcnow()
+        moment = (
+            options.taken_at
+            or info.taken_at
+            or self._time_in_name(received.filename)
+            or options.file_time
+            or plan.moment
+            or utcnow()
+        )
         key = original_key(self.owner_id, moment, received.sha256, plan.kind.ext)
         await self._place(received, key, self._tags())
         kept.add(key)
