@@ -68,7 +68,7 @@ class _Progress:
         self.start = time.monotonic()
         self.tty = sys.stderr.isatty()
 
-    def step(self, name: str, status: str) -> None:
+    def step(self, name: str, status: str, detail: str | None = None) -> None:
         self.done += 1
         self.counts[status] = self.counts.get(status, 0) + 1
         rate = self.done / max(1e-6, time.monotonic() - self.start)
@@ -76,7 +76,8 @@ class _Progress:
         filled = round(width * self.done / self.total)
         bar = "#" * filled + "-" * (width - filled)
         summary = " ".join(f"{k}={v}" for k, v in self.counts.items())
-        line = f"[{bar}] {self.done}/{self.total} {rate:.1f}/s {summary} {name}: {status}"
+        said = f"{status} ({detail})" if detail else status
+        line = f"[{bar}] {self.done}/{self.total} {rate:.1f}/s {summary} {name}: {said}"
         if self.tty:
             sys.stderr.write("\r\033[K" + line)
             if self.done == self.total:
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             record.write(json.dumps(line) + "\n")
             record.flush()
-            progress.step(Path(path).name, result["status"])
+            progress.step(Path(path).name, result["status"], result.get("error"))
     return 1 if errors else 0
 
 

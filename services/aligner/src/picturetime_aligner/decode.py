@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+import pillow_heif
 import simplejpeg
 from PIL import Image, UnidentifiedImageError
 
@@ -22,6 +23,10 @@ _CV2_REDUCED = {
     4: cv2.IMREAD_REDUCED_COLOR_4,
     8: cv2.IMREAD_REDUCED_COLOR_8,
 }
+
+
+# Phones send HEIC; the library reads it whoever calls it (the service, the backfill job, the CLI).
+pillow_heif.register_heif_opener()
 
 
 class UndecodableImage(ValueError):

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import re
+import sys
+import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -85,6 +90,10 @@ class FaceMesh:
     """A static-image FaceMesh graph that also reports the detector scores; safe to share between threads."""
 
     def __init__(self, max_faces: int = 5, min_detection_confidence: float = 0.5):
+        with _native_start_up_quiet():
+            self._start(max_faces, min_detection_confidence)
+
+    def _start(self, max_faces: int, min_detection_confidence: float) -> None:
         from mediapipe.python.solution_base import SolutionBase
         from mediapipe.python.solutions import face_mesh  # also registers the graph's protos
 
@@ -111,6 +120,11 @@ class FaceMesh:
         )
         # A MediaPipe graph is not reentrant; pixel work around it (decode, warp, encode) is.
         self._lock = threading.Lock()
+        # The graphs load their models on the first image: a blank one, here, so that their native
+        # start-up warnings come now.
+        blank = np.zeros((64, 64, 3), np.uint8)
+        self.detect(blank)
+        self.landmarks(blank, (32, 32), 48)
 
     def detect(self, bgr: np.ndarray) -> list[Face]:
         """All faces in a BGR image, landmarks in its pixel coordinates (pixel centres at integers)."""
@@ -161,6 +175,37 @@ class FaceMesh:
         with self._lock:
             self._graph.close()
             self._landmarks_graph.close()
+
+
+# What MediaPipe's native libraries write to stderr as a graph starts, none of it anything a user
+# can act on; absl's logging before InitializeLog ignores GLOG_minloglevel and TF_CPP_MIN_LOG_LEVEL.
+_START_UP_NOISE = re.compile(
+    rb"^(?:[IW]0000 |INFO: Created TensorFlow Lite |WARNING: All log messages before absl)"
+)
+
+
+@contextlib.contextmanager
+def _native_start_up_quiet() -> Iterator[None]:
+    """Capture file descriptor 2 for the block, then write back every line but start-up noise."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable stderr: nothing to keep quiet
+        yield
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = b"".join(line for line in captured if not _START_UP_NOISE.match(line))
+            if kept:
+                os.write(2, kept)
 
 
 _LANDMARKS_ONLY_GRAPH = """

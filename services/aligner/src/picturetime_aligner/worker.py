@@ -14,7 +14,6 @@ from datetime import datetime
 from io import BytesIO
 from typing import Any
 
-import pillow_heif
 from minio import Minio
 from minio.error import S3Error
 from nats.aio.msg import Msg
@@ -187,8 +186,6 @@ def _put_bytes(s3: Minio, bucket: str, key: str, data: bytes) -> None:
 
 
 async def run_worker(settings: AlignerServiceSettings, stop: asyncio.Event) -> None:
-    # The gateway accepts HEIC originals; without the opener every one of them is "undecodable".
-    pillow_heif.register_heif_opener()
     alignment = AlignmentSettings(width=settings.aligner.width, height=settings.aligner.height)
     pool = AlignerPool(alignment, settings.aligner.threads)
     s3 = make_client(settings.s3)
