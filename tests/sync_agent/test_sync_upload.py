@@ -137,3 +137,18 @@ def test_photos_are_dated_by_their_exif_in_any_format_else_by_their_file_time(
     assert taken["IMG_0001.HEIC"].startswith("2016-08-09T12:00:00+02:00")
     assert taken["edited.jpg"].startswith("2015-01-02T03:04:05")
     assert taken["plain.jpg"].startswith("2024-11-01T09:00:00")
+
+
+def test_a_missing_path_is_a_failure_not_a_file_that_is_no_photo(
+    live_gateway: str, account: Account, tmp_path: Path
+) -> None:
+    (tmp_path / "good.jpg").write_bytes(jpeg(seed=51))
+
+    done = upload(
+        str(tmp_path / "good.jpg"), str(tmp_path / "gone"), api_key=account.api_key, gateway=live_gateway,
+        home=tmp_path,
+    )  # fmt: skip
+
+    assert done.returncode == 1 and "no such file or folder" in done.stderr and "gone" in done.stderr
+    assert "not photos" not in done.stdout, done.stdout
+    assert "failed 1" in done.stdout

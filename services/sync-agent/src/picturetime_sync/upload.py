@@ -142,9 +142,10 @@ def upload_paths(
     """Upload every photo under paths; stop at the first failure unless opts.halt."""
     summary = UploadSummary()
     photos, other = collect_files(paths)
-    summary.ignored = len(other)
     for p in other:
-        if not p.exists():
+        if p.exists():
+            summary.ignored += 1
+        else:  # a failure, not a file that is no photo
             warn(f"no such file or folder: {p}")
             summary.failed.append((p, "not found"))
     progress = _Progress(opts.progress, say)
