@@ -285,6 +285,21 @@ def test_manual_eye_points_rerender_without_detection(single: tuple[Setup, Servi
     assert not setup.events(FrameFailed, uploaded.photo_id)
 
 
+def test_sigterm_stops_a_worker_within_a_containers_grace_period(
+    s3_server: S3Server, nats_factory: NatsFactory, tmp_path: Path
+) -> None:
+    """`docker compose stop` waits 10 s before it kills: a worker must have let go of NATS by then."""
+    setup = make_setup(s3_server, nats_factory, tmp_path)
+    with ExitStack() as stack:
+        worker = setup.worker(stack, "aligner-stopping")
+        asked = time.monotonic()
+        worker.proc.send_signal(signal.SIGTERM)
+        assert worker.proc.wait(30) == 0
+        assert time.monotonic() - asked < 5, worker.tail()
+        assert "aligner.stopped" in worker.tail() and "DrainTimeoutError" not in worker.tail()
+    assert setup.consumer().config.durable_name == "aligner"  # the durable consumer stays
+
+
 def test_a_worker_killed_mid_frame_is_replaced_by_another_replica(
     s3_server: S3Server, nats_factory: NatsFactory, tmp_path: Path
 ) -> None:

@@ -77,21 +77,27 @@ async def consume(
         filter_subject=subject,
     )
     sub = await js.pull_subscribe(subject, durable=durable, stream=settings.stream, config=config)
-    while not stop.is_set():
-        try:
-            messages = await sub.fetch(batch, timeout=1.0)
-        except nats.errors.TimeoutError:
-            continue
-        except (
-            nats.errors.ConnectionClosedError,
-            nats.errors.NoRespondersError,
-            nats.js.errors.APIError,
-        ) as exc:
-            log.warning("bus.fetch.failed durable=%s error=%s", durable, exc)
-            await asyncio.sleep(retry_delay)
-            continue
-        for msg in messages:
-            await _handle(msg, settings, handler, on_give_up, retry_delay)
+    try:
+        while not stop.is_set():
+            try:
+                messages = await sub.fetch(batch, timeout=1.0)
+            except nats.errors.TimeoutError:
+                continue
+            except (
+                nats.errors.ConnectionClosedError,
+                nats.errors.NoRespondersError,
+                nats.js.errors.APIError,
+            ) as exc:
+                log.warning("bus.fetch.failed durable=%s error=%s", durable, exc)
+                await asyncio.sleep(retry_delay)
+                continue
+            for msg in messages:
+                await _handle(msg, settings, handler, on_give_up, retry_delay)
+    finally:
+        # A pull subscription left open makes draining the connection wait out its whole timeout
+        # (30 s: longer than a container's stop grace period); the durable consumer stays.
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
 
 
 async def _handle(

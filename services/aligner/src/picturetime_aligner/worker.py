@@ -213,6 +213,7 @@ async def run_worker(settings: AlignerServiceSettings, stop: asyncio.Event) -> N
     finally:
         await nc.drain()
         pool.close()
+        log.info("aligner.stopped")
 
 
 def main(argv: list[str] | None = None) -> int:
