@@ -197,7 +197,8 @@ def encode_video(frames_dir: Path, video: Path, fps: float, console: Console) ->
         return EXIT_FAILED
     report = encode_timelapse(frames, video, fps=fps)
     console.print(
-        f"video: {report.frames} frames, {report.duration:.1f} s -> {report.path} ({report.fps_speed:.0f} frames/s)"
+        f"video: {report.frames} frames, {report.duration:.1f} s -> {report.path} "
+        f"(encoded at {report.fps_speed:.0f} frames/s)"
     )
     if report.skipped:
         console.print(
