@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 
 import cv2
@@ -260,3 +261,22 @@ def test_twelve_megapixel_speed(aligner: Aligner):
         f"12 MP: imdecode {decode_s * 1000:.0f} ms, align {align_s * 1000:.0f} ms ({align_s / decode_s:.2f}x)"
     )
     assert align_s < 2.5 * decode_s  # loose: shared CI machines are noisy; see the bench for numbers
+
+
+def test_face_models_start_quietly_in_parallel_and_leave_stderr_working(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The native start-up warnings are filtered while file descriptor 2 is swapped; models made
+    in several threads at once (the service's pool) must each put the real stderr back."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from picturetime_aligner.landmarks import FaceMesh
+
+    with ThreadPoolExecutor(3) as pool:
+        meshes = list(pool.map(lambda _: FaceMesh(max_faces=1), range(3)))
+    for mesh in meshes:
+        mesh.close()
+    os.write(2, b"stderr still reaches its reader\n")
+    err = capfd.readouterr().err
+    assert "stderr still reaches its reader" in err
+    assert "W0000" not in err and "XNNPACK" not in err, err

@@ -184,15 +184,27 @@ _START_UP_NOISE = re.compile(
 )
 
 
+_STDERR_SWAP = threading.Lock()  # fd 2 is the process's: one swap at a time, or one restores another's
+
+
 @contextlib.contextmanager
 def _native_start_up_quiet() -> Iterator[None]:
     """Capture file descriptor 2 for the block, then write back every line but start-up noise."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no usable stderr: nothing to keep quiet
-        yield
-        return
+    with _STDERR_SWAP:
+        try:
+            sys.stderr.flush()
+            saved: int | None = os.dup(2)
+        except (OSError, ValueError):  # no usable stderr: nothing to keep quiet
+            saved = None
+        if saved is None:
+            yield
+        else:
+            with _captured_into(saved):
+                yield
+
+
+@contextlib.contextmanager
+def _captured_into(saved: int) -> Iterator[None]:
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:

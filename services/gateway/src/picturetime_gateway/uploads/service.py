@@ -62,7 +62,7 @@ MAX_FILES = 2  # a photo and its RAW
 class UploadOptions:
     kind: str = "daily"
     taken_at: datetime | None = None  # the capture time, over the file's EXIF (a wrong camera clock)
-    file_time: datetime | None = None  # the file's modification time: for files with no EXIF time
+    file_time: datetime | None = None  # the file's modification time: when neither EXIF nor name dates it
     album: str | None = None
     album_visibility: str = "private"
     tags: list[str] = field(default_factory=list)
