@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import itertools
@@ -37,6 +38,7 @@ from picturetime_common.s3 import ensure_buckets, make_client
 from picturetime_gateway.settings import GatewaySettings
 
 
+@functools.cache  # the same bytes every time: encode each kind once (a year of daily rows asks ~800 times)
 def image_bytes(width: int, height: int, *, color: tuple[int, int, int] = (180, 90, 40), orientation: int = 0,
                 gps: bool = False) -> bytes:  # fmt: skip
     """A JPEG with a gradient (so resizing has something to do), and EXIF when asked."""
