@@ -257,6 +257,47 @@ def test_with_originals_and_video_through_the_gateway(
         assert dict(s3.get_object_tags(settings.buckets.originals, key)) == {"ephemeral": "true"}
 
 
+def test_a_later_video_has_every_photo_also_those_done_before_or_on_the_server(
+    gateway_process: Gateway, photo_tree: Path, tmp_path: Path
+) -> None:
+    account = create_account(gateway_process.settings)
+    src = tmp_path / "daily"
+    src.mkdir()
+    names = ("IMG_20200613_081530.jpg", "exif-dated.jpg", "2019-02-03 morning.jpg")
+    for rel in names[:2]:
+        shutil.copy2(photo_tree / rel, src / rel)
+    args = (src, "--gateway", gateway_process.url, "--jobs", "2", "--timezone", ZONE)
+    # One photo is on the server already, uploaded some other way (as the phone would).
+    phone = photo_tree / names[2]
+    headers = {"Authorization": f"Bearer {account.api_key}"}
+    with phone.open("rb") as fh:
+        assert httpx.post(
+            f"{gateway_process.url}/api/v1/photos", headers=headers, files={"file": (phone.name, fh)}, timeout=60
+        ).status_code == 201  # fmt: skip
+    first = backfill(*args, api_key=account.api_key)  # no video yet: no local frames
+    assert first.returncode == 0, first.stdout + first.stderr
+    shutil.copy2(phone, src / names[2])
+
+    video = tmp_path / "out" / "timelapse.mp4"
+    later = backfill(*args, "--video", video, api_key=account.api_key)
+
+    assert later.returncode == 0, later.stdout + later.stderr
+    assert re.search(r"already on the server\s*│\s*3\s*│", later.stdout), later.stdout
+    assert "aligned and registered" not in later.stdout
+    frames = sorted(p.name[:10] for p in (tmp_path / "out" / "timelapse-frames").rglob("*.jpg"))
+    assert frames == sorted(EXPECTED[n][:10] for n in names)
+    assert _frames_in(video) == 3
+    assert len(pending(gateway_process, account)) == 2  # the phone's photo waits for the aligner service
+    lines = (src / ".picturetime-backfill.jsonl").read_text().splitlines()
+    last = {m["rel"]: m for m in map(json.loads, filter(None, lines))}
+    assert {rel: m["status"] for rel, m in last.items()} == dict.fromkeys(names, "known")
+    assert all(last[rel]["photo_id"] for rel in names[:2])  # kept from the run that registered them
+    # With every frame in place, a third run has nothing left to do.
+    third = backfill(*args, "--video", video, api_key=account.api_key)
+    assert third.returncode == 0 and "0 photos in" in third.stdout, third.stdout + third.stderr
+    assert _frames_in(video) == 3
+
+
 def test_bad_key_or_unreachable_gateway_stops_before_any_work(
     gateway_process: Gateway, photo_tree: Path, tmp_path: Path
 ) -> None:
@@ -354,6 +395,8 @@ def test_benchmark_quick_run_writes_its_report(tmp_path: Path) -> None:
     decode = report["decode_cpu_ms_per_photo"]
     assert 0 < decode["reduction_8"] <= decode["reduction_2"]
     assert report["bound_by_decode_photos_per_s"] > report["photos_per_s"]
+    alone = report["align_only"]
+    assert alone["exit_code"] == 0 and alone["outcomes"] == {"aligned": 20} and alone["photos_per_s"] > 0
 
 
 @pytest.mark.parametrize(
@@ -388,3 +431,24 @@ def test_images_are_recognised_by_content_not_name() -> None:
     assert sniff(b"\x89PNG\r\n\x1a\n" + b"\0" * 24) == "PNG"
     assert sniff(_heic(9)[:32]) == "HEIF"
     assert sniff(b"<html>") is None and sniff(b"GIF89a") is None and sniff(b"") is None
+
+
+def test_manifest_skips_a_torn_line_and_adds_no_blank_ones(tmp_path: Path) -> None:
+    from picturetime_aligner.backfill.manifest import Entry, Manifest
+
+    path = tmp_path / "m.jsonl"
+    one = Entry("a.jpg", 10, 1, "ab" * 32, "registered", "p1", "t")
+    first = Manifest(path, "t")
+    first.record(one)
+    first.close()
+    again = Manifest(path, "t")
+    again.record(Entry("b.jpg", 11, 2, "cd" * 32, "no_face", None, "t"))
+    again.close()
+    assert path.read_text().count("\n") == 2 and "\n\n" not in path.read_text()
+    with path.open("a") as fh:
+        fh.write('{"rel": "c.jpg", "size"')  # killed mid-write
+    torn = Manifest(path, "t")
+    assert set(torn.entries) == {"a.jpg", "b.jpg"} and torn.finished("a.jpg", 10, 1) == one
+    torn.record(Entry("c.jpg", 12, 3, "ef" * 32, "registered", "p3", "t"))
+    torn.close()
+    assert set(Manifest(path, "t").entries) == {"a.jpg", "b.jpg", "c.jpg"}

@@ -77,9 +77,10 @@ class Manifest:
         """Append one line; written through to the OS at once, so a kill loses nothing recorded."""
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if _ends_torn(self.path):
+                with self.path.open("a", encoding="utf-8") as fh:
+                    fh.write("\n")  # after a torn line, start clean
             self._fh = self.path.open("a", encoding="utf-8")
-            if self._fh.tell() > 0:
-                self._fh.write("\n")  # after a torn line, start clean
         self._fh.write(json.dumps(entry.__dict__, separators=(",", ":")) + "\n")
         self._fh.flush()
         self.entries[entry.rel] = entry
@@ -90,3 +91,13 @@ class Manifest:
             os.fsync(self._fh.fileno())
             self._fh.close()
             self._fh = None
+
+
+def _ends_torn(path: Path) -> bool:
+    """Whether the file's last line lacks its newline (the process was killed mid-write)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) != b"\n"
+    except OSError:  # missing or empty
+        return False

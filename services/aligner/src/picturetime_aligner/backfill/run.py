@@ -72,6 +72,9 @@ class Report:
 class Item:
     cand: Candidate
     sha256: str
+    # False when the server has the photo already and it is aligned only for its local frame
+    # (--video, --out), so that the video has every photo in SRC.
+    register: bool = True
 
 
 def frame_name(taken_at: str, sha256: str) -> Path:
@@ -95,6 +98,7 @@ class Backfill:
         self.console = console
         self.manifest = Manifest(opts.manifest, opts.target)
         self.report = Report()
+        self.earlier: dict[str, Entry] = {}  # finished in an earlier run, but its frame is not here
         self.alignments = None
         if opts.client is None and opts.frames_dir is not None:
             opts.frames_dir.mkdir(parents=True, exist_ok=True)
@@ -108,11 +112,20 @@ class Backfill:
             entry = self.manifest.finished(cand.rel, cand.size, cand.mtime_ns, self.opts.retry)
             if entry is None:
                 todo.append(cand)
+            elif self._frame_missing(entry):
+                self.earlier[cand.rel] = entry
+                todo.append(cand)
             else:
                 self.report.counts["done earlier"] += 1
                 if entry.status == "no_face":
                     self.report.earlier_failures.append((cand.rel, entry.status))
         return todo
+
+    def _frame_missing(self, entry: Entry) -> bool:
+        """With a frames folder (--video, --out) a photo is done only once its frame is in it."""
+        if self.opts.frames_dir is None or entry.status == "no_face":
+            return False
+        return entry.frame is None or not (self.opts.frames_dir / entry.frame).is_file()
 
     def hashed(
         self, todo: list[Candidate], hasher: ThreadPoolExecutor, progress: _Progress
@@ -136,10 +149,12 @@ class Backfill:
                     raise FatalError(f"the gateway lookup failed: {exc}") from None
             for item in items:
                 if item.sha256 in known:
-                    self._finish(item.cand, item.sha256, "known")
-                    progress.advance()
-                else:
-                    yield item
+                    item.register = False
+                    if self.opts.frames_dir is None:
+                        self._finish(item.cand, item.sha256, "known")
+                        progress.advance()
+                        continue
+                yield item
 
     # -- the run ------------------------------------------------------------------------------
     def run(self) -> Report:
@@ -177,7 +192,7 @@ class Backfill:
                         if future in aligning:
                             item = aligning.pop(future)
                             outcome = _outcome_of(future)
-                            if outcome.status == "aligned" and self.opts.client is not None:
+                            if outcome.status == "aligned" and self.opts.client is not None and item.register:
                                 self._keep_local(item, outcome)
                                 registering[registrar.submit(self._register, item, outcome)] = (item, outcome)
                                 continue
@@ -250,9 +265,15 @@ class Backfill:
                 self.alignments.write(json.dumps(line) + "\n")
                 self.alignments.flush()
         detail = outcome.error if outcome.status != "aligned" else None
+        status, photo_id = outcome.status, None
+        if status == "aligned" and self.opts.client is not None:
+            # The server has this photo already: it was aligned here only for its local frame.
+            earlier = self.earlier.get(item.cand.rel)
+            status, photo_id = "known", earlier.photo_id if earlier else None
         self._finish(
-            item.cand, item.sha256, outcome.status, taken_at=outcome.taken_at, frame=frame, detail=detail
-        )
+            item.cand, item.sha256, status, photo_id=photo_id, taken_at=outcome.taken_at, frame=frame,
+            detail=detail,
+        )  # fmt: skip
 
     def _finish(
         self, cand: Candidate, sha256: str | None, status: str, *, photo_id: str | None = None,
