@@ -178,6 +178,10 @@ def test_backfill_registers_every_face_reports_the_rest_and_resumes(
     assert NO_FACE in report and "no_face" in report and "no face found" in report
     assert re.search(rf"aligned and registered\s*│\s*{len(EXPECTED)}\s*│", report), report
     assert "fake.jpg" not in report and "notes.txt" not in report
+    assert re.search(
+        r"skipped 2 file\(s\) whose content is not a JPEG, PNG or HEIC photo: \.(jpg|txt) 1, \.(jpg|txt) 1",
+        report,
+    )
     frames = pending(gateway_process, account)
     assert sorted(f["taken_at"] for f in frames) == sorted(EXPECTED.values())
     headers = {"Authorization": f"Bearer {account.api_key}"}

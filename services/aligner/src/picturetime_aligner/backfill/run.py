@@ -60,6 +60,7 @@ class Report:
     counts: Counter[str] = field(default_factory=Counter)
     failures: list[tuple[str, str, str]] = field(default_factory=list)  # file, status, detail
     earlier_failures: list[tuple[str, str]] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)  # files that are not photos, by extension
     seconds: float = 0.0
     aborted: str | None = None
 
@@ -108,7 +109,7 @@ class Backfill:
     def plan(self) -> list[Candidate]:
         exclude = (self.opts.frames_dir,) if self.opts.frames_dir else ()
         todo = []
-        for cand in scan(self.opts.src, exclude):
+        for cand in scan(self.opts.src, exclude, self.report.skipped):
             entry = self.manifest.finished(cand.rel, cand.size, cand.mtime_ns, self.opts.retry)
             if entry is None:
                 todo.append(cand)
@@ -379,8 +380,14 @@ def print_report(report: Report, console: Console, manifest: Path) -> None:
             table.add_row(label, str(report.counts[key]))
     processed = sum(v for k, v in report.counts.items() if k != "done earlier")
     rate = processed / report.seconds if report.seconds > 0 else 0.0
-    console.print(table)
+    console.print(table if report.counts else "no JPEG, PNG or HEIC photos found")
     console.print(f"{processed} photos in {report.seconds:.1f} s ({rate:.1f} photos/s); manifest: {manifest}")
+    if report.skipped:
+        kinds = ", ".join(f"{ext} {n}" for ext, n in report.skipped.most_common(6))
+        more = ", ..." if len(report.skipped) > 6 else ""
+        console.print(
+            f"skipped {report.skipped.total()} file(s) whose content is not a JPEG, PNG or HEIC photo: {kinds}{more}"
+        )
     if report.failures:
         failed = Table(title="not aligned", show_header=True, header_style="bold")
         failed.add_column("file")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -43,8 +44,11 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-def scan(root: Path, exclude: tuple[Path, ...] = ()) -> Iterator[Candidate]:
-    """Images under root, recursively, in path order; hidden files and folders are left out."""
+def scan(
+    root: Path, exclude: tuple[Path, ...] = (), skipped: Counter[str] | None = None
+) -> Iterator[Candidate]:
+    """Images under root, recursively, in path order; hidden files and folders are left out.
+    Files that are not JPEG, PNG or HEIC are counted in `skipped` by their extension."""
     excluded = {p.resolve() for p in exclude}
     for folder, dirs, files in os.walk(root):
         here = Path(folder)
@@ -60,10 +64,12 @@ def scan(root: Path, exclude: tuple[Path, ...] = ()) -> Iterator[Candidate]:
                 with path.open("rb") as fh:
                     kind = sniff(fh.read(SNIFF_BYTES))
             except OSError:
-                continue
+                kind = None  # unreadable: skipped like any other file that is not a photo
             if kind is not None:
                 rel = path.relative_to(root).as_posix()
                 yield Candidate(path, rel, kind, st.st_size, st.st_mtime_ns)
+            elif skipped is not None:
+                skipped[path.suffix.lower() or "(no extension)"] += 1
 
 
 def sha256_file(path: Path) -> str:
