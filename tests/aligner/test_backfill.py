@@ -456,3 +456,17 @@ def test_manifest_skips_a_torn_line_and_adds_no_blank_ones(tmp_path: Path) -> No
     torn.record(Entry("c.jpg", 12, 3, "ef" * 32, "registered", "p3", "t"))
     torn.close()
     assert set(Manifest(path, "t").entries) == {"a.jpg", "b.jpg", "c.jpg"}
+
+
+def test_unreadable_files_fail_the_run_and_other_files_are_counted(photo_tree: Path, tmp_path: Path) -> None:
+    src = tmp_path / "mixed"
+    src.mkdir()
+    shutil.copy2(photo_tree / "IMG_20200613_081530.jpg", src / "IMG_20200613_081530.jpg")
+    (src / "gone.jpg").symlink_to(tmp_path / "unmounted" / "photo.jpg")  # say, a drive not mounted
+    (src / "clip.MP4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    (src / "IMG_0001.CR2").write_bytes(b"II*\x00\x10\x00\x00\x00CR")
+    done = backfill(src, "--align-only", "--out", tmp_path / "out", "--manifest", tmp_path / "m.jsonl")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert re.search(r"gone\.jpg\s*│\s*error\s*│\s*cannot read: No such file or directory", done.stdout)
+    assert re.search(r"aligned \(local only\)\s*│\s*1\s*│", done.stdout)
+    assert "skipped 2 file(s) whose content is not a JPEG, PNG or HEIC photo: .cr2 1, .mp4 1" in done.stdout

@@ -109,7 +109,8 @@ class Backfill:
     def plan(self) -> list[Candidate]:
         exclude = (self.opts.frames_dir,) if self.opts.frames_dir else ()
         todo = []
-        for cand in scan(self.opts.src, exclude, self.report.skipped):
+        unreadable: list[tuple[str, str]] = []
+        for cand in scan(self.opts.src, exclude, self.report.skipped, unreadable):
             entry = self.manifest.finished(cand.rel, cand.size, cand.mtime_ns, self.opts.retry)
             if entry is None:
                 todo.append(cand)
@@ -120,6 +121,9 @@ class Backfill:
                 self.report.counts["done earlier"] += 1
                 if entry.status == "no_face":
                     self.report.earlier_failures.append((cand.rel, entry.status))
+        for rel, reason in unreadable:  # a photo that cannot be read is not backfilled: say so
+            self.report.counts["error"] += 1
+            self.report.failures.append((rel, "error", f"cannot read: {reason}"))
         return todo
 
     def _frame_missing(self, entry: Entry) -> bool:

@@ -45,10 +45,14 @@ def sniff(head: bytes) -> str | None:
 
 
 def scan(
-    root: Path, exclude: tuple[Path, ...] = (), skipped: Counter[str] | None = None
+    root: Path,
+    exclude: tuple[Path, ...] = (),
+    skipped: Counter[str] | None = None,
+    unreadable: list[tuple[str, str]] | None = None,
 ) -> Iterator[Candidate]:
     """Images under root, recursively, in path order; hidden files and folders are left out.
-    Files that are not JPEG, PNG or HEIC are counted in `skipped` by their extension."""
+    Files that are not JPEG, PNG or HEIC are counted in `skipped` by their extension, and files
+    that cannot be read are listed in `unreadable` with the reason."""
     excluded = {p.resolve() for p in exclude}
     for folder, dirs, files in os.walk(root):
         here = Path(folder)
@@ -63,8 +67,10 @@ def scan(
                     continue
                 with path.open("rb") as fh:
                     kind = sniff(fh.read(SNIFF_BYTES))
-            except OSError:
-                kind = None  # unreadable: skipped like any other file that is not a photo
+            except OSError as exc:
+                if unreadable is not None:
+                    unreadable.append((path.relative_to(root).as_posix(), exc.strerror or str(exc)))
+                continue
             if kind is not None:
                 rel = path.relative_to(root).as_posix()
                 yield Candidate(path, rel, kind, st.st_size, st.st_mtime_ns)
