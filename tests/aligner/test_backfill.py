@@ -327,6 +327,57 @@ def test_bad_key_or_unreachable_gateway_stops_before_any_work(
     assert helped.returncode == 0 and "exit status" in helped.stdout and "no face" in helped.stdout
 
 
+@pytest.mark.slow
+def test_a_gateway_gone_mid_run_stops_the_run_and_a_rerun_finishes_it(
+    s3_server: S3Server, nats_factory: NatsFactory, pg_factory: PostgresFactory, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        GatewaySettings, data_dir=tmp_path / "data", database_url=pg_factory.create(), s3=s3_server.settings,
+        nats=nats_url(nats_factory.start()),
+    )  # fmt: skip
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [script("picturetime-gateway"), "serve", "--port", str(port)]
+    src = tmp_path / "many"
+    src.mkdir()
+    count = 24
+    for i in range(count):
+        shot = face_photo(angle_deg=(i % 5) - 2, size=(900, 1200), seed=300 + i)
+        (src / f"IMG_2023{1 + i // 28:02d}{1 + i % 28:02d}_080000.jpg").write_bytes(shot.jpeg)
+    manifest = src / ".picturetime-backfill.jsonl"
+    with service("gateway", argv, settings_env(settings), tmp_path) as gw:
+        wait_http(f"{url}/readyz", 180, gw)
+        account = create_account(settings)
+        env = {**os.environ, "PT_BACKFILL_API_KEY": account.api_key}
+        run = [script("picturetime-backfill"), str(src), "--gateway", url, "--jobs", "1"]
+        proc = subprocess.Popen(run, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (
+            manifest.exists() and manifest.read_text().count("\n") >= 3
+        ):
+            time.sleep(0.05)
+        gw.proc.kill()  # the server goes away for good
+        gw.proc.wait(10)
+        started = time.monotonic()
+        out, _ = proc.communicate(timeout=240)
+    # One photo waits out the retries (about a minute); the other photos do not each wait again.
+    assert proc.returncode == 1, out
+    assert time.monotonic() - started < 100, out
+    assert "stopped: the gateway stopped answering" in out and "run again once it is back" in out
+    done_before = len([line for line in manifest.read_text().splitlines() if line])
+    assert 3 <= done_before < count
+
+    with service("gateway-again", argv, settings_env(settings), tmp_path) as gw:
+        wait_http(f"{url}/readyz", 180, gw)
+        again = backfill(src, "--gateway", url, "--jobs", "2", api_key=account.api_key)
+        assert again.returncode == 0, again.stdout + again.stderr
+        frames = httpx.get(
+            f"{url}/api/v1/sync/pending", params={"limit": 1000},
+            headers={"Authorization": f"Bearer {account.api_key}"}, timeout=30,
+        ).json()["frames"]  # fmt: skip
+    assert len(frames) == count and len({f["photo_id"] for f in frames}) == count
+
+
 def _frames_in(video: Path) -> int:
     with av.open(str(video)) as container:
         return sum(1 for _ in container.decode(video=0))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import time
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,15 +32,25 @@ class GatewayError(Exception):
         """A bad or underprivileged key: nothing else will succeed either."""
         return self.status in (401, 403)
 
+    @property
+    def unreachable(self) -> bool:
+        """No answer at all, after every retry."""
+        return self.status == 0
+
 
 class BackfillClient:
     def __init__(self, base_url: str, api_key: str, timeout: float = 120.0) -> None:
+        self._abandoned = threading.Event()
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {api_key}", "User-Agent": "picturetime-backfill"},
             timeout=httpx.Timeout(timeout, connect=10.0),
             limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
         )
+
+    def abandon(self) -> None:
+        """Requests waiting to be retried give up at once (the run is stopping)."""
+        self._abandoned.set()
 
     def close(self) -> None:
         self._http.close()
@@ -68,7 +78,8 @@ class BackfillClient:
                 if (response.status_code != 429 and response.status_code < 500) or delay is None:
                     raise _error(response)
                 log.warning("backfill.gateway.retry attempt=%d status=%d", attempt + 1, response.status_code)
-            time.sleep(delay)
+            if self._abandoned.wait(delay):
+                raise GatewayError(0, "unreachable", "the run stopped")
         raise AssertionError("unreachable")
 
     def check(self) -> None:

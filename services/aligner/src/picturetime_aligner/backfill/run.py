@@ -179,33 +179,16 @@ class Backfill:
                     jobs, mp_context=context, initializer=init_worker, initargs=initargs
                 ) as pool,
             ):
-                items = self.hashed(todo, hasher, progress)
-                aligning: dict[Future[Outcome], Item] = {}
-                registering: dict[Future[tuple[dict[str, Any], bool]], tuple[Item, Outcome]] = {}
-                exhausted = False
-                while True:
-                    while not exhausted and len(aligning) + len(registering) < in_flight + REGISTER_THREADS:
-                        item = next(items, None)
-                        if item is None:
-                            exhausted = True
-                            break
-                        aligning[pool.submit(align_photo, str(item.cand.path), item.cand.mtime_ns)] = item
-                    if not aligning and not registering:
-                        break
-                    done, _ = wait([*aligning, *registering], return_when=FIRST_COMPLETED)
-                    for future in done:
-                        if future in aligning:
-                            item = aligning.pop(future)
-                            outcome = _outcome_of(future)
-                            if outcome.status == "aligned" and self.opts.client is not None and item.register:
-                                self._keep_local(item, outcome)
-                                registering[registrar.submit(self._register, item, outcome)] = (item, outcome)
-                                continue
-                            self._aligned_locally(item, outcome)
-                        else:
-                            item, outcome = registering.pop(future)  # type: ignore[arg-type]
-                            self._registered(item, outcome, future)  # type: ignore[arg-type]
-                        progress.advance(self.report.counts)
+                try:
+                    self._work(self.hashed(todo, hasher, progress), pool, registrar, progress, in_flight)
+                except BaseException:
+                    # Stopping: queued work is dropped and retries end now, rather than each queued
+                    # photo waiting out its minute of retries. The manifest holds what finished.
+                    registrar.shutdown(wait=False, cancel_futures=True)
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    if self.opts.client is not None:
+                        self.opts.client.abandon()
+                    raise
         except FatalError as exc:
             self.report.aborted = str(exc)
         except KeyboardInterrupt:
@@ -216,6 +199,42 @@ class Backfill:
                 self.alignments.close()
             self.report.seconds = time.monotonic() - started
         return self.report
+
+    def _work(
+        self,
+        items: Iterator[Item],
+        pool: ProcessPoolExecutor,
+        registrar: ThreadPoolExecutor,
+        progress: _Progress,
+        in_flight: int,
+    ) -> None:
+        """Align in the pool and register as results come, a bounded number at a time."""
+        aligning: dict[Future[Outcome], Item] = {}
+        registering: dict[Future[tuple[dict[str, Any], bool]], tuple[Item, Outcome]] = {}
+        exhausted = False
+        while True:
+            while not exhausted and len(aligning) + len(registering) < in_flight + REGISTER_THREADS:
+                item = next(items, None)
+                if item is None:
+                    exhausted = True
+                    break
+                aligning[pool.submit(align_photo, str(item.cand.path), item.cand.mtime_ns)] = item
+            if not aligning and not registering:
+                break
+            done, _ = wait([*aligning, *registering], return_when=FIRST_COMPLETED)
+            for future in done:
+                if future in aligning:
+                    item = aligning.pop(future)
+                    outcome = _outcome_of(future)
+                    if outcome.status == "aligned" and self.opts.client is not None and item.register:
+                        self._keep_local(item, outcome)
+                        registering[registrar.submit(self._register, item, outcome)] = (item, outcome)
+                        continue
+                    self._aligned_locally(item, outcome)
+                else:
+                    item, outcome = registering.pop(future)  # type: ignore[arg-type]
+                    self._registered(item, outcome, future)  # type: ignore[arg-type]
+                progress.advance(self.report.counts)
 
     # -- outcomes -----------------------------------------------------------------------------
     def _register(self, item: Item, outcome: Outcome) -> tuple[dict[str, Any], bool]:
@@ -241,6 +260,13 @@ class Backfill:
         except GatewayError as exc:
             if exc.fatal:
                 raise FatalError(f"the gateway refused the API key: {exc.detail}") from None
+            if exc.unreachable:
+                # After a minute of retries the gateway is gone, not busy: each further photo would
+                # wait out its own minute. What is done is in the manifest; the rest waits.
+                raise FatalError(
+                    f"the gateway stopped answering ({exc.detail}); run again once it is back to "
+                    "continue where this run stopped"
+                ) from None
             self._finish(item.cand, item.sha256, "error", taken_at=outcome.taken_at, detail=str(exc))
             return
         status = "registered" if created else "known"
