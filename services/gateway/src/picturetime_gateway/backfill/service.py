@@ -23,8 +23,8 @@ from datetime import datetime
 from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
+import obstore
 from minio import Minio
-from minio.commonconfig import Tags
 from PIL import Image
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import IntegrityError
@@ -39,6 +39,8 @@ from picturetime_gateway.uploads.errors import RejectedUpload
 from picturetime_gateway.uploads.formats import HEAD_BYTES, sniff
 from picturetime_gateway.uploads.jpeg import verify_jpeg
 from picturetime_gateway.uploads.metadata import exif_summary, original_key
+from picturetime_gateway.uploads.objects import object_store
+from picturetime_gateway.uploads.streaming import put_options
 
 log = logging.getLogger(__name__)
 
@@ -233,8 +235,9 @@ async def register_frame(
     photo_id = uuid.uuid4()
     key = frame_key(meta.taken_at, photo_id.hex, meta.params_hash)
     frames_bucket = settings.buckets.frames
-    await run_in_threadpool(
-        _put, s3, frames_bucket, key, io.BytesIO(frame_jpeg), len(frame_jpeg), "image/jpeg"
+    # File bytes take the uploads' data path (obstore); the MinIO SDK keeps the control path.
+    await obstore.put_async(
+        object_store(settings.s3, frames_bucket), key, frame_jpeg, **put_options("image/jpeg", {})
     )
     bucket = original_object = NO_ORIGINAL
     content_type, exif = meta.content_type, meta.exif
@@ -245,9 +248,11 @@ async def register_frame(
         )
         content_type, exif = info.content_type, info.exif or meta.exif
         # Daily originals are ephemeral: once the frame is mirrored home, lifecycle expiry may take them.
-        await run_in_threadpool(
-            _put, s3, bucket, original_object, original.file, original.size, content_type, {EPHEMERAL: "true"}
-        )
+        original.file.seek(0)
+        await obstore.put_async(
+            object_store(settings.s3, bucket), original_object, original.file,
+            **put_options(content_type, {EPHEMERAL: "true"}),
+        )  # fmt: skip
     photo = Photo(
         id=photo_id, owner_id=owner.id, piwigo_id=await repository.free_piwigo_id(session, owner.id),
         sha256=meta.sha256, bucket=bucket, key=original_object,
@@ -279,17 +284,6 @@ async def register_frame(
         photo_id.hex, meta.sha256, key, bool(original_object),
     )  # fmt: skip
     return RegisteredPhoto(photo, frame, created=True)
-
-
-def _put(
-    s3: Minio, bucket: str, key: str, data: BinaryIO, size: int, content_type: str,
-    tags: dict[str, str] | None = None,
-) -> None:  # fmt: skip
-    object_tags = None
-    if tags:
-        object_tags = Tags.new_object_tags()
-        object_tags.update(tags)
-    s3.put_object(bucket, key, data, size, content_type=content_type, tags=object_tags)
 
 
 def _remove_quietly(s3: Minio, bucket: str, key: str) -> None:
