@@ -248,7 +248,6 @@ async def register_frame(
         )
         content_type, exif = info.content_type, info.exif or meta.exif
         # Daily originals are ephemeral: once the frame is mirrored home, lifecycle expiry may take them.
-        original.file.seek(0)
         await obstore.put_async(
             object_store(settings.s3, bucket), original_object, original.file,
             **put_options(content_type, {EPHEMERAL: "true"}),
