@@ -164,6 +164,14 @@ def copy_tree(src: Path, dst: Path) -> Path:
     return dst
 
 
+def copy_some(src: Path, dst: Path, names: tuple[str, ...]) -> Path:
+    """A folder with some of the photos (their mtimes kept)."""
+    dst.mkdir()
+    for rel in names:
+        shutil.copy2(src / rel, dst / rel)
+    return dst
+
+
 def test_backfill_registers_every_face_reports_the_rest_and_resumes(
     gateway_process: Gateway, photo_tree: Path, tmp_path: Path
 ) -> None:
@@ -240,10 +248,7 @@ def test_with_originals_and_video_through_the_gateway(
     gateway_process: Gateway, photo_tree: Path, tmp_path: Path
 ) -> None:
     account = create_account(gateway_process.settings)
-    src = tmp_path / "two"
-    src.mkdir()
-    for rel in ("IMG_20200613_081530.jpg", "exif-dated.jpg"):
-        shutil.copy2(photo_tree / rel, src / rel)
+    src = copy_some(photo_tree, tmp_path / "two", ("IMG_20200613_081530.jpg", "exif-dated.jpg"))
     video = tmp_path / "out" / "timelapse.mp4"
     done = backfill(src, "--gateway", gateway_process.url, "--with-originals", "--video", video, "--jobs", "1",
                     "--timezone", ZONE, api_key=account.api_key)  # fmt: skip
@@ -265,11 +270,8 @@ def test_a_later_video_has_every_photo_also_those_done_before_or_on_the_server(
     gateway_process: Gateway, photo_tree: Path, tmp_path: Path
 ) -> None:
     account = create_account(gateway_process.settings)
-    src = tmp_path / "daily"
-    src.mkdir()
     names = ("IMG_20200613_081530.jpg", "exif-dated.jpg", "2019-02-03 morning.jpg")
-    for rel in names[:2]:
-        shutil.copy2(photo_tree / rel, src / rel)
+    src = copy_some(photo_tree, tmp_path / "daily", names[:2])
     args = (src, "--gateway", gateway_process.url, "--jobs", "2", "--timezone", ZONE)
     # One photo is on the server already, uploaded some other way (as the phone would).
     phone = photo_tree / names[2]
@@ -510,9 +512,7 @@ def test_manifest_skips_a_torn_line_and_adds_no_blank_ones(tmp_path: Path) -> No
 
 
 def test_unreadable_files_fail_the_run_and_other_files_are_counted(photo_tree: Path, tmp_path: Path) -> None:
-    src = tmp_path / "mixed"
-    src.mkdir()
-    shutil.copy2(photo_tree / "IMG_20200613_081530.jpg", src / "IMG_20200613_081530.jpg")
+    src = copy_some(photo_tree, tmp_path / "mixed", ("IMG_20200613_081530.jpg",))
     (src / "gone.jpg").symlink_to(tmp_path / "unmounted" / "photo.jpg")  # say, a drive not mounted
     (src / "clip.MP4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
     (src / "IMG_0001.CR2").write_bytes(b"II*\x00\x10\x00\x00\x00CR")
