@@ -91,6 +91,7 @@ def test_register_records_an_aligned_photo_with_its_frame_and_no_original(
     assert got["matrix"] == [[1.5, 0.1, 10.0], [-0.1, 1.5, 20.0]] and got["confidence"] == 0.93
     s3 = make_client(gateway_settings.s3)
     assert s3.get_object(gateway_settings.buckets.frames, got["key"]).read() == frame
+    assert s3.stat_object(gateway_settings.buckets.frames, got["key"]).content_type == "image/jpeg"
     assert objects(gateway_settings, gateway_settings.buckets.originals) == []
     # Aligned already: no pt.photo.uploaded for the aligner.
     assert catalog_counts(gateway_settings) == (1, 1, 0)
@@ -156,6 +157,7 @@ def test_original_is_stored_like_an_upload_when_sent(
     key = f"{account.user_id}/2019/07/{sha}.jpg"
     s3 = make_client(gateway_settings.s3)
     assert s3.get_object(gateway_settings.buckets.originals, key).read() == original
+    assert s3.stat_object(gateway_settings.buckets.originals, key).content_type == "image/jpeg"
     assert dict(s3.get_object_tags(gateway_settings.buckets.originals, key)) == {"ephemeral": "true"}
     assert catalog_counts(gateway_settings) == (1, 1, 0)
 
