@@ -99,7 +99,6 @@ class Backfill:
         self.console = console
         self.manifest = Manifest(opts.manifest, opts.target)
         self.report = Report()
-        self.earlier: dict[str, Entry] = {}  # finished in an earlier run, but its frame is not here
         self.alignments = None
         if opts.client is None and opts.frames_dir is not None:
             opts.frames_dir.mkdir(parents=True, exist_ok=True)
@@ -112,10 +111,7 @@ class Backfill:
         unreadable: list[tuple[str, str]] = []
         for cand in scan(self.opts.src, exclude, self.report.skipped, unreadable):
             entry = self.manifest.finished(cand.rel, cand.size, cand.mtime_ns, self.opts.retry)
-            if entry is None:
-                todo.append(cand)
-            elif self._frame_missing(entry):
-                self.earlier[cand.rel] = entry
+            if entry is None or self._frame_missing(entry):
                 todo.append(cand)
             else:
                 self.report.counts["done earlier"] += 1
@@ -298,8 +294,9 @@ class Backfill:
         detail = outcome.error if outcome.status != "aligned" else None
         status, photo_id = outcome.status, None
         if status == "aligned" and self.opts.client is not None:
-            # The server has this photo already: it was aligned here only for its local frame.
-            earlier = self.earlier.get(item.cand.rel)
+            # The server has this photo already: it was aligned here only for its local frame. The
+            # entry of the earlier run that registered it (recorded over only below) keeps its id.
+            earlier = self.manifest.finished(item.cand.rel, item.cand.size, item.cand.mtime_ns)
             status, photo_id = "known", earlier.photo_id if earlier else None
         self._finish(
             item.cand, item.sha256, status, photo_id=photo_id, taken_at=outcome.taken_at, frame=frame,
