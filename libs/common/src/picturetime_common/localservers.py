@@ -124,7 +124,7 @@ class LocalServer:
 
     name: str
     argv: list[str]
-    ready_port: int
+    ready_port: int | None  # None: nothing to wait for (a worker)
     log_path: Path
     ready_timeout: float = 30.0
     cwd: Path | None = None
@@ -155,7 +155,8 @@ class LocalServer:
         return self
 
     def wait_ready(self) -> None:
-        wait_for_port(self.ready_port, self.ready_timeout, self.proc)
+        if self.ready_port is not None:
+            wait_for_port(self.ready_port, self.ready_timeout, self.proc)
 
     def tail(self, chars: int = 2000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""

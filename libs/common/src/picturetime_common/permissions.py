@@ -135,14 +135,15 @@ def nats_authorization(passwords: Mapping[str, str], stream: str = STREAM, inden
 
 # ---- S3 ---------------------------------------------------------------------------------------
 
-# SeaweedFS's identity actions (-s3.config): coarser than S3's (a delete is a Write there).
+# SeaweedFS's identity actions (-s3.config): coarser than S3's (a delete is a Write there, and
+# creating a bucket, even one that exists, which the gateway asks at every start, needs Admin on it).
 _SEAWEED_ACTIONS = {
     READ: ("Read",),
     WRITE: ("Write",),
     DELETE: ("Write",),
     TAG: ("Tagging",),
     LIST: ("List", "Read"),
-    LIFECYCLE: ("Read", "Write"),
+    LIFECYCLE: ("Read", "Write", "Admin"),
 }
 
 
