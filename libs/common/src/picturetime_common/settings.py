@@ -108,7 +108,7 @@ class CommonSettings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'catalog.db').resolve()}"
 
     @classmethod
-    def load(cls, **overrides: object) -> Self:
+    def load(cls, **overrides: Any) -> Self:
         """Read env, plus the credentials file `make up` writes under the data dir."""
         data_dir = Path(os.environ.get("PT_DATA_DIR", ".data"))
         env_file = data_dir / LOCAL_ENV_FILE
