@@ -253,6 +253,17 @@ def test_the_supervisor_restarts_a_killed_part_and_takes_every_part_with_it(stac
         ]
 
     eventually(all_gone, timeout=15, interval=0.2)
-    busy = [port for port, _ in stack.ports.described() if not port_is_free(port)]
-    assert busy == [], f"ports still held after the supervisor died: {busy}"
+
+    def ports_free() -> bool:
+        return all(port_is_free(port) for port, _ in stack.ports.described())
+
+    try:
+        eventually(ports_free, timeout=15, interval=0.2)
+    except AssertionError:
+        held = [
+            (c.laddr.port, c.status, c.pid)
+            for c in psutil.net_connections("tcp")
+            if c.laddr and c.laddr.port in {p for p, _ in stack.ports.described()}
+        ]
+        raise AssertionError(f"ports still held after the supervisor died: {held}") from None
     assert re.search(r"restarting in \d+ s", stack.output())
