@@ -3,25 +3,28 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
+# `make up PORT_BASE=20000`: every port of the stack at a fixed offset from this one.
+PORT_BASE ?=
 
 .PHONY: help install up test lint format bench backfill sync-agent-binary
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 install: ## install uv if missing and sync the workspace from uv.lock
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@$(UV) sync --locked --quiet
 
-up: install ## start the whole stack locally (SQLite, local S3 and NATS); Ctrl-C stops it
-	@$(UV) run --locked python -m picturetime_common.devstack
+up: install ## start the whole stack locally (SQLite, local S3 and NATS); Ctrl-C stops it; PORT_BASE=n for other ports
+	@$(UV) run --locked python -m picturetime_common.devstack $(if $(PORT_BASE),--port-base $(PORT_BASE))
 
-test: install ## run the whole test suite on real servers
-	@$(UV) run --locked pytest $(PYTEST_ARGS)
+test: install ## run the whole test suite on real servers (starts a PostgreSQL and installs a browser if missing)
+	@$(UV) run --locked python -m tests.support.bootstrap $(PYTEST_ARGS)
 
-lint: install ## ruff lint and format check
+lint: install ## ruff lint, ruff format check and mypy
 	@$(UV) run --locked ruff check .
 	@$(UV) run --locked ruff format --check .
+	@$(UV) run --locked mypy
 
 format: install ## apply ruff fixes and formatting
 	@$(UV) run --locked ruff check --fix .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,37 @@ from tests.support.stack import (
     nats_url,
     start_s3,
 )
+
+# The browser tests drive Debian's Chromium (PT_TEST_CHROMIUM: a path to check instead).
+CHROMIUM = Path(os.environ.get("PT_TEST_CHROMIUM", "/usr/bin/chromium"))
+# A run of the whole suite that collects fewer tests than this lost some on the way (an import that
+# silently failed, a misnamed folder): it fails rather than passing green on what is left.
+MIN_COLLECTED = int(os.environ.get("PT_TEST_MIN_COLLECTED", "400"))
+
+
+def _whole_suite(config: pytest.Config) -> bool:
+    tests = Path(__file__).parent.resolve()
+    args = [Path(a.split("::")[0]).resolve() for a in config.args]
+    return all(a in (tests, tests.parent) for a in args)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Before -k and -m deselect: what the suite holds, not what this run selects.
+    if _whole_suite(config) and len(items) < MIN_COLLECTED:
+        pytest.exit(
+            f"the whole suite collected {len(items)} tests, fewer than {MIN_COLLECTED}: "
+            "some were lost (see the collection errors above)",
+            returncode=pytest.ExitCode.NO_TESTS_COLLECTED,
+        )
+    if not CHROMIUM.exists():
+        reason = (
+            f"no browser: {CHROMIUM} is missing (`make test` installs Debian's chromium when it "
+            "runs as root with apt-get; `apt-get install chromium` to run these)"
+        )
+        for item in items:
+            if item.get_closest_marker("browser") is not None:
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope="session")

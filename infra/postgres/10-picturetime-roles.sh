@@ -13,6 +13,16 @@ set -e  # (no -u: if the exec bit is lost, the entrypoint sources this file)
 : "${POSTGRES_USER:?}" "${POSTGRES_DB:?}"
 : "${PT_DB_USER:?}" "${PT_DB_PASSWORD:?}" "${PT_DB_READONLY_USER:?}" "${PT_DB_READONLY_PASSWORD:?}"
 
+if [ "${PT_ENV:-prod}" = prod ]; then
+    for secret in "${POSTGRES_PASSWORD:-}" "$PT_DB_PASSWORD" "$PT_DB_READONLY_PASSWORD"; do
+        case "$secret" in
+            change-me* | changeme* | secret | password)
+                echo "picturetime-roles: a database password in deploy/.env is still a placeholder" >&2
+                exit 1 ;;
+        esac
+    done
+fi
+
 psql -v ON_ERROR_STOP=1 --no-psqlrc --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
     -v db="$POSTGRES_DB" \
     -v owner="$PT_DB_USER" -v owner_password="$PT_DB_PASSWORD" \

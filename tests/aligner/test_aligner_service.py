@@ -29,7 +29,7 @@ from minio import Minio
 from picturetime_aligner import AlignmentSettings
 from picturetime_aligner.worker import AlignerPool, AlignerServiceSettings, frame_key, run_worker
 from picturetime_common.events import Event, FrameAligned, FrameFailed, PhotoRealign, PhotoUploaded
-from picturetime_common.s3 import ensure_buckets, make_client
+from picturetime_common.s3 import ensure_buckets
 from tests.support.bus import eventually, publish, stream_events
 from tests.support.faces import blank_photo, face_photo, large_photo
 from tests.support.stack import (
@@ -95,11 +95,12 @@ class Setup:
 def make_setup(s3_server: S3Server, nats_factory: NatsFactory, root: Path, **nats: float) -> Setup:
     settings = make_settings(
         AlignerServiceSettings, data_dir=root / "data", database_url=f"sqlite:///{root / 'unused.db'}",
-        s3=s3_server.settings, nats=nats_url(nats_factory.start()),
+        s3=s3_server.identity("aligner"), nats=nats_url(nats_factory.start()),
     )  # fmt: skip
     for name, value in nats.items():
         setattr(settings.nats, name, value)
-    s3 = make_client(settings.s3)
+    # The worker runs as the aligner (read originals, write frames); the test seeds and looks as admin.
+    s3 = s3_server.client()
     ensure_buckets(s3, settings)  # the gateway does this at its start-up
     logs = root / "logs"
     logs.mkdir(exist_ok=True)

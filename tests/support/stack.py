@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,35 +20,78 @@ from minio import Minio
 
 from picturetime_common.localservers import (
     LocalServer,
+    SeaweedFS,
     free_port,
     nats_server,
     pick_weed_ports,
     seaweedfs_server,
     wait_for_s3,
 )
+from picturetime_common.permissions import GRANTS, SERVICES, seaweedfs_actions, seaweedfs_identity
 from picturetime_common.settings import BucketNames, CommonSettings, NatsSettings, S3Settings
 
 PG_ADMIN = os.environ.get("PT_TEST_PG_ADMIN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 PG_URL = os.environ.get("PT_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/{name}")
 
 
+# The buckets every test makes for itself (`make_settings`: `t<hex>-originals`, ...), as the
+# patterns the services' S3 identities are limited to.
+TEST_BUCKETS = BucketNames(**{role: f"*-{role}" for role in BucketNames.model_fields})
+
+
 @dataclass
 class S3Server:
-    server: LocalServer
+    server: SeaweedFS
+    # The administrator's identity: for fixtures that create buckets and seed objects.
     settings: S3Settings
+    # Each service's own identity, with only the actions picturetime_common.permissions gives it.
+    services: dict[str, S3Settings] = field(default_factory=dict)
 
-    def client(self) -> Minio:
-        s = self.settings
-        return Minio(s.endpoint, access_key=s.access_key, secret_key=s.secret_key, secure=False)
+    def client(self, settings: S3Settings | None = None) -> Minio:
+        # With its region given, the client never asks for a bucket's location (a Read on the bucket).
+        s = settings or self.settings
+        return Minio(
+            s.endpoint, access_key=s.access_key, secret_key=s.secret_key, secure=False, region=s.region
+        )
+
+    def identity(self, service: str) -> S3Settings:
+        """The S3 settings a service runs with (`gateway`, `aligner`, `archive`)."""
+        return self.services[service]
+
+
+_RUNNING: dict[str, S3Server] = {}
+
+
+def s3_as(settings: S3Settings, service: str) -> S3Settings:
+    """The identity of `service` on the test S3 server that `settings` point at."""
+    return _RUNNING[settings.endpoint].identity(service)
+
+
+def s3_admin(settings: S3Settings) -> S3Settings:
+    """The administrator of the test S3 server that `settings` point at: to create and seed."""
+    return _RUNNING[settings.endpoint].settings
 
 
 def start_s3(root: Path) -> S3Server:
     access, secret = f"pt{secrets.token_hex(6)}", secrets.token_urlsafe(24)
     ports = pick_weed_ports()
-    server = seaweedfs_server(root, ports, access, secret).start()
-    settings = S3Settings(endpoint=f"127.0.0.1:{ports.s3}", access_key=access, secret_key=secret)
-    s3 = S3Server(server, settings)
+    endpoint = f"127.0.0.1:{ports.s3}"
+    services = {
+        name: S3Settings(
+            endpoint=endpoint,
+            access_key=f"{name}-{secrets.token_hex(4)}",
+            secret_key=secrets.token_urlsafe(24),
+        )
+        for name in SERVICES
+    }
+    identities = [
+        seaweedfs_identity(name, s.access_key, s.secret_key, seaweedfs_actions(GRANTS[name], TEST_BUCKETS))
+        for name, s in services.items()
+    ]
+    server = seaweedfs_server(root, ports, access, secret, identities=identities).start()
+    s3 = S3Server(server, S3Settings(endpoint=endpoint, access_key=access, secret_key=secret), services)
     wait_for_s3(s3.client())
+    _RUNNING[endpoint] = s3
     return s3
 
 
@@ -57,9 +100,10 @@ class NatsFactory:
     root: Path
     servers: list[LocalServer] = field(default_factory=list)
 
-    def start(self) -> LocalServer:
+    def start(self, passwords: Mapping[str, str] | None = None) -> LocalServer:
+        """A fresh NATS server; with `passwords` (service -> password), one user per service."""
         port = free_port()
-        server = nats_server(self.root / uuid.uuid4().hex[:8], port).start()
+        server = nats_server(self.root / uuid.uuid4().hex[:8], port, passwords).start()
         self.servers.append(server)
         return server
 
@@ -99,6 +143,8 @@ def settings_env(settings: CommonSettings) -> dict[str, str]:
         "PT_S3__ACCESS_KEY": settings.s3.access_key,
         "PT_S3__SECRET_KEY": settings.s3.secret_key,
         "PT_NATS__URL": settings.nats.url,
+        **({"PT_NATS__USER": settings.nats.user} if settings.nats.user else {}),
+        **({"PT_NATS__PASSWORD": settings.nats.password} if settings.nats.password else {}),
         **{f"PT_BUCKETS__{name.upper()}": value for name, value in settings.buckets.model_dump().items()},
         "PT_NATS__ACK_WAIT_SECONDS": str(settings.nats.ack_wait_seconds),
         "PT_NATS__MAX_DELIVER": str(settings.nats.max_deliver),

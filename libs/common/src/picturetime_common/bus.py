@@ -30,8 +30,9 @@ class PermanentFailure(Exception):
 async def connect(settings: NatsSettings, *, name: str) -> NATS:
     """Connect with unlimited reconnects: a NATS restart must not end a service."""
     return await nats.connect(
-        settings.url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=5
-    )
+        settings.url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=5,
+        **settings.connect_options(),
+    )  # fmt: skip
 
 
 async def ensure_stream(js: JetStreamContext, settings: NatsSettings) -> None:

@@ -4,13 +4,30 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "minioadmin", "secret", "password"}
 LOCAL_ENV_FILE = "local.env"
+
+
+def is_placeholder(secret: str | None) -> bool:
+    """An empty or well-known value, or one of deploy/.env.example's `change-me…` values."""
+    value = (secret or "").strip().lower()
+    return value in PLACEHOLDER_SECRETS or value.startswith(("change-me", "changeme"))
+
+
+def url_password(url: str | None) -> str | None:
+    """The password in a URL such as `postgresql://user:password@host/db`, if it has one."""
+    if not url:
+        return None
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
 
 
 class S3Settings(BaseModel):
@@ -39,10 +56,19 @@ class BucketNames(BaseModel):
 
 class NatsSettings(BaseModel):
     url: str = "nats://127.0.0.1:14222"
+    # Each service has its own user, limited to its subjects (picturetime_common.permissions).
+    user: str | None = None
+    password: str | None = None
     stream: str = "PICTURETIME"
     # Bounded redelivery: an input that keeps failing ends as pt.frame.failed, never loops forever.
     max_deliver: int = 5
     ack_wait_seconds: float = 60.0
+
+    def connect_options(self) -> dict[str, Any]:
+        """Credentials for `nats.connect`, with replies on inboxes only this user may read."""
+        if not self.user:
+            return {}
+        return {"user": self.user, "password": self.password, "inbox_prefix": f"_INBOX.{self.user}"}
 
 
 class CommonSettings(BaseSettings):
@@ -59,8 +85,19 @@ class CommonSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Self:
-        if self.env == "prod" and self.s3.secret_key in PLACEHOLDER_SECRETS:
-            raise ValueError("PT_S3__SECRET_KEY is a placeholder; set a real secret outside dev")
+        if self.env != "prod":
+            return self
+        secrets = {
+            "PT_S3__SECRET_KEY": self.s3.secret_key,
+            # a NATS user needs its password
+            "PT_NATS__PASSWORD": (self.nats.password or "") if self.nats.user else self.nats.password,
+            "the password in PT_NATS__URL": url_password(self.nats.url),
+            "the password in PT_DATABASE_URL": url_password(self.database_url),
+        }
+        always = {"PT_S3__SECRET_KEY"}  # the others may be absent (a catalog or NATS without one)
+        for name, value in secrets.items():
+            if (value is not None or name in always) and is_placeholder(value):
+                raise ValueError(f"{name} is a placeholder; set a real secret outside dev")
         return self
 
     @property
@@ -71,7 +108,7 @@ class CommonSettings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'catalog.db').resolve()}"
 
     @classmethod
-    def load(cls, **overrides: object) -> Self:
+    def load(cls, **overrides: Any) -> Self:
         """Read env, plus the credentials file `make up` writes under the data dir."""
         data_dir = Path(os.environ.get("PT_DATA_DIR", ".data"))
         env_file = data_dir / LOCAL_ENV_FILE

@@ -57,6 +57,7 @@ class CatalogEvents:
                 client = await nats.connect(
                     self.settings.url, name="picturetime-archive", max_reconnect_attempts=-1,
                     reconnect_time_wait=retry_seconds, connect_timeout=2, error_cb=self._connection_error,
+                    **self.settings.connect_options(),
                 )  # fmt: skip
             except Exception as exc:
                 log.warning("archive.events.unavailable error=%s", exc.__class__.__name__)
