@@ -22,7 +22,7 @@ from PIL import Image, ImageEnhance
 from picturetime_archive.app import create_app
 from picturetime_archive.settings import ArchiveSettings
 from picturetime_common.localservers import free_port
-from tests.archive.conftest import Catalog
+from tests.archive.factories import Catalog
 
 pytestmark = pytest.mark.browser
 

@@ -8,7 +8,7 @@ from xml.etree import ElementTree as ET
 
 from fastapi.testclient import TestClient
 
-from tests.archive.conftest import Catalog
+from tests.archive.factories import Catalog
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
@@ -72,7 +72,7 @@ def test_open_graph_tags_name_the_page_and_a_public_image(archive: TestClient, c
 
 def test_a_configured_public_url_is_used_for_absolute_links(gateway_settings, catalog: Catalog) -> None:  # type: ignore[no-untyped-def]
     from picturetime_archive.app import create_app
-    from tests.archive.conftest import archive_settings_from
+    from tests.archive.factories import archive_settings_from
 
     fill(catalog)
     settings = archive_settings_from(gateway_settings, public_url="https://photos.example.org/")

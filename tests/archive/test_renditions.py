@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from picturetime_archive.renditions import object_key
-from tests.archive.conftest import Catalog, image_bytes
+from tests.archive.factories import Catalog, image_bytes
 
 
 def rendition_url(html: str, width: int, fmt: str) -> str:

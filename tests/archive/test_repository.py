@@ -1,18 +1,12 @@
-"""Private albums, projects and photos: 404 to anyone but their signed-in owner, media included."""
+"""The visibility rules: private albums, projects and photos are 404 to anyone but their signed-in owner."""
 
 from __future__ import annotations
 
-import re
-
 from fastapi.testclient import TestClient
 
-from tests.archive.conftest import Catalog
+from tests.archive.factories import Catalog
 
 COOKIE = "pt_session"
-
-
-def media_urls(html: str) -> list[str]:
-    return sorted(set(re.findall(r"/media/photos/[0-9a-f]{32}/[0-9a-f]{32}/\d+\.(?:webp|jpg)", html)))
 
 
 def test_private_content_is_refused_to_anonymous_visitors(archive: TestClient, catalog: Catalog) -> None:
@@ -66,43 +60,3 @@ def test_the_signed_in_owner_sees_private_things(archive: TestClient, catalog: C
         archive.cookies.set(COOKIE, cookie)
         assert archive.get("/albums/hidden").status_code == 404
         assert archive.get(f"/photos/{secret.id.hex}").status_code == 404
-
-
-def test_private_media_needs_the_owner_and_a_signed_url(archive: TestClient, catalog: Catalog) -> None:
-    owner = catalog.user("ada")
-    secret = catalog.photo(owner, title="Secret beach")
-    catalog.album(owner, "Hidden", [secret], visibility="private")
-    token = catalog.signed_in(owner)
-
-    archive.cookies.set(COOKIE, token)
-    urls = media_urls(archive.get(f"/photos/{secret.id.hex}").text)
-    assert urls, "the photo page shows signed rendition URLs"
-    url = urls[0]
-    as_owner = archive.get(url)
-    archive.cookies.clear()
-    anonymous = archive.get(url)
-    assert as_owner.status_code == 200 and as_owner.headers["content-type"].startswith("image/")
-    assert as_owner.headers["cache-control"].startswith("private")
-    assert anonymous.status_code == 404
-
-    # The address cannot be guessed: another signature, width or photo id gives nothing.
-    photo_hex, sig, name = url.split("/")[3:6]
-    forged = f"/media/photos/{photo_hex}/{'0' * 32}/{name}"
-    other_width = f"/media/photos/{photo_hex}/{sig}/320.jpg" if not name.startswith("320") else None
-    archive.cookies.set(COOKIE, token)
-    assert archive.get(forged).status_code == 404
-    if other_width:
-        assert archive.get(other_width).status_code == 404
-
-
-def test_location_is_shown_only_where_the_owner_opted_in(archive: TestClient, catalog: Catalog) -> None:
-    owner = catalog.user("ada")
-    gps = {"latitude": 48.8583, "longitude": 2.2945}
-    hidden = catalog.photo(owner, title="Tower, quietly", gps=gps)
-    shown = catalog.photo(owner, title="Tower, proudly", gps=gps, show_location=True)
-    catalog.album(owner, "Paris", [hidden, shown])
-
-    quiet = archive.get(f"/photos/{hidden.id.hex}").text
-    proud = archive.get(f"/photos/{shown.id.hex}").text
-    assert "48.85" not in quiet and "openstreetmap" not in quiet
-    assert "48.8583, 2.2945" in proud and "openstreetmap.org" in proud
