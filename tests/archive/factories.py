@@ -7,7 +7,9 @@ import hashlib
 import io
 import itertools
 import secrets
+import struct
 import uuid
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -52,6 +54,22 @@ def image_bytes(width: int, height: int, *, color: tuple[int, int, int] = (180, 
     return out.getvalue()
 
 
+@functools.cache
+def huge_png(width: int = 12000, height: int = 12000, color: tuple[int, int, int] = (200, 100, 50)) -> bytes:
+    """A PNG of one colour that is small on disk (about 450 KB) and huge decoded (432 MB as RGB).
+
+    Written row by row with zlib, so making it never holds the pixels in memory."""
+    row = b"\x00" + bytes(color) * width  # filter type 0, then the row's pixels
+    packer = zlib.compressobj(9)
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
 @dataclass
 class Catalog:
     """Inserts catalog rows the way the gateway would have written them, with real objects in S3."""
@@ -92,16 +110,17 @@ class Catalog:
         gps: dict[str, float] | None = None,
         show_location: bool = False,
         image: bytes | None = None,
+        content_type: str = "image/jpeg",
         upload: bool = True,
     ) -> Photo:
         body = image if image is not None else image_bytes(width, height)
         sha = hashlib.sha256(body + uuid.uuid4().bytes).hexdigest()
-        key = f"2024/06/{sha}.jpg"
+        key = f"2024/06/{sha}.{content_type.removeprefix('image/').replace('jpeg', 'jpg')}"
         if upload:
             self.s3.put_object(self.settings.buckets.originals, key, io.BytesIO(body), len(body))
         photo = Photo(
             owner_id=owner.id, piwigo_id=next(self._piwigo_ids), sha256=sha, bucket=self.settings.buckets.originals, key=key,
-            content_type="image/jpeg", size=len(body), kind=kind, width=width, height=height,
+            content_type=content_type, size=len(body), kind=kind, width=width, height=height,
             taken_at=taken_at or datetime.now(UTC), utc_offset_minutes=offset_minutes, exif=exif or {},
             status="aligned" if kind == "daily" else "stored", title=title, description=description, gps=gps,
             show_location=show_location,

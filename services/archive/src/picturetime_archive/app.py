@@ -20,7 +20,7 @@ from picturetime_archive.cache import TTLCache
 from picturetime_archive.events import CatalogEvents
 from picturetime_archive.formatting import plural
 from picturetime_archive.pagecache import AnonymousPageCache
-from picturetime_archive.renditions import Renditions, Signer
+from picturetime_archive.renditions import Limits, Renditions, Signer
 from picturetime_archive.repository import ANONYMOUS
 from picturetime_archive.settings import ArchiveSettings
 from picturetime_archive.web import HERE, SESSION_COOKIE, Site, asset_version, make_templates, not_found
@@ -47,8 +47,9 @@ def create_app(settings: ArchiveSettings | None = None) -> FastAPI:
         site.sessionmaker = make_sessionmaker(engine)
         # No S3 call here: the site starts (and serves its pages) while S3 is unreachable.
         site.s3 = make_client(settings.s3)
+        limits = Limits(settings.archive.rendition_max_pixels, settings.archive.rendition_max_whole_pixels)
         site.renditions = Renditions(
-            site.s3, settings.buckets.media, threads=settings.archive.rendition_threads
+            site.s3, settings.buckets.media, threads=settings.archive.rendition_threads, limits=limits
         )
         events = CatalogEvents(
             settings.nats,
