@@ -10,8 +10,9 @@ from fastapi.testclient import TestClient
 
 from picturetime_archive.app import create_app
 from picturetime_archive.settings import ArchiveSettings
+from picturetime_archive.xmltext import NOT_XML
 from picturetime_gateway.settings import GatewaySettings
-from tests.archive.factories import Catalog
+from tests.archive.factories import Catalog, archive_settings_from
 
 
 def test_pages_render_before_anything_is_published(
@@ -153,3 +154,27 @@ def test_the_days_gallery_pages_through_every_aligned_day(archive: TestClient, c
     assert len(re.findall(r'class="tile"', second)) == 5
     photo = archive.get(f"/photos/{days[10].id.hex}?days=1").text
     assert f"/photos/{days[11].id.hex}?days=1" in photo and f"/photos/{days[9].id.hex}?days=1" in photo
+
+
+def test_pages_render_titles_with_characters_html_cannot_hold(
+    gateway_settings: GatewaySettings, catalog: Catalog
+) -> None:
+    control = "".join(chr(c) for c in range(1, 0x20) if chr(c) not in "\t\n\r") + "\ufffe\uffff"
+    owner = catalog.user()
+    photo = catalog.photo(owner, title=f"Dawn{control}", description=f"Low{control} sun", upload=False)
+    album = catalog.album(owner, "Open", [photo], description=f"Walks{control}")
+    catalog.project(owner, "Bell", body=f"Ring{control} **twice**", summary=f"Loud{control}", album=album)
+    settings = archive_settings_from(
+        gateway_settings, site_title="Picture\x00 Time\ud800", owner_name="Ada\udcff"
+    )
+    with TestClient(create_app(settings)) as archive:
+        pages = {path: archive.get(path) for path in ("/", "/albums", "/albums/open", f"/photos/{photo.id.hex}",
+                                                       "/projects/bell", "/picture-time", "/nowhere")}  # fmt: skip
+    for path, response in pages.items():
+        assert response.status_code == (404 if path == "/nowhere" else 200), path
+        assert not NOT_XML.search(response.text), f"{path} holds a character XML cannot"
+        assert "<title>" in response.text and "Picture Time" in response.text
+    assert (
+        "Dawn" in pages[f"/photos/{photo.id.hex}"].text and "Low sun" in pages[f"/photos/{photo.id.hex}"].text
+    )
+    assert "Ring <strong>twice</strong>" in pages["/projects/bell"].text and "Ada" in pages["/"].text

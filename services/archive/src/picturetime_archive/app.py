@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from html import escape
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,6 +25,7 @@ from picturetime_archive.renditions import Limits, Renditions, Signer
 from picturetime_archive.repository import ANONYMOUS
 from picturetime_archive.settings import ArchiveSettings
 from picturetime_archive.web import HERE, SESSION_COOKIE, Site, asset_version, make_templates, not_found
+from picturetime_archive.xmltext import xml_safe
 from picturetime_common.db import make_engine, make_sessionmaker
 from picturetime_common.s3 import make_client
 
@@ -94,7 +96,8 @@ def create_app(settings: ArchiveSettings | None = None) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
             return not_found(site, request, ANONYMOUS)
-        return HTMLResponse(f"<h1>{exc.status_code}</h1><p>{exc.detail}</p>", status_code=exc.status_code)
+        detail = escape(xml_safe(str(exc.detail)))
+        return HTMLResponse(f"<h1>{exc.status_code}</h1><p>{detail}</p>", status_code=exc.status_code)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
