@@ -67,7 +67,7 @@ async def atom_feed(request: Request, site: SiteDep, session: SessionDep) -> Res
             _text(entry, "id", f"{root_url}/photos/{tile.id.hex}")
             _link(entry, url, "alternate")
             image = root_url + site.signer.url(tile, 640, "jpg")
-            _link(entry, image, "enclosure", type="image/jpeg")
+            _link(entry, image, "enclosure", "image/jpeg")
             _text(entry, "updated", _iso(tile.taken_at))
             content = _text(entry, "content", f'<img src="{escape(image)}" alt="{escape(tile.alt)}">')
             content.set("type", "html")
@@ -128,5 +128,8 @@ def _text(parent: ET.Element, tag: str, text: str, namespace: str = ATOM) -> ET.
     return element
 
 
-def _link(parent: ET.Element, href: str, rel: str, **attributes: str) -> ET.Element:
-    return ET.SubElement(parent, f"{{{ATOM}}}link", href=xml_safe(href), rel=rel, **attributes)
+def _link(parent: ET.Element, href: str, rel: str, media_type: str = "") -> ET.Element:
+    link = ET.SubElement(parent, f"{{{ATOM}}}link", href=xml_safe(href), rel=rel)
+    if media_type:
+        link.set("type", media_type)
+    return link
