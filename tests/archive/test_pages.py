@@ -44,8 +44,10 @@ def test_album_pages_are_justified_and_paginated(archive: TestClient, catalog: C
     assert "45 photos" in first.text and "page 1 of 3" in first.text
     # Newest first, 20 a page (the tests' page size): page 3 holds the five oldest.
     assert "Walk 44" in first.text and "Walk 25" in first.text and "Walk 24" not in first.text
-    assert len(re.findall(r'class="tile"', third.text)) == 5
-    assert 'class="jrow last"' in first.text and "--ar:" in first.text
+    assert len(re.findall(r'class="tile ', third.text)) == 5
+    # Each tile carries its aspect ratio, a digit a class (1200x900: 1.333), and no style attribute.
+    assert 'class="jrow last"' in first.text and 'class="tile ar-u1 ar-t3 ar-c3 ar-m3"' in first.text
+    assert "style=" not in first.text
     assert 'rel="next" href="/albums/walks?page=2"' in first.text
     assert 'loading="lazy"' in first.text and 'type="image/webp"' in first.text and "srcset=" in first.text
     assert f'href="/photos/{photos[44].id.hex}?album=walks"' in first.text
@@ -151,7 +153,7 @@ def test_the_days_gallery_pages_through_every_aligned_day(archive: TestClient, c
     first = archive.get("/picture-time/days").text
     second = archive.get("/picture-time/days?page=2").text
     assert "25 aligned days" in first and f"/photos/{days[-1].id.hex}?days=1" in first
-    assert len(re.findall(r'class="tile"', second)) == 5
+    assert len(re.findall(r'class="tile ', second)) == 5
     photo = archive.get(f"/photos/{days[10].id.hex}?days=1").text
     assert f"/photos/{days[11].id.hex}?days=1" in photo and f"/photos/{days[9].id.hex}?days=1" in photo
 
