@@ -448,6 +448,55 @@ def test_caddyfile_adapts_with_caddy(tmp_path: Path) -> None:
     assert found["archive:8080"] == {"*"}
 
 
+def caddy_header_handlers(tmp_path: Path) -> list[dict[str, Any]]:
+    caddy = shutil.which("caddy")
+    if caddy is None:
+        pytest.skip("no caddy binary on this machine (apt-get install caddy) to adapt the Caddyfile")
+    env = os.environ | {"PT_DOMAIN": "pt.example.org", "PT_ACME_EMAIL": "admin@example.org"}
+    result = run([caddy, "adapt", "--config", INFRA / "caddy" / "Caddyfile"], env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("handler") == "headers":
+                found.append(node["response"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(result.stdout))
+    return found
+
+
+def test_caddy_security_headers_agree_with_the_services(tmp_path: Path) -> None:
+    """HSTS covers subdomains; every other header the edge sets is a default a service's own wins over,
+    with the same value the archive sends."""
+    from picturetime_archive.headers import SECURITY_HEADERS
+
+    handlers = caddy_header_handlers(tmp_path)
+    always = {
+        name: values for h in handlers if "require" not in h for name, values in h.get("set", {}).items()
+    }
+    assert set(always) == {"Strict-Transport-Security"}, "the edge overrides a service's own headers"
+    hsts = dict(re.findall(r"([\w-]+)(?:=(\d+))?", always["Strict-Transport-Security"][0]))
+    assert int(hsts["max-age"]) >= 31536000 and "includeSubDomains" in hsts
+    defaults = [h for h in handlers if "require" in h]
+    for handler in defaults:
+        ((name, values),) = handler["set"].items()
+        assert handler["require"]["headers"] == {name: None}, (
+            "a default applies only where that header is missing"
+        )
+        if name in SECURITY_HEADERS:
+            assert values == [SECURITY_HEADERS[name]], name
+    assert {name for h in defaults for name in h["set"]} >= {"X-Content-Type-Options", "Referrer-Policy"}
+    assert "Content-Security-Policy" not in {
+        name for h in defaults for name in h["set"]
+    }  # each service's own
+
+
 def _app_paths(app: Any) -> set[str]:
     """Every path an app answers, with parameters filled in and a file under each mount."""
     from starlette.routing import Mount
