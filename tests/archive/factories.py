@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from picturetime_archive.settings import ArchiveOptions, ArchiveSettings
 from picturetime_common.db.models import (
     Album,
+    ApiKey,
     Frame,
     Photo,
     Project,
@@ -84,8 +85,16 @@ class Catalog:
             session.add(row)
         return row
 
-    def user(self, name: str | None = None, role: str = "admin") -> User:
-        return self._add(User(name=name or f"owner-{uuid.uuid4().hex[:6]}", role=role))
+    def user(self, name: str | None = None, role: str = "admin", *, password_hash: str | None = None) -> User:
+        return self._add(
+            User(name=name or f"owner-{uuid.uuid4().hex[:6]}", role=role, password_hash=password_hash)
+        )
+
+    def api_key(self, user: User, scopes: str = "upload") -> ApiKey:
+        """A key as the gateway stores it: only its SHA-256 and its prefix."""
+        secret = "pt_" + secrets.token_urlsafe(24)
+        return self._add(ApiKey(user_id=user.id, label="phone", prefix=secret[:10], scopes=scopes,
+                                key_hash=hashlib.sha256(secret.encode()).hexdigest()))  # fmt: skip
 
     def signed_in(self, user: User, *, expired: bool = False) -> str:
         """A browser session as the gateway's login makes it: the cookie value is returned."""

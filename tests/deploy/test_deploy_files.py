@@ -761,10 +761,11 @@ def pg_admin() -> Iterator[Any]:
         yield conn
 
 
-def test_postgres_init_script_creates_a_read_only_role(pg_admin: Any) -> None:
+def test_postgres_init_script_creates_a_read_only_role_for_the_archive(pg_admin: Any) -> None:
     import psycopg
 
     from picturetime_common.db import run_migrations
+    from picturetime_common.db.roles import ARCHIVE_TABLES
 
     suffix = uuid.uuid4().hex[:10]
     db, owner, reader = f"pt_deploy_{suffix}", f"pt_owner_{suffix}", f"pt_ro_{suffix}"
@@ -783,13 +784,22 @@ def test_postgres_init_script_creates_a_read_only_role(pg_admin: Any) -> None:
         }
         result = run(["sh", INFRA / "postgres" / "10-picturetime-roles.sh"], env=env)
         assert result.returncode == 0, result.stderr
-        # The gateway's migrations, run as the owner AFTER the grants: default privileges apply.
+        # Run again, as on a volume that already has the roles: nothing fails, nothing changes.
+        again = run(["sh", INFRA / "postgres" / "10-picturetime-roles.sh"], env=env)
+        assert again.returncode == 0, again.stderr
+        # The gateway's migrations, run as the owner after the script, then its grants for the archive.
         run_migrations(f"postgresql://{owner}@{info.host}:{info.port}/{db}")
         with psycopg.connect(host=info.host, port=info.port, user=reader, dbname=db, autocommit=True) as ro:
-            tables = [r[0] for r in ro.execute("SELECT tablename FROM pg_tables WHERE schemaname='public'")]
-            assert {"photos", "frames", "timelapse_versions"} <= set(tables)
-            for table in tables:
+            tables = {r[0] for r in ro.execute("SELECT tablename FROM pg_tables WHERE schemaname='public'")}
+            assert {"photos", "frames", "timelapse_versions"} <= tables and set(ARCHIVE_TABLES) <= tables
+            for table in ARCHIVE_TABLES:
                 ro.execute(f'SELECT count(*) FROM "{table}"')
+            ro.execute("SELECT id, name FROM users")
+            for table in sorted(tables - set(ARCHIVE_TABLES) - {"users"}):  # secrets and bookkeeping
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    ro.execute(f'SELECT * FROM "{table}"')
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                ro.execute("SELECT password_hash FROM users")
             with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
                 ro.execute("DELETE FROM photos")
             # Even with the read-only default switched off, the role has no write privilege.
