@@ -423,14 +423,20 @@ def test_caddy_routes_api_and_ws_to_the_gateway_and_the_rest_to_the_archive() ->
     assert re.search(r"max_size\s+\{\$PT_EDGE_MAX_BODY_SIZE:9GB\}", text)
 
 
-def test_caddyfile_adapts_with_caddy(tmp_path: Path) -> None:
+def caddy_adapted(tmp_path: Path) -> dict[str, Any]:
+    """The Caddyfile as Caddy's JSON config (`caddy adapt`)."""
     caddy = shutil.which("caddy")
     if caddy is None:
         pytest.skip("no caddy binary on this machine (apt-get install caddy) to adapt the Caddyfile")
     env = os.environ | {"PT_DOMAIN": "pt.example.org", "PT_ACME_EMAIL": "admin@example.org"}
     result = run([caddy, "adapt", "--config", INFRA / "caddy" / "Caddyfile"], env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    config = json.loads(result.stdout)
+    config: dict[str, Any] = json.loads(result.stdout)
+    return config
+
+
+def test_caddyfile_adapts_with_caddy(tmp_path: Path) -> None:
+    config = caddy_adapted(tmp_path)
     found: dict[str, set[str]] = {}
 
     def walk(routes: list[dict[str, Any]], paths: tuple[str, ...]) -> None:
@@ -449,12 +455,6 @@ def test_caddyfile_adapts_with_caddy(tmp_path: Path) -> None:
 
 
 def caddy_header_handlers(tmp_path: Path) -> list[dict[str, Any]]:
-    caddy = shutil.which("caddy")
-    if caddy is None:
-        pytest.skip("no caddy binary on this machine (apt-get install caddy) to adapt the Caddyfile")
-    env = os.environ | {"PT_DOMAIN": "pt.example.org", "PT_ACME_EMAIL": "admin@example.org"}
-    result = run([caddy, "adapt", "--config", INFRA / "caddy" / "Caddyfile"], env=env, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
     found: list[dict[str, Any]] = []
 
     def walk(node: Any) -> None:
@@ -467,7 +467,7 @@ def caddy_header_handlers(tmp_path: Path) -> list[dict[str, Any]]:
             for value in node:
                 walk(value)
 
-    walk(json.loads(result.stdout))
+    walk(caddy_adapted(tmp_path))
     return found
 
 
