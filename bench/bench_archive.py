@@ -7,6 +7,10 @@ deliberately unreachable: HTML pages must not need them), drives a fixed number 
 50 keep-alive connections (a minimal asyncio HTTP/1.1 client: httpx's own connection pool saturates
 first at this concurrency), and writes p50/p99 latency and requests/s.
 
+Then one rendition, with a real S3 (SeaweedFS) this time: a 12000x12000 PNG of about 450 KB made into
+its 2048 px WebP by a fresh archive process, whose peak resident memory (VmHWM) is recorded, and asked
+again from another fresh process, which must serve the kept object without decoding.
+
     uv run python bench/bench_archive.py [--quick] [--sqlite] [--out bench/results/archive.json]
 """
 
@@ -15,19 +19,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import json
 import os
 import platform
+import re
 import shutil
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, insert
@@ -108,7 +117,13 @@ def fill_catalog(url: str, photos: int) -> float:
 
 
 def start_archive(
-    url: str, port: int, workdir: Path, log_path: Path, workers: int = 1, cache_ttl: float | None = None
+    url: str,
+    port: int,
+    workdir: Path,
+    log_path: Path,
+    workers: int = 1,
+    cache_ttl: float | None = None,
+    s3: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -119,6 +134,7 @@ def start_archive(
         "PT_S3__ENDPOINT": f"127.0.0.1:{free_port()}",
         "PT_NATS__URL": f"nats://127.0.0.1:{free_port()}",
         **({"PT_ARCHIVE__CACHE_TTL_SECONDS": str(cache_ttl)} if cache_ttl is not None else {}),
+        **(s3 or {}),
     }
     command = [
         sys.executable, "-m", "uvicorn", "picturetime_archive.app:create_app", "--factory",
@@ -236,6 +252,89 @@ async def drive(url: str, requests: int, concurrency: int) -> dict[str, object]:
     }  # fmt: skip
 
 
+def huge_png(width: int = 12000, height: int = 12000) -> bytes:
+    """One colour, about 450 KB on disk, 432 MB decoded as RGB; written row by row with zlib."""
+    row = b"\x00" + bytes((200, 100, 50)) * width
+    packer = zlib.compressobj(9)
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError("no VmHWM in /proc/<pid>/status")
+
+
+def measure_huge_rendition(url: str, workdir: Path) -> dict[str, Any]:
+    """The archive's peak memory while it makes the 2048 px WebP of a 12000x12000 PNG, and after."""
+    from minio import Minio
+
+    from picturetime_common.localservers import pick_weed_ports, seaweedfs_server, wait_for_s3
+
+    access, secret = "bench", uuid.uuid4().hex
+    ports = pick_weed_ports()
+    server = seaweedfs_server(workdir / "s3", ports, access, secret).start()
+    try:
+        client = Minio(f"127.0.0.1:{ports.s3}", access_key=access, secret_key=secret, secure=False)
+        wait_for_s3(client)
+        for bucket in ("originals", "media"):
+            client.make_bucket(bucket)
+        body = huge_png()
+        key = "bench/huge.png"
+        client.put_object("originals", key, io.BytesIO(body), len(body), content_type="image/png")
+        engine = create_engine(sync_url(url))
+        photo_id = uuid.uuid4()
+        with engine.begin() as conn:
+            owner = conn.execute(
+                insert(User).values(name="huge", role="member").returning(User.id)
+            ).scalar_one()
+            album = conn.execute(insert(Album).values(owner_id=owner, name="Huge", slug="huge",
+                                                      visibility="public").returning(Album.id)).scalar_one()  # fmt: skip
+            conn.execute(insert(Photo).values(
+                id=photo_id, owner_id=owner, piwigo_id=PHOTOS * 10, sha256="f" * 64, bucket="originals", key=key,
+                content_type="image/png", size=len(body), kind="portfolio", width=12000, height=12000,
+                taken_at=datetime.now(UTC), utc_offset_minutes=0, status="stored", exif={},
+            ))  # fmt: skip
+            conn.execute(insert(album_photos).values(album_id=album, photo_id=photo_id))
+        engine.dispose()
+        s3_env = {"PT_S3__ENDPOINT": f"127.0.0.1:{ports.s3}", "PT_S3__ACCESS_KEY": access,
+                  "PT_S3__SECRET_KEY": secret, "PT_ARCHIVE__PRERENDER_FRAMES": "false"}  # fmt: skip
+        measured: dict[str, object] = {
+            "source": f"PNG 12000x12000, {len(body)} bytes",
+            "rendition": "2048 px WebP",
+        }
+        for run in ("made", "kept"):
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            process = start_archive(url, port, workdir, workdir / f"archive-rendition-{run}.log", s3=s3_env)
+            try:
+                wait_ready(base, process)
+                page = httpx.get(f"{base}/photos/{photo_id.hex}", timeout=30).text
+                match = re.search(r"/media/photos/[0-9a-f]{32}/[0-9a-f]{32}/2048\.webp", page)
+                if match is None:
+                    raise RuntimeError("no 2048 px rendition on the photo page")
+                before = peak_rss_mb(process.pid)
+                started = time.perf_counter()
+                response = httpx.get(base + match.group(0), timeout=300)
+                seconds = time.perf_counter() - started
+                if response.status_code != 200:
+                    raise RuntimeError(f"rendition: {response.status_code} {response.text[:200]}")
+                measured[run] = {"seconds": round(seconds, 2), "peak_rss_mb_before": before,
+                                 "peak_rss_mb_after": peak_rss_mb(process.pid), "bytes": len(response.content)}  # fmt: skip
+            finally:
+                stop(process)
+        return measured
+    finally:
+        server.stop()
+
+
 def machine() -> dict[str, object]:
     cpu = platform.processor() or ""
     try:
@@ -294,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
         results["gallery_page_1_uncached"] = asyncio.run(
             drive(f"{base}/albums/{ALBUM}", max(300, requests // 10), args.concurrency)
         )
+        stop(process)
+        process = None
+        rendition = measure_huge_rendition(url, workdir)
     finally:
         if process is not None:
             stop(process)
@@ -315,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         "meets_target": main_result["p99_ms"] <= TARGET_P99_MS and not main_result["errors"],
         "quick": args.quick,
         "results": results,
+        "rendition_huge_png": rendition,
         "machine": machine(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -323,6 +426,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, result in results.items():
         print(f"{name:<24} {result['requests']:>8} {result['errors']:>6} {result['p50_ms']:>8} "
               f"{result['p99_ms']:>8} {result['requests_per_second']:>8}")  # fmt: skip
+    made, kept = rendition["made"], rendition["kept"]
+    print(f"rendition of a {rendition['source']} at 2048 px: peak RSS {made['peak_rss_mb_before']} → "
+          f"{made['peak_rss_mb_after']} MB in {made['seconds']} s; kept and served again in {kept['seconds']} s, "
+          f"peak RSS {kept['peak_rss_mb_before']} → {kept['peak_rss_mb_after']} MB")  # fmt: skip
     print(
         f"target p99 ≤ {TARGET_P99_MS} ms: {'met' if report['meets_target'] else 'NOT met'}; wrote {args.out}"
     )

@@ -2,7 +2,8 @@
 
 The archive runs under uvicorn on a real port, on a catalog of real images in S3 (skimage's sample
 photos for the portfolio, aligned-looking frames for the days). Screenshots land in the test's
-temporary folder (printed), to be looked at.
+temporary folder (printed), to be looked at. Every test fails on a Content-Security-Policy
+violation: a style, script or image the archive's policy blocks is a page that lost part of itself.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +24,7 @@ from PIL import Image, ImageEnhance
 from picturetime_archive.app import create_app
 from picturetime_archive.settings import ArchiveSettings
 from picturetime_common.localservers import free_port
-from tests.archive.conftest import Catalog
+from tests.archive.factories import Catalog
 
 pytestmark = pytest.mark.browser
 
@@ -149,8 +151,27 @@ def browser() -> Iterator[object]:
         browser.close()
 
 
+# Chromium logs CSP violations to the console; the event catches those it might not.
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => console.error(
+  "Content Security Policy violation: " + event.violatedDirective + " " + event.blockedURI), true);
+"""
+
+
+def watch(context) -> list[str]:  # type: ignore[no-untyped-def]
+    """The CSP violations and script errors of every page in `context`, as they happen."""
+    problems: list[str] = []
+    context.add_init_script(REPORT_VIOLATIONS)
+    context.on("console", lambda message: problems.append(message.text) if message.type == "error"
+               and "Content Security Policy" in message.text else None)  # fmt: skip
+    context.on("weberror", lambda error: problems.append(str(error.error)))
+    return problems
+
+
 def settle(page) -> None:  # type: ignore[no-untyped-def]
-    """Scroll through the page so lazy images load, then come back to the top."""
+    """Scroll through the page so lazy images load, then come back to the top.
+
+    Predicates are functions: a bare expression would be eval()ed in the page, which the CSP forbids."""
     page.wait_for_load_state("networkidle")
     height = page.evaluate("document.body.scrollHeight")
     for y in range(0, height, 600):
@@ -158,12 +179,14 @@ def settle(page) -> None:  # type: ignore[no-untyped-def]
         page.wait_for_timeout(60)
     page.wait_for_load_state("networkidle")
     page.evaluate("window.scrollTo(0, 0)")
-    page.wait_for_function("Array.from(document.querySelectorAll('main img')).every(i => i.complete)",
+    page.wait_for_function("() => Array.from(document.querySelectorAll('main img')).every(i => i.complete)",
                            timeout=60_000)  # fmt: skip
 
 
 def test_lightbox_by_keyboard(live_site: str, browser) -> None:  # type: ignore[no-untyped-def]
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    problems = watch(context)
+    page = context.new_page()
     page.goto(f"{live_site}/albums/everyday-things")
     first = page.locator("a.tile").first
     first.focus()
@@ -184,16 +207,19 @@ def test_lightbox_by_keyboard(live_site: str, browser) -> None:  # type: ignore[
     caption = page.locator(".lb-caption").inner_text()
     details = page.locator(".lb-link").get_attribute("href")
     assert caption and details and "/photos/" in details
-    page.wait_for_function("document.querySelector('dialog.lightbox img').complete")
+    page.wait_for_function("() => document.querySelector('dialog.lightbox img').complete")
     page.keyboard.press("Escape")
     dialog.wait_for(state="hidden")
     # Focus returns to the photo the viewer showed last.
     assert page.evaluate("document.activeElement.classList.contains('tile')")
     assert page.evaluate("document.activeElement.href") == details
+    assert not problems, problems
+    context.close()
 
 
 def test_swipe_moves_the_lightbox(live_site: str, browser) -> None:  # type: ignore[no-untyped-def]
     context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    problems = watch(context)
     page = context.new_page()
     page.goto(f"{live_site}/albums/everyday-things")
     page.locator("a.tile").first.tap()
@@ -205,6 +231,7 @@ def test_swipe_moves_the_lightbox(live_site: str, browser) -> None:  # type: ign
         at('pointerdown', 300); at('pointerup', 120);
     }""")
     assert page.locator(".lb-count").inner_text() == "2 / 12"
+    assert not problems, problems
     context.close()
 
 
@@ -215,9 +242,8 @@ def test_screenshots_at_desktop_and_phone_widths(live_site: str, browser, tmp_pa
              "picture-time": "/picture-time", "photo": None, "days": "/picture-time/days"}  # fmt: skip
     for label, (width, height) in VIEWPORTS.items():
         context = browser.new_context(viewport={"width": width, "height": height})
+        errors = watch(context)
         page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
         for name, path in pages.items():
             if path is None:
                 page.goto(f"{live_site}/albums/everyday-things")
@@ -232,21 +258,82 @@ def test_screenshots_at_desktop_and_phone_widths(live_site: str, browser, tmp_pa
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 1, f"{path} scrolls sideways at {width}px"
             page.screenshot(path=shots / f"{name}-{label}.png", full_page=True)
+            if name == "gallery" and label == "desktop":
+                assert_rows_are_justified(page)
         page.goto(f"{live_site}/albums/everyday-things")
         settle(page)
         page.locator("a.tile").nth(2).click()
         page.locator("dialog.lightbox").wait_for(state="visible")
-        page.wait_for_function("document.querySelector('dialog.lightbox img').complete")
+        page.wait_for_function("() => document.querySelector('dialog.lightbox img').complete")
         page.wait_for_timeout(300)
         page.screenshot(path=shots / f"lightbox-{label}.png")
         assert not errors, errors
         context.close()
     context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
+    errors = watch(context)
     page = context.new_page()
     for name in ("home", "picture-time"):
         page.goto(live_site + pages[name])
         settle(page)
         page.screenshot(path=shots / f"{name}-desktop-dark.png", full_page=True)
+    assert not errors, errors
     context.close()
     print(f"screenshots: {shots}")
     assert len(list(shots.glob("*.png"))) == 2 * (len(pages) + 1) + 2
+
+
+def assert_rows_are_justified(page) -> None:  # type: ignore[no-untyped-def]
+    """Every full row spans the gallery, its tiles one height: the layout CSS got each aspect ratio."""
+    rows = page.evaluate("""() => Array.from(document.querySelectorAll(".jrow:not(.last)")).map((row) => {
+        const gallery = row.closest(".justified").getBoundingClientRect();
+        const tiles = Array.from(row.querySelectorAll("a.tile")).map((tile) => tile.getBoundingClientRect());
+        return {left: tiles[0].left - gallery.left, right: gallery.right - tiles[tiles.length - 1].right,
+                heights: tiles.map((tile) => tile.height)};
+    })""")
+    assert rows, "no full gallery row"
+    for row in rows:
+        assert abs(row["left"]) <= 1 and abs(row["right"]) <= 1, row
+        assert max(row["heights"]) - min(row["heights"]) <= 1.5, row
+
+
+@pytest.fixture
+def framing_site(live_site: str) -> Iterator[str]:
+    """Another origin on this machine (`localhost`, not 127.0.0.1) whose page frames the archive.
+
+    A real server: a page Playwright made up itself could not frame a loopback one at all
+    (Chromium's private network rules would stop it before the archive's headers could)."""
+    page = f'<!doctype html><title>Win a prize</title><iframe id="victim" src="{live_site}/albums"></iframe>'.encode()
+
+    class FramingPage(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FramingPage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://localhost:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_another_site_cannot_frame_the_archive(live_site: str, framing_site: str, browser) -> None:  # type: ignore[no-untyped-def]
+    """Clickjacking: a page elsewhere puts the archive in an invisible frame. The archive refuses."""
+    context = browser.new_context()
+    messages: list[str] = []
+    context.on("console", lambda message: messages.append(message.text))
+    page = context.new_page()
+    with page.expect_response(f"{live_site}/albums") as answered:
+        page.goto(framing_site)
+    assert answered.value.status == 200  # the archive answered; the browser would not show it
+    page.wait_for_timeout(500)
+    victim = page.frame_locator("#victim")
+    assert victim.locator(".brand").count() == 0, "the archive was shown inside another site's frame"
+    assert any("frame-ancestors" in text for text in messages), messages
+    context.close()

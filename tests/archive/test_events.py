@@ -16,7 +16,7 @@ from picturetime_common.events import Event, FrameAligned, TimelapsePublished
 from picturetime_common.localservers import free_port
 from picturetime_common.s3 import object_exists
 from picturetime_gateway.settings import GatewaySettings
-from tests.archive.conftest import Catalog, archive_settings_from
+from tests.archive.factories import Catalog, archive_settings_from
 
 
 def publish(url: str, event: Event) -> None:

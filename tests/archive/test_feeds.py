@@ -6,9 +6,12 @@ import re
 from datetime import UTC, datetime, timedelta
 from xml.etree import ElementTree as ET
 
+import feedparser
 from fastapi.testclient import TestClient
 
-from tests.archive.conftest import Catalog
+from picturetime_archive.app import create_app
+from picturetime_gateway.settings import GatewaySettings
+from tests.archive.factories import Catalog, archive_settings_from
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
@@ -72,7 +75,7 @@ def test_open_graph_tags_name_the_page_and_a_public_image(archive: TestClient, c
 
 def test_a_configured_public_url_is_used_for_absolute_links(gateway_settings, catalog: Catalog) -> None:  # type: ignore[no-untyped-def]
     from picturetime_archive.app import create_app
-    from tests.archive.conftest import archive_settings_from
+    from tests.archive.factories import archive_settings_from
 
     fill(catalog)
     settings = archive_settings_from(gateway_settings, public_url="https://photos.example.org/")
@@ -81,3 +84,35 @@ def test_a_configured_public_url_is_used_for_absolute_links(gateway_settings, ca
         page = client.get("/picture-time").text
     assert 'href="https://photos.example.org/feed.atom"' in feed
     assert 'content="https://photos.example.org/picture-time"' in page
+
+
+# What a catalog (PostgreSQL) can hold that XML cannot: C0 controls but NUL, tab, newline and
+# carriage return, and U+FFFE / U+FFFF. NUL and lone surrogates come in through the settings
+# (an environment variable with bytes that are not UTF-8 is read with lone surrogates).
+CONTROL = "".join(chr(c) for c in range(1, 0x20) if chr(c) not in "\t\n\r") + "\ufffe\uffff"
+
+
+def test_control_characters_in_titles_do_not_break_the_feed(
+    gateway_settings: GatewaySettings, catalog: Catalog
+) -> None:
+    owner = catalog.user()
+    shared = catalog.photo(owner, title=f"Dawn{CONTROL}", description=f"Low{CONTROL} sun", upload=False)
+    catalog.album(owner, f"Open{CONTROL}", [shared])
+    catalog.day(owner, datetime.now(UTC))
+    catalog.project(owner, "Bell", body=f"Ring{CONTROL} **twice**", summary=f"Loud{CONTROL}", cover=shared)
+    settings = archive_settings_from(
+        gateway_settings, site_title="Picture\x00 Time\ud800", owner_name="Ada\udcff\x1b"
+    )
+    with TestClient(create_app(settings)) as archive:
+        response = archive.get("/feed.atom")
+        sitemap = archive.get("/sitemap.xml")
+    assert response.status_code == 200 and sitemap.status_code == 200
+    feed = ET.fromstring(response.content)  # expat: a control character would be a ParseError
+    ET.fromstring(sitemap.content)
+    assert feed.findtext(f"{ATOM}title") == "Picture Time"
+    assert feed.findtext(f"{ATOM}author/{ATOM}name") == "Ada"
+    parsed = feedparser.parse(response.content)
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    project = next(entry for entry in parsed.entries if entry.title == "Bell")
+    assert project.summary == "Loud"
+    assert "Ring <strong>twice</strong>" in project.content[0].value

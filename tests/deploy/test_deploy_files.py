@@ -489,14 +489,20 @@ def test_caddy_routes_api_and_ws_to_the_gateway_and_the_rest_to_the_archive() ->
     assert re.search(r"max_size\s+\{\$PT_EDGE_MAX_BODY_SIZE:9GB\}", text)
 
 
-def test_caddyfile_adapts_with_caddy(tmp_path: Path) -> None:
+def caddy_adapted(tmp_path: Path) -> dict[str, Any]:
+    """The Caddyfile as Caddy's JSON config (`caddy adapt`)."""
     caddy = shutil.which("caddy")
     if caddy is None:
         pytest.skip("no caddy binary on this machine (apt-get install caddy) to adapt the Caddyfile")
     env = os.environ | {"PT_DOMAIN": "pt.example.org", "PT_ACME_EMAIL": "admin@example.org"}
     result = run([caddy, "adapt", "--config", INFRA / "caddy" / "Caddyfile"], env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    config = json.loads(result.stdout)
+    config: dict[str, Any] = json.loads(result.stdout)
+    return config
+
+
+def test_caddyfile_adapts_with_caddy(tmp_path: Path) -> None:
+    config = caddy_adapted(tmp_path)
     found: dict[str, set[str]] = {}
 
     def walk(routes: list[dict[str, Any]], paths: tuple[str, ...]) -> None:
@@ -512,6 +518,49 @@ def test_caddyfile_adapts_with_caddy(tmp_path: Path) -> None:
         walk(server["routes"], ())
     assert found["gateway:8000"] == set(caddy_gateway_paths())
     assert found["archive:8080"] == {"*"}
+
+
+def caddy_header_handlers(tmp_path: Path) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("handler") == "headers":
+                found.append(node["response"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(caddy_adapted(tmp_path))
+    return found
+
+
+def test_caddy_security_headers_agree_with_the_services(tmp_path: Path) -> None:
+    """HSTS covers subdomains; every other header the edge sets is a default a service's own wins over,
+    with the same value the archive sends."""
+    from picturetime_archive.headers import SECURITY_HEADERS
+
+    handlers = caddy_header_handlers(tmp_path)
+    always = {
+        name: values for h in handlers if "require" not in h for name, values in h.get("set", {}).items()
+    }
+    assert set(always) == {"Strict-Transport-Security"}, "the edge overrides a service's own headers"
+    hsts = dict(re.findall(r"([\w-]+)(?:=(\d+))?", always["Strict-Transport-Security"][0]))
+    assert int(hsts["max-age"]) >= 31536000 and "includeSubDomains" in hsts
+    defaults = [h for h in handlers if "require" in h]
+    for handler in defaults:
+        ((name, values),) = handler["set"].items()
+        assert handler["require"]["headers"] == {name: None}, (
+            "a default applies only where that header is missing"
+        )
+        if name in SECURITY_HEADERS:
+            assert values == [SECURITY_HEADERS[name]], name
+    assert {name for h in defaults for name in h["set"]} >= {"X-Content-Type-Options", "Referrer-Policy"}
+    assert "Content-Security-Policy" not in {
+        name for h in defaults for name in h["set"]
+    }  # each service's own
 
 
 def _app_paths(app: Any) -> set[str]:
@@ -778,10 +827,11 @@ def pg_admin() -> Iterator[Any]:
         yield conn
 
 
-def test_postgres_init_script_creates_a_read_only_role(pg_admin: Any) -> None:
+def test_postgres_init_script_creates_a_read_only_role_for_the_archive(pg_admin: Any) -> None:
     import psycopg
 
     from picturetime_common.db import run_migrations
+    from picturetime_common.db.roles import ARCHIVE_TABLES
 
     suffix = uuid.uuid4().hex[:10]
     db, owner, reader = f"pt_deploy_{suffix}", f"pt_owner_{suffix}", f"pt_ro_{suffix}"
@@ -800,13 +850,22 @@ def test_postgres_init_script_creates_a_read_only_role(pg_admin: Any) -> None:
         }
         result = run(["sh", INFRA / "postgres" / "10-picturetime-roles.sh"], env=env)
         assert result.returncode == 0, result.stderr
-        # The gateway's migrations, run as the owner AFTER the grants: default privileges apply.
+        # Run again, as on a volume that already has the roles: nothing fails, nothing changes.
+        again = run(["sh", INFRA / "postgres" / "10-picturetime-roles.sh"], env=env)
+        assert again.returncode == 0, again.stderr
+        # The gateway's migrations, run as the owner after the script, then its grants for the archive.
         run_migrations(f"postgresql://{owner}@{info.host}:{info.port}/{db}")
         with psycopg.connect(host=info.host, port=info.port, user=reader, dbname=db, autocommit=True) as ro:
-            tables = [r[0] for r in ro.execute("SELECT tablename FROM pg_tables WHERE schemaname='public'")]
-            assert {"photos", "frames", "timelapse_versions"} <= set(tables)
-            for table in tables:
+            tables = {r[0] for r in ro.execute("SELECT tablename FROM pg_tables WHERE schemaname='public'")}
+            assert {"photos", "frames", "timelapse_versions"} <= tables and set(ARCHIVE_TABLES) <= tables
+            for table in ARCHIVE_TABLES:
                 ro.execute(f'SELECT count(*) FROM "{table}"')
+            ro.execute("SELECT id, name FROM users")
+            for table in sorted(tables - set(ARCHIVE_TABLES) - {"users"}):  # secrets and bookkeeping
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    ro.execute(f'SELECT * FROM "{table}"')
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                ro.execute("SELECT password_hash FROM users")
             with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
                 ro.execute("DELETE FROM photos")
             # Even with the read-only default switched off, the role has no write privilege.

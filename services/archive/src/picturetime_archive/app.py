@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from html import escape
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,11 +20,13 @@ from picturetime_archive import feeds, media, pages
 from picturetime_archive.cache import TTLCache
 from picturetime_archive.events import CatalogEvents
 from picturetime_archive.formatting import plural
+from picturetime_archive.headers import SecurityHeaders
 from picturetime_archive.pagecache import AnonymousPageCache
-from picturetime_archive.renditions import Renditions, Signer
+from picturetime_archive.renditions import Limits, Renditions, Signer
 from picturetime_archive.repository import ANONYMOUS
 from picturetime_archive.settings import ArchiveSettings
 from picturetime_archive.web import HERE, SESSION_COOKIE, Site, asset_version, make_templates, not_found
+from picturetime_archive.xmltext import xml_safe
 from picturetime_common.db import make_engine, make_sessionmaker
 from picturetime_common.s3 import make_client
 
@@ -47,8 +50,9 @@ def create_app(settings: ArchiveSettings | None = None) -> FastAPI:
         site.sessionmaker = make_sessionmaker(engine)
         # No S3 call here: the site starts (and serves its pages) while S3 is unreachable.
         site.s3 = make_client(settings.s3)
+        limits = Limits(settings.archive.rendition_max_pixels, settings.archive.rendition_max_whole_pixels)
         site.renditions = Renditions(
-            site.s3, settings.buckets.media, threads=settings.archive.rendition_threads
+            site.s3, settings.buckets.media, threads=settings.archive.rendition_threads, limits=limits
         )
         events = CatalogEvents(
             settings.nats,
@@ -72,6 +76,7 @@ def create_app(settings: ArchiveSettings | None = None) -> FastAPI:
     app.state.site = site
     app.state.pages_cache = pages_cache
     app.add_middleware(AnonymousPageCache, cache=pages_cache, cookie=SESSION_COOKIE)
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so cached pages get them too
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(media.router)
@@ -93,7 +98,8 @@ def create_app(settings: ArchiveSettings | None = None) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
             return not_found(site, request, ANONYMOUS)
-        return HTMLResponse(f"<h1>{exc.status_code}</h1><p>{exc.detail}</p>", status_code=exc.status_code)
+        detail = escape(xml_safe(str(exc.detail)))
+        return HTMLResponse(f"<h1>{exc.status_code}</h1><p>{detail}</p>", status_code=exc.status_code)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from picturetime_archive.settings import ArchiveSettings
@@ -16,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, help="port (default from PT_ARCHIVE__PORT, 8080)")
     args = parser.parse_args(argv)
     settings = ArchiveSettings.load()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     import uvicorn
 

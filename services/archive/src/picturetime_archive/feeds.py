@@ -1,4 +1,7 @@
-"""The Atom feed (new days and projects), sitemap.xml and robots.txt: public things only."""
+"""The Atom feed (new days and projects), sitemap.xml and robots.txt: public things only.
+
+Every text and attribute goes through `xml_safe`: a control character in a title must not break the feed.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from fastapi.responses import PlainTextResponse, Response
 from picturetime_archive import repository
 from picturetime_archive.markdown import render_markdown
 from picturetime_archive.web import SessionDep, SiteDep, base_url
+from picturetime_archive.xmltext import xml_safe
 
 router = APIRouter()
 ATOM = "http://www.w3.org/2005/Atom"
@@ -38,8 +42,8 @@ async def atom_feed(request: Request, site: SiteDep, session: SessionDep) -> Res
         feed = ET.Element(f"{{{ATOM}}}feed")
         _text(feed, "title", archive.site_title)
         _text(feed, "id", f"{root_url}/")
-        ET.SubElement(feed, f"{{{ATOM}}}link", href=f"{root_url}/feed.atom", rel="self")
-        ET.SubElement(feed, f"{{{ATOM}}}link", href=f"{root_url}/", rel="alternate")
+        _link(feed, f"{root_url}/feed.atom", "self")
+        _link(feed, f"{root_url}/", "alternate")
         author = ET.SubElement(feed, f"{{{ATOM}}}author")
         _text(author, "name", archive.owner_name or archive.site_title)
         entries: list[tuple[datetime, ET.Element]] = []
@@ -48,7 +52,7 @@ async def atom_feed(request: Request, site: SiteDep, session: SessionDep) -> Res
             url = f"{root_url}/projects/{project.slug}"
             _text(entry, "title", project.title)
             _text(entry, "id", url)
-            ET.SubElement(entry, f"{{{ATOM}}}link", href=url, rel="alternate")
+            _link(entry, url, "alternate")
             _text(entry, "updated", _iso(project.updated_at))
             _text(entry, "published", _iso(project.created_at))
             if project.summary:
@@ -61,9 +65,9 @@ async def atom_feed(request: Request, site: SiteDep, session: SessionDep) -> Res
             url = f"{root_url}/photos/{tile.id.hex}?days=1"
             _text(entry, "title", f"Day of {tile.taken_at_local.strftime('%-d %B %Y')}")
             _text(entry, "id", f"{root_url}/photos/{tile.id.hex}")
-            ET.SubElement(entry, f"{{{ATOM}}}link", href=url, rel="alternate")
+            _link(entry, url, "alternate")
             image = root_url + site.signer.url(tile, 640, "jpg")
-            ET.SubElement(entry, f"{{{ATOM}}}link", href=image, rel="enclosure", type="image/jpeg")
+            _link(entry, image, "enclosure", "image/jpeg")
             _text(entry, "updated", _iso(tile.taken_at))
             content = _text(entry, "content", f'<img src="{escape(image)}" alt="{escape(tile.alt)}">')
             content.set("type", "html")
@@ -120,5 +124,12 @@ async def robots(request: Request, site: SiteDep) -> str:
 
 def _text(parent: ET.Element, tag: str, text: str, namespace: str = ATOM) -> ET.Element:
     element = ET.SubElement(parent, f"{{{namespace}}}{tag}")
-    element.text = text
+    element.text = xml_safe(text)
     return element
+
+
+def _link(parent: ET.Element, href: str, rel: str, media_type: str = "") -> ET.Element:
+    link = ET.SubElement(parent, f"{{{ATOM}}}link", href=xml_safe(href), rel=rel)
+    if media_type:
+        link.set("type", media_type)
+    return link

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 
 @lru_cache(maxsize=1)
-def _parser():  # type: ignore[no-untyped-def]
-    from markdown_it import MarkdownIt
+def _parser() -> MarkdownIt:
 
     # "js-default": CommonMark plus tables and strikethrough, no raw HTML, and links to
     # javascript:, vbscript: and data: (except images) refused by the link validator.

@@ -20,6 +20,7 @@ from picturetime_archive.web import SessionDep, Site, SiteDep, ViewerDep, base_u
 from picturetime_common.ids import parse_id
 
 router = APIRouter()
+DAY_ROW_HEIGHT = 220  # the days gallery's rows: `.justified.days` in site.css says the same
 
 
 @dataclass(frozen=True)
@@ -258,7 +259,7 @@ async def days_page(
     og = {"title": f"Every day · {site.settings.archive.site_title}", "type": "website",
           "image": og_image(site, request, tiles[0] if tiles else None)}  # fmt: skip
     return render(
-        site, request, viewer, "days.html", rows=justify(tiles, target_height=220), pages=pages, og=og,
+        site, request, viewer, "days.html", rows=justify(tiles, target_height=DAY_ROW_HEIGHT), pages=pages, og=og,
         link_query="days=1",
     )  # fmt: skip
 

@@ -1,5 +1,8 @@
 """Resized photos (WebP and JPEG), made once from the original or the aligned frame, kept in `media`.
 
+The source is copied to a temporary file and decoded reduced (`imaging`), a few at a time
+(`DecodeSlots`), so no rendition request can take the archive's memory with it.
+
 A rendition's URL carries an HMAC of (photo, width, format, source checksum) made with a server
 secret, so nobody can guess the address of a private photo's media, and a realigned frame gets
 new URLs that browsers may cache forever. The object `renditions/{photo_id}/{width}.{fmt}`
@@ -13,15 +16,20 @@ import hashlib
 import hmac
 import io
 import logging
+import tempfile
 import uuid
-import warnings
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 from minio import Minio
 from minio.error import S3Error
 
+from picturetime_archive import imaging
 from picturetime_archive.repository import Tile
 
 log = logging.getLogger(__name__)
@@ -49,8 +57,8 @@ class Signer:
     def __init__(self, key: bytes) -> None:
         self.key = key
         # Pages show the same tiles again and again: remember their URLs (tiles are immutable).
-        self.url = lru_cache(maxsize=65536)(self._url)  # type: ignore[method-assign]
-        self.srcset = lru_cache(maxsize=32768)(self._srcset)  # type: ignore[method-assign]
+        self.url = lru_cache(maxsize=65536)(self._url)
+        self.srcset = lru_cache(maxsize=32768)(self._srcset)
 
     def _url(self, tile: Tile, width: int, fmt: str = "jpg") -> str:
         width = self.fit(tile, width)
@@ -75,7 +83,7 @@ class Signer:
         return next((w for w in offered if w >= width), offered[-1])
 
     def _srcset(self, tile: Tile, fmt: str, *, up_to: int = WIDTHS[-1]) -> str:
-        parts = []
+        parts: list[str] = []
         for width in self.widths(tile):
             if width > up_to and parts:
                 break
@@ -89,26 +97,71 @@ class Stored:
     size: int
     source_sha256: str
     body: bytes | None = None  # the bytes, when this request just made them
+    kept: bool = True  # False when storing it in `media` failed
+
+
+class DecodeSlots:
+    """At most `size` renditions decode at once; one that decodes a whole image runs alone.
+
+    The slots bound the archive's memory: a streamed decode costs tens of MB, a whole one up to
+    about 7 bytes a pixel.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._free = asyncio.Semaphore(size)
+        self._whole = asyncio.Lock()  # one whole decode gathers the slots at a time: no deadlock
+
+    @asynccontextmanager
+    async def hold(self, *, alone: bool) -> AsyncIterator[None]:
+        if not alone:
+            async with self._free:
+                yield
+            return
+        async with self._whole:
+            taken = 0
+            try:
+                for _ in range(self.size):
+                    await self._free.acquire()
+                    taken += 1
+                yield
+            finally:
+                for _ in range(taken):
+                    self._free.release()
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Sources larger than these are refused rather than decoded (see `imaging`)."""
+
+    max_pixels: int = 200_000_000
+    max_whole_pixels: int = 50_000_000
 
 
 class Renditions:
     """Makes renditions in worker threads (one at a time per key) and remembers where they are."""
 
-    def __init__(self, s3: Minio, bucket: str, *, threads: int = 2, remember: int = 4096) -> None:
+    def __init__(
+        self, s3: Minio, bucket: str, *, threads: int = 2, limits: Limits | None = None, remember: int = 4096
+    ) -> None:
         self.s3 = s3
         self.bucket = bucket
+        self.limits = limits or Limits()
         self.made = 0
-        self._work = asyncio.Semaphore(threads)
+        self.slots = DecodeSlots(threads)
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._known: OrderedDict[str, Stored] = OrderedDict()
-        self._remember = remember
+        self._refused: OrderedDict[str, str] = OrderedDict()  # key -> source checksum
+        self._remember_max = remember
 
     async def ensure(self, tile: Tile, width: int, fmt: str) -> Stored | None:
-        """The stored rendition, made now if missing or stale; None when its source is gone too."""
+        """The stored rendition, made now if missing or stale; None when none can be made."""
         key = object_key(tile.id, width, fmt)
         known = self._known.get(key)
         if known is not None and known.source_sha256 == tile.source_sha256:
             return known
+        if self._refused.get(key) == tile.source_sha256:
+            return None
         lock, users = self._locks.get(key, (asyncio.Lock(), 0))
         self._locks[key] = (lock, users + 1)
         try:
@@ -127,31 +180,50 @@ class Renditions:
             return known  # made while this request waited for the lock
         existing = await asyncio.to_thread(self._stat, key)
         if existing is not None and existing.source_sha256 == tile.source_sha256:
-            return self._remember_stored(key, existing)
-        async with self._work:
+            return self._remember(self._known, key, existing)
+        with tempfile.TemporaryDirectory(prefix="pt-rendition-") as folder:
             try:
-                made = await asyncio.to_thread(self._make, tile, width, fmt, key)
+                body = await self._make(tile, width, fmt, Path(folder) / "source")
             except S3Error as exc:
                 if exc.code not in MISSING:
                     raise
                 # The source expired (frames do, once mirrored): an older rendition beats none.
                 log.warning("archive.rendition.source_missing photo=%s key=%s", tile.id, tile.source_key)
                 return existing
+            except imaging.Unrenderable as exc:
+                log.warning(
+                    "archive.rendition.refused photo=%s reason=%s detail=%s", tile.id, exc.reason, exc
+                )
+                self._remember(self._refused, key, tile.source_sha256)
+                return existing
+        made = await asyncio.to_thread(self._store, tile, width, fmt, key, body)
         self.made += 1
-        self._remember_stored(key, Stored(made.etag, made.size, made.source_sha256))
+        if made.kept:
+            self._remember(self._known, key, replace(made, body=None))
         return made
 
-    def _remember_stored(self, key: str, stored: Stored) -> Stored:
-        self._known[key] = stored
-        self._known.move_to_end(key)
-        while len(self._known) > self._remember:
-            self._known.popitem(last=False)
-        return stored
+    async def _make(self, tile: Tile, width: int, fmt: str, source: Path) -> bytes:
+        """Copy the source to disk and decode it reduced, within a slot (the whole slots for HEIC)."""
+        async with self.slots.hold(alone=False):  # the copy too: it bounds the temporary disk space
+            await asyncio.to_thread(self.s3.fget_object, tile.source_bucket, tile.source_key, str(source))
+            found = await asyncio.to_thread(imaging.probe, source, **asdict(self.limits))
+            if not found.decoded_whole:
+                return await asyncio.to_thread(imaging.render, source, found, width, fmt)
+        async with self.slots.hold(alone=True):
+            return await asyncio.to_thread(imaging.render, source, found, width, fmt)
+
+    def _remember(self, memo: OrderedDict[str, Any], key: str, value: Any) -> Any:
+        memo[key] = value
+        memo.move_to_end(key)
+        while len(memo) > self._remember_max:
+            memo.popitem(last=False)
+        return value
 
     def forget(self, photo_id: uuid.UUID) -> None:
         prefix = f"renditions/{photo_id.hex}/"
-        for key in [k for k in self._known if k.startswith(prefix)]:
-            del self._known[key]
+        for memo in (self._known, self._refused):
+            for key in [k for k in memo if k.startswith(prefix)]:
+                del memo[key]
 
     def _stat(self, key: str) -> Stored | None:
         try:
@@ -163,71 +235,18 @@ class Renditions:
         source = (stat.metadata or {}).get(SOURCE_META, "")
         return Stored((stat.etag or "").strip('"'), int(stat.size or 0), source)
 
-    def _make(self, tile: Tile, width: int, fmt: str, key: str) -> Stored:
-        response = self.s3.get_object(tile.source_bucket, tile.source_key)
+    def _store(self, tile: Tile, width: int, fmt: str, key: str, body: bytes) -> Stored:
+        """Keep the rendition in `media`; if that fails, it is still served (and made again next time)."""
         try:
-            original = response.read()
-        finally:
-            response.close()
-            response.release_conn()
-        body = render(original, width, fmt)
-        result = self.s3.put_object(
-            self.bucket, key, io.BytesIO(body), len(body), content_type=FORMATS[fmt][1],
-            metadata={"source-sha256": tile.source_sha256, "photo-id": tile.id.hex},
-        )  # fmt: skip
+            result = self.s3.put_object(
+                self.bucket, key, io.BytesIO(body), len(body), content_type=FORMATS[fmt][1],
+                metadata={"source-sha256": tile.source_sha256, "photo-id": tile.id.hex},
+            )  # fmt: skip
+        except S3Error as exc:
+            log.error("archive.rendition.not_kept photo=%s key=%s error=%s", tile.id, key, exc.code)
+            etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
+            return Stored(etag, len(body), tile.source_sha256, body, kept=False)
         log.info(
             "archive.rendition.made photo=%s width=%d format=%s bytes=%d", tile.id, width, fmt, len(body)
         )
         return Stored((result.etag or "").strip('"'), len(body), tile.source_sha256, body)
-
-
-def render(original: bytes, width: int, fmt: str) -> bytes:
-    """Decode (HEIC too), turn upright, shrink to `width` (never enlarge), encode without metadata."""
-    from PIL import Image, ImageOps
-
-    _register_heif()
-    with warnings.catch_warnings():
-        # The gateway bounded the pixel count at upload; Pillow's own threshold is lower.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        with Image.open(io.BytesIO(original)) as image:
-            upright_width = image.height if _turned(image) else image.width
-            scale = min(1.0, width / upright_width) if upright_width else 1.0
-            if image.format == "JPEG" and scale < 0.5:
-                # Decode at a reduced scale: much faster, and the result is resized below anyway.
-                image.draft("RGB", (int(image.width * scale) + 1, int(image.height * scale) + 1))
-            icc = image.info.get("icc_profile")
-            picture = ImageOps.exif_transpose(image)
-            picture = picture.convert("RGB") if picture.mode != "RGB" else picture
-    new_width = max(1, min(width, picture.width))
-    if new_width != picture.width:
-        size = (new_width, max(1, round(picture.height * new_width / picture.width)))
-        picture = picture.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    out = io.BytesIO()
-    # EXIF is dropped on purpose: it may hold the location, which stays private.
-    if fmt == "webp":
-        picture.save(out, "WEBP", quality=80, method=4, icc_profile=icc)
-    else:
-        picture.save(out, "JPEG", quality=82, optimize=True, progressive=True, icc_profile=icc)
-    return out.getvalue()
-
-
-def _turned(image: object) -> bool:
-    try:
-        return image.getexif().get(0x0112) in (5, 6, 7, 8)  # type: ignore[attr-defined]
-    except Exception:
-        return False
-
-
-_heif_registered = False
-
-
-def _register_heif() -> None:
-    global _heif_registered
-    if not _heif_registered:
-        try:
-            import pillow_heif
-
-            pillow_heif.register_heif_opener()
-        except ImportError:  # HEIC originals then fail to decode; everything else works
-            log.warning("archive.rendition.no_heif_support")
-        _heif_registered = True

@@ -29,6 +29,7 @@ from picturetime_common.db.models import (
     album_photos,
     utcnow,
 )
+from picturetime_common.db.roles import SESSION_LOOKUP
 
 SHOWN_PROJECTS = ("public", "unlisted")
 
@@ -164,14 +165,21 @@ def project_reachable(viewer: Viewer) -> ColumnElement[bool]:
 
 
 async def viewer_for_token(session: AsyncSession, token: str) -> Viewer:
-    """The gateway user a `pt_session` cookie names, if the session is live (read-only)."""
+    """The gateway user a `pt_session` cookie names, if the session is live (read-only).
+
+    On PostgreSQL the archive's role cannot read `web_sessions`: it asks the catalog's lookup
+    function about this one hash (`picturetime_common.db.roles`)."""
     digest = hashlib.sha256(token.encode()).hexdigest()
-    query = (
-        select(User.id, User.name)
-        .join(WebSession, WebSession.user_id == User.id)
-        .where(WebSession.token_hash == digest, WebSession.expires_at > utcnow())
-    )
-    row = (await session.execute(query)).first()
+    if session.get_bind().dialect.name == "postgresql":
+        found = getattr(func, SESSION_LOOKUP)(digest).table_valued("user_id", "name")
+        row = (await session.execute(select(found.c.user_id, found.c.name))).first()
+    else:
+        query = (
+            select(User.id, User.name)
+            .join(WebSession, WebSession.user_id == User.id)
+            .where(WebSession.token_hash == digest, WebSession.expires_at > utcnow())
+        )
+        row = (await session.execute(query)).first()
     return Viewer(row[0], row[1]) if row else ANONYMOUS
 
 

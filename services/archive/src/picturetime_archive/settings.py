@@ -26,8 +26,13 @@ class ArchiveOptions(BaseModel):
     heatmap_years: int = Field(default=3, ge=1, le=20)
     # Cached aggregates (heatmap, counts, album sizes) live this long even if an event is missed.
     cache_ttl_seconds: float = Field(default=30.0, ge=0)
-    # Renditions made in parallel (Pillow in worker threads); the rest wait their turn.
+    # Renditions made at once (in worker threads); the rest wait their turn. With the limits
+    # below, this bounds the memory renditions take: tens of MB each, a HEIC up to 7 bytes a pixel.
     rendition_threads: int = Field(default=2, ge=1)
+    # Sources with more pixels are refused, not decoded: rows may predate the gateway's limit.
+    rendition_max_pixels: int = Field(default=200_000_000, ge=1)
+    # HEIC is decoded whole (one at a time): larger ones are refused.
+    rendition_max_whole_pixels: int = Field(default=50_000_000, ge=1)
     # Make the gallery renditions of a frame as soon as it is aligned (frames expire after mirroring).
     prerender_frames: bool = True
 

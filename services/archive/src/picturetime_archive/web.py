@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 from minio import Minio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from picturetime_archive import formatting, repository
+from picturetime_archive import formatting, repository, xmltext
 from picturetime_archive.cache import TTLCache
 from picturetime_archive.renditions import Renditions, Signer
 from picturetime_archive.repository import ANONYMOUS, Viewer
@@ -40,6 +40,7 @@ class Site:
 def make_templates(signer: Signer) -> Jinja2Templates:
     templates = Jinja2Templates(directory=HERE / "templates")
     env = templates.env
+    env.finalize = xmltext.finalize
     env.filters["plural"] = formatting.plural
     env.filters["exposure"] = formatting.exposure
     env.filters["day"] = formatting.day

@@ -6,9 +6,12 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from picturetime_common.db import roles
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -63,8 +66,15 @@ def alembic_config(url: str) -> Config:
 
 
 def run_migrations(url: str) -> None:
-    """Bring the catalog to the newest schema (idempotent)."""
+    """Bring the catalog to the newest schema, then the archive's grants to match it (idempotent)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), "head")
+    if parsed.get_backend_name() == "postgresql":
+        engine = create_engine(sync_url(url), poolclass=NullPool)
+        try:
+            with engine.begin() as connection:
+                roles.apply(connection)
+        finally:
+            engine.dispose()
