@@ -21,7 +21,7 @@ from picturetime_common.s3 import ensure_buckets, make_client
 from tests.archive.factories import Catalog
 from tests.archive.test_media import media_urls
 from tests.gateway.backup.support import ComposePostgres
-from tests.support.stack import PG_ADMIN
+from tests.support.stack import PG_ADMIN, s3_admin
 
 COOKIE = "pt_session"
 
@@ -89,7 +89,7 @@ def compose_catalog(
     pg.create()
     try:
         run_migrations(pg.url)
-        s3 = make_client(archive_settings.s3)
+        s3 = make_client(s3_admin(archive_settings.s3))  # the archive may not write there: seed as admin
         ensure_buckets(s3, archive_settings)
         writer = archive_settings.model_copy(update={"database_url": pg.url})
         reader_url = f"postgresql://{pg.reader}:reader-pw@127.0.0.1:5432/{pg.db}"
