@@ -15,7 +15,7 @@ import pytest
 from picturetime_gateway.settings import GatewaySettings
 from picturetime_sync.config import dump_config, load_config, save_config
 from tests.support.stack import Account
-from tests.sync_agent.conftest import add_aligned_frames
+from tests.support.live_gateway import add_aligned_frames
 
 SCRIPT = str(Path(sys.executable).parent / "picturetime-sync")
 

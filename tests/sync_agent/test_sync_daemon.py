@@ -19,7 +19,7 @@ import pytest
 from picturetime_common.s3 import make_client
 from picturetime_gateway.settings import GatewaySettings
 from tests.support.stack import Account
-from tests.sync_agent.conftest import add_aligned_frames
+from tests.support.live_gateway import add_aligned_frames
 
 SCRIPT = str(Path(sys.executable).parent / "picturetime-sync")
 

@@ -15,7 +15,7 @@ import pytest
 from picturetime_common.s3 import make_client
 from picturetime_gateway.settings import GatewaySettings
 from tests.support.stack import Account
-from tests.sync_agent.conftest import add_aligned_frames, all_files, pending_ids, settled_pending_ids
+from tests.support.live_gateway import add_aligned_frames, all_files, pending_ids, settled_pending_ids
 
 SCRIPT = str(Path(sys.executable).parent / "picturetime-sync")
 FRAMES = 30

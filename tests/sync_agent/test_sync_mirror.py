@@ -19,7 +19,7 @@ from tests.support.bus import eventually, publish
 from tests.support.frames import aligned_frame
 from tests.support.images import jpeg
 from tests.support.stack import Account
-from tests.sync_agent.conftest import (
+from tests.support.live_gateway import (
     LiveFrame,
     add_aligned_frame,
     add_aligned_frames,
