@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.console import Console
 
-from picturetime_aligner.backfill.client import BackfillClient, GatewayError
 from picturetime_aligner.backfill.manifest import default_path
 from picturetime_aligner.backfill.run import Backfill, Options, make_console, print_report
+from picturetime_client import PATIENT, GatewayClient, GatewayError, GatewayUnreachable
 
 ENV_GATEWAY = "PT_BACKFILL_GATEWAY_URL"
 ENV_API_KEY = "PT_BACKFILL_API_KEY"
@@ -152,11 +152,16 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"give --gateway URL or set {ENV_GATEWAY} (or use --align-only)")
         if not api_key:
             parser.error(f"give --api-key KEY or set {ENV_API_KEY}")
-        client = BackfillClient(gateway, api_key)
+        # A running job waits out a gateway restart (about a minute) before a photo counts as failed.
+        client = GatewayClient(
+            gateway, api_key, 120, retry=PATIENT, connect_timeout=10, user_agent="picturetime-backfill"
+        )
         try:
-            client.check()  # the address and the key, before hours of work
+            # The address and the key, before hours of work: a mistyped address fails in seconds.
+            client.check("upload")
         except GatewayError as exc:
-            err.print(f"picturetime-backfill: cannot use the gateway at {gateway}: {exc}")
+            why = f"it is unreachable ({exc.reason})" if isinstance(exc, GatewayUnreachable) else str(exc)
+            err.print(f"picturetime-backfill: cannot use the gateway at {gateway}: {why}")
             client.close()
             return EXIT_USAGE
         target = gateway
