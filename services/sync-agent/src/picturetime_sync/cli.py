@@ -20,8 +20,8 @@ from picturetime_sync.config import ConfigError, config_path, env_name, load_con
 
 if TYPE_CHECKING:
     from picturetime_sync.client import GatewayClient
+    from picturetime_sync.encode import TimelapseOptions, TimelapseReport
     from picturetime_sync.state import StateDB
-    from picturetime_sync.timelapse import TimelapseOptions, TimelapseReport
 
 # The heavy modules (httpx, PyAV, numpy) are imported inside the commands so that --help and
 # usage errors answer at once.
@@ -450,8 +450,7 @@ def _dir_lock(data_dir: Path, name: str = ".lock") -> Iterator[None]:
 
 
 def _timelapse_options(args: argparse.Namespace) -> TimelapseOptions:
-    from picturetime_sync.encode import EncodeSettings
-    from picturetime_sync.timelapse import TimelapseOptions
+    from picturetime_sync.encode import EncodeSettings, TimelapseOptions
 
     settings = EncodeSettings(
         fps=args.fps, size=args.size, crf=args.crf, preset=args.preset, codec=args.codec
@@ -468,8 +467,7 @@ def _timelapse_options(args: argparse.Namespace) -> TimelapseOptions:
 
 def _local_frames(frames_dir: Path, state: StateDB | None) -> list:
     """The frames on disk with what state.db knows of them (capture time, alignment confidence)."""
-    from picturetime_sync.encode import list_local_frames
-    from picturetime_sync.timelapse import LocalFrame
+    from picturetime_sync.encode import LocalFrame, list_local_frames
 
     known = {}
     if state is not None:
@@ -482,7 +480,7 @@ def _local_frames(frames_dir: Path, state: StateDB | None) -> list:
 
 
 def _build(frames: list[Path], out: Path, args: argparse.Namespace, *, full: bool = False) -> TimelapseReport:
-    from picturetime_sync.timelapse import SegmentStore, build_timelapse
+    from picturetime_sync.encode import SegmentStore, build_timelapse
 
     if full:
         with contextlib.suppress(OSError):
@@ -626,9 +624,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 def sync_once(args: argparse.Namespace, *, stop: Callable[[], bool] = lambda: False) -> int:
     """One pass: mirror, update the timelapse, publish when it changed."""
     from picturetime_sync.client import GatewayClient
+    from picturetime_sync.encode import select_frames
     from picturetime_sync.mirror import mirror_pending_frames
     from picturetime_sync.state import StateDB
-    from picturetime_sync.timelapse import select_frames
 
     data_dir = Path(args.dir).expanduser()
     frames_dir = data_dir / "frames"
@@ -697,8 +695,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_encode(args: argparse.Namespace) -> int:
     """Encode local frames into an MP4."""
+    from picturetime_sync.encode import select_frames
     from picturetime_sync.state import StateDB
-    from picturetime_sync.timelapse import select_frames
 
     data_dir = Path(args.dir).expanduser() if args.dir else None
     frames_dir = Path(args.frames_dir).expanduser() if args.frames_dir else data_dir / "frames"

@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def encode_video(frames_dir: Path, video: Path, fps: float, console: Console) -> int:
     """Encode every frame under frames_dir, in date order, with the sync agent's encoder."""
-    from picturetime_sync.encode import encode_timelapse, list_local_frames
+    from picturetime_sync.encode import EncodeSettings, TimelapseOptions, build_timelapse, list_local_frames
 
     frames = list_local_frames(frames_dir)
     if not frames:
@@ -200,7 +200,8 @@ def encode_video(frames_dir: Path, video: Path, fps: float, console: Console) ->
             f"picturetime-backfill: no frames (YYYY-MM-DD_*.jpg) under {frames_dir}; no video written"
         )
         return EXIT_FAILED
-    report = encode_timelapse(frames, video, fps=fps)
+    opts = TimelapseOptions(settings=EncodeSettings(fps=fps), poster=False, contact_sheet=False)
+    report = build_timelapse(frames, video, opts, keep_segments=False)
     console.print(
         f"video: {report.frames} frames, {report.duration:.1f} s -> {report.path} "
         f"(encoded at {report.fps_speed:.0f} frames/s)"
