@@ -28,7 +28,7 @@ from picturetime_sync.encode import (
     probe_video,
     select_frames,
 )
-from picturetime_sync.util import sha256_file
+from picturetime_sync.files import sha256_file
 from tests.sync_agent.marker_frames import H, W, read_marker, write_frame
 
 SMALL = EncodeSettings(size=(216, 272))  # marker bands survive any size; small keeps tests fast

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from picturetime_gateway.settings import GatewaySettings
-from picturetime_sync.config import dump_config, load_config, save_config
-from tests.support.stack import Account
+from picturetime_sync.settings import dump_config, load_config, save_config
 from tests.support.live_gateway import add_aligned_frames
+from tests.support.stack import Account
 
 SCRIPT = str(Path(sys.executable).parent / "picturetime-sync")
 

@@ -18,8 +18,8 @@ import pytest
 
 from picturetime_common.s3 import make_client
 from picturetime_gateway.settings import GatewaySettings
-from tests.support.stack import Account
 from tests.support.live_gateway import add_aligned_frames
+from tests.support.stack import Account
 
 SCRIPT = str(Path(sys.executable).parent / "picturetime-sync")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import httpx
 
+from picturetime_client.retry import RetryPolicy
+
 
 class GatewayError(Exception):
     """A failed gateway call: HTTP status (0 when there was no answer), error code and a sentence."""
@@ -23,6 +25,11 @@ class GatewayError(Exception):
     def unreachable(self) -> bool:
         """No answer at all, after every retry."""
         return False
+
+    @property
+    def transient(self) -> bool:
+        """A failure that may pass: no answer, or an answer that says "later" (429, 503...)."""
+        return self.unreachable or RetryPolicy.retries_status(self.status)
 
     @classmethod
     def from_response(cls, response: httpx.Response) -> GatewayError:

@@ -32,7 +32,7 @@ import av
 import numpy as np
 from PIL import Image, ImageOps
 
-from picturetime_sync.util import commit_file, fsync_dir, sha256_file
+from picturetime_sync.files import commit_file, fsync_dir, sha256_file
 
 log = logging.getLogger(__name__)
 
