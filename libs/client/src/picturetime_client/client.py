@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Literal, TypeVar
+from typing import IO, Any, Literal, TypeVar, cast
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -212,7 +212,8 @@ class GatewayClient:
         data = {k: v for k, v in fields if v}
 
         def send(files: _Files) -> httpx.Response:
-            parts = {"file": (filename or path.name, files.open(path, progress), "application/octet-stream")}
+            body = files.open(path, progress)
+            parts = {"file": (filename or path.name, body, "application/octet-stream")}
             return self._http.post(PHOTOS_PATH, files=parts, data=data, headers={"X-Content-SHA256": sha256})
 
         response = self._call(_with_files(send), retry)
@@ -299,7 +300,7 @@ def _with_files(send: Callable[[_Files], httpx.Response]) -> Callable[[], httpx.
     return attempt
 
 
-def _paced(body: _Sent, max_rate: float | None) -> Iterator[bytes]:
+def _paced(body: IO[bytes], max_rate: float | None) -> Iterator[bytes]:
     """The file in chunks, no faster than `max_rate` bytes per second when given."""
     chunk_size = CHUNK_SIZE if not max_rate else max(1024, min(CHUNK_SIZE, int(max_rate / 8)))
     started, sent = time.monotonic(), 0
@@ -341,10 +342,11 @@ class _Files:
     def __init__(self) -> None:
         self._open: list[_Sent] = []
 
-    def open(self, path: Path, progress: Progress | None = None) -> _Sent:
+    def open(self, path: Path, progress: Progress | None = None) -> IO[bytes]:
         body = _Sent(open(path, "rb"), progress)  # noqa: SIM115 - closed by close()
         self._open.append(body)
-        return body
+        # httpx reads a file with read() (and sizes it by fileno()): all that _Sent needs to be.
+        return cast(IO[bytes], body)
 
     def close(self, *, undo: bool) -> None:
         for body in self._open:

@@ -30,6 +30,7 @@ from typing import Any
 
 import av
 import numpy as np
+from av.video.stream import VideoStream
 from PIL import Image, ImageOps
 
 from picturetime_sync.files import commit_file, fsync_dir, sha256_file
@@ -178,11 +179,10 @@ def list_local_frames(frames_dir: Path | str) -> list[Path]:
 
 def load_frame(path: Path, size: tuple[int, int]) -> np.ndarray:
     """Decode one image to an RGB array of exactly `size` (cover-fit when the size differs)."""
-    with Image.open(path) as img:
-        if img.format == "JPEG":
-            img.draft("RGB", size)  # lets libjpeg decode large files at a reduced scale
-        img = ImageOps.exif_transpose(img)
-        img = img.convert("RGB")
+    with Image.open(path) as source:
+        if source.format == "JPEG":
+            source.draft("RGB", size)  # lets libjpeg decode large files at a reduced scale
+        img = ImageOps.exif_transpose(source).convert("RGB")
         if img.size != size:
             img = ImageOps.fit(img, size, Image.Resampling.BICUBIC)
         return np.asarray(img)
@@ -233,7 +233,10 @@ class SegmentWriter:
         self.width, self.height = settings.even_size
         self.container = av.open(str(path), mode="w", format="mp4")
         codec = _CODECS.get(settings.codec, settings.codec)
-        self.stream = self.container.add_stream(codec, rate=settings.rate)
+        stream = self.container.add_stream(codec, rate=settings.rate)
+        if not isinstance(stream, VideoStream):
+            raise ValueError(f"{settings.codec} is not a video codec")
+        self.stream = stream
         self.stream.width = self.width
         self.stream.height = self.height
         self.stream.pix_fmt = "yuv420p"
@@ -244,7 +247,7 @@ class SegmentWriter:
         cc.color_trc = _BT709
         cc.colorspace = _BT709
         cc.color_range = _RANGE_MPEG
-        opts = {"crf": str(settings.crf), "preset": str(settings.preset)}
+        opts: dict[str, str] = {"crf": str(settings.crf), "preset": str(settings.preset)}
         keyint = max(1, round(float(settings.rate) * 10))
         # Fixed GOP and closed GOPs keep later segments independently decodable (append by remux).
         if codec == "libx264":
@@ -254,7 +257,7 @@ class SegmentWriter:
         elif codec == "libsvtav1":
             # SVT-AV1 presets are numbers (0 slowest .. 13 fastest); x264 names map to a middle one.
             opts = {"crf": str(settings.crf), "preset": _svt_preset(settings.preset), "g": str(keyint)}
-        self.stream.options = opts
+        self.stream.options = dict(opts)
         self.frames = 0
 
     def add(self, rgb: np.ndarray, repeat: int = 1) -> None:
@@ -299,6 +302,7 @@ def _prefetch(
             for p in paths:
                 if stop.is_set():
                     return
+                item: tuple[Path, np.ndarray | None]
                 try:
                     rgb = load_frame(p, size)
                     if caption and (text := caption_date(p)):
@@ -568,13 +572,15 @@ def _remux(
             extradata, time_base = template.codec_context.extradata, template.time_base
         finally:
             first.close()
+        if time_base is None:
+            raise SegmentMismatch(f"segment {files[0][0]} has no time base")
         astream = None
         audio: Iterator[av.Packet] = iter(())
         pending_audio: av.Packet | None = None
         if music is not None:
             astream = out.add_stream("aac", rate=48000)
             astream.layout = "stereo"
-            audio = _music_packets(music, astream, total / rate)
+            audio = _music_packets(music, astream, float(total / rate))
             pending_audio = next(audio, None)
         offset, last_dts, frames = 0, None, 0
         for name, count in files:
@@ -583,7 +589,7 @@ def _remux(
                 if stream.codec_context.extradata != extradata or stream.time_base != time_base:
                     raise SegmentMismatch(f"segment {name} was encoded differently")
                 for packet in src.demux(stream):
-                    if packet.dts is None:  # the flush packet
+                    if packet.dts is None or packet.pts is None:  # the flush packet
                         continue
                     packet.pts += offset
                     # Segments with fewer frames have less B-frame delay: keep dts strictly increasing
@@ -610,8 +616,9 @@ def _remux(
 
 
 def _before(a: av.Packet, v: av.Packet) -> bool:
-    at = (a.dts if a.dts is not None else a.pts or 0) * a.time_base
-    return at <= v.dts * v.time_base
+    """Whether audio packet `a` plays before video packet `v` (interleaving them in time order)."""
+    at = (a.dts if a.dts is not None else a.pts or 0) * (a.time_base or 0)
+    return at <= (v.dts or 0) * (v.time_base or 0)
 
 
 # poster and contact sheet
@@ -647,7 +654,7 @@ def _thumbnail(p: Path, size: tuple[int, int], cache: Path | None) -> Image.Imag
     except (OSError, ValueError):
         return None
     if cached is not None:
-        cache.mkdir(parents=True, exist_ok=True)
+        cached.parent.mkdir(parents=True, exist_ok=True)
         tile.save(cached, "JPEG", quality=85)
     return tile
 
@@ -782,17 +789,22 @@ def _build(
         raise ValueError(f"none of the {len(paths)} frames could be decoded")
     encoded = sum(s.encoded for s in new_segments)
 
-    last_seg = next(s for s in reversed(segments) if s.encoded)
-    last_ref = refs[[r[0] for r in refs].index(last_seg.last_ok)]
+    last_name = next(s.last_ok for s in reversed(segments) if s.encoded and s.last_ok)
+    last_ref = refs[[r[0] for r in refs].index(last_name)]
     tail: Tail | None = None
     last_rgb = last
     if hold:
-        reuse = old is not None and not rebuilt and old.tail is not None
-        if reuse and old.tail.frame == last_ref and old.tail.frames == hold and store.has(old.tail.file):
-            tail = old.tail
+        old_tail = old.tail if old is not None and not rebuilt else None
+        if (
+            old_tail is not None
+            and old_tail.frame == last_ref
+            and old_tail.frames == hold
+            and store.has(old_tail.file)
+        ):
+            tail = old_tail
         else:
             if last_rgb is None:
-                last_rgb = _load_last(by_name[last_seg.last_ok], opts)
+                last_rgb = _load_last(by_name[last_name], opts)
             tail = Tail(file=_encode_tail(store, last_rgb, hold, opts), frame=last_ref, frames=hold)
             encoded += hold
             if progress:
@@ -804,18 +816,19 @@ def _build(
     skipped = tuple(p for s in segments for p in s.skipped)
     rate = opts.settings.rate
     index = Index(key=opts.segment_key(), segments=segments, tail=tail)
+    before = old.output if old is not None else None
     unchanged = (
         not new_segments
         and old is not None
-        and old.output is not None
-        and old.output.get("frames") == frame_count
-        and old.output.get("music") == music
         and (old.tail.file if old.tail else None) == (tail.file if tail else None)
-        and _stat_key(out) == old.output.get("stat")
+        and before is not None
+        and before.get("frames") == frame_count
+        and before.get("music") == music
+        and _stat_key(out) == before.get("stat")
     )
-    if unchanged:
-        index.output = old.output
-        sha = old.output["sha256"]
+    if unchanged and before is not None:
+        index.output = before
+        sha = before["sha256"]
         report = TimelapseReport(
             path=out, frames=frame_count, duration=round(frame_count / float(rate), 3), sha256=sha,
             changed=False, skipped=skipped, reused=frame_count, elapsed=time.monotonic() - started,
@@ -840,14 +853,14 @@ def _build(
         poster = poster_path(out)
         if report.changed or not poster.is_file():
             if last_rgb is None:
-                last_rgb = _load_last(by_name[last_seg.last_ok], opts)
+                last_rgb = _load_last(by_name[last_name], opts)
             write_poster(last_rgb, poster)
         report.poster = poster
     if opts.contact_sheet:
         sheet = contact_sheet_path(out)
         # The picks move only when the stride does, so most appends leave the sheet as it is.
         picks = [frame_ref(p) for p in contact_sheet_picks(paths)]
-        previous = old.output.get("contact") if old is not None and old.output else None
+        previous = before.get("contact") if before else None
         if picks != previous or not sheet.is_file():
             write_contact_sheet(paths, sheet, cache=store.dir / "thumbs")
         index.output = {**(index.output or {}), "contact": picks}
@@ -882,5 +895,5 @@ def probe_video(path: Path | str) -> tuple[int, float]:
         rate = stream.average_rate or stream.guessed_rate
         if not frames:
             frames = sum(1 for _ in container.demux(stream) if _.size)
-        duration = float(frames / rate) if rate else float((stream.duration or 0) * stream.time_base)
+        duration = float(frames / rate) if rate else float((stream.duration or 0) * (stream.time_base or 0))
     return frames, round(duration, 3)

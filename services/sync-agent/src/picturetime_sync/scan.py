@@ -256,7 +256,6 @@ class _ListingHandler(BaseHTTPRequestHandler):
         """Refuse (421) a request whose Host names another server: a rebound DNS name, most likely."""
         if self.hosts is None:
             return True
-        port = self.server.server_address[1]
         host = self.headers.get("Host")
         if host is not None and _host_port(host, 80) in self.hosts:
             return True
@@ -264,7 +263,7 @@ class _ListingHandler(BaseHTTPRequestHandler):
             f"this server answers requests for {', '.join(sorted(self.hosts))}, not {host!r}; "
             "--allowed-hosts (PT_SYNC_ALLOWED_HOSTS) adds names"
         )
-        log.warning("refused a request for host %r on port %s", host, port)
+        log.warning("refused a request for host %r", host)
         self._send(421, json.dumps({"error": "misdirected_request", "detail": detail}).encode())
         return False
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -216,7 +217,8 @@ class Backfill:
                 aligning[pool.submit(align_photo, str(item.cand.path), item.cand.mtime_ns)] = item
             if not aligning and not registering:
                 break
-            done, _ = wait([*aligning, *registering], return_when=FIRST_COMPLETED)
+            futures: list[Future[Any]] = [*aligning, *registering]
+            done, _ = wait(futures, return_when=FIRST_COMPLETED)
             for future in done:
                 if future in aligning:
                     item = aligning.pop(future)
@@ -227,8 +229,8 @@ class Backfill:
                         continue
                     self._aligned_locally(item, outcome)
                 else:
-                    item, outcome = registering.pop(future)  # type: ignore[arg-type]
-                    self._registered(item, outcome, future)  # type: ignore[arg-type]
+                    item, outcome = registering.pop(future)
+                    self._registered(item, outcome, future)
                 progress.advance(self.report.counts)
 
     # -- outcomes -----------------------------------------------------------------------------
