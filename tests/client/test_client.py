@@ -142,6 +142,8 @@ def encoded_mp4(tmp_path: Path, frames: int = 5) -> Path:
             frame = av.VideoFrame.from_ndarray(np.full((270, 216, 3), i * 40, np.uint8), format="rgb24")
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
+    with av.open(str(path)) as video:
+        assert sum(1 for _ in video.decode(video=0)) == frames
     return path
 
 

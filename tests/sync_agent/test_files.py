@@ -7,7 +7,6 @@ import os
 import sqlite3
 import stat
 import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -18,18 +17,15 @@ from picturetime_sync.settings import save_config
 from tests.support.images import jpeg
 from tests.support.live_gateway import add_aligned_frames
 from tests.support.stack import Account
+from tests.sync_agent.agent import agent
 from tests.sync_agent.marker_frames import write_frame
 
-SCRIPT = str(Path(sys.executable).parent / "picturetime-sync")
 
-
-def agent(*args: str, home: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def shell_agent(
+    *args: str, home: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """picturetime-sync under the usual umask (022), as a login shell would start it."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("PT_SYNC_")}
-    base |= {"XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache")}
-    return subprocess.run(
-        [SCRIPT, *args], env={**base, **(env or {})}, capture_output=True, text=True, timeout=240, umask=0o022
-    )
+    return agent(*args, home=home, env=env, umask=0o022)
 
 
 def loose(root: Path) -> list[str]:
@@ -50,7 +46,7 @@ def test_what_a_pass_writes_is_private(
     add_aligned_frames(live_gateway, gateway_settings, account.api_key, [date(2024, 3, 1), date(2024, 3, 2)])
     data = tmp_path / "pt"
 
-    once = agent(
+    once = shell_agent(
         "once", "--gateway", live_gateway, "--dir", str(data), "--size", "216x272", "--caption",
         home=tmp_path, env={"PT_SYNC_API_KEY": account.api_key},
     )  # fmt: skip
@@ -88,7 +84,7 @@ def test_looser_files_are_tightened(tmp_path: Path) -> None:
         os.umask(old)
     assert len(loose(data)) == 8
 
-    encoded = agent("encode", "--dir", str(data), "--size", "216x272", home=tmp_path)
+    encoded = shell_agent("encode", "--dir", str(data), "--size", "216x272", home=tmp_path)
 
     assert encoded.returncode == 0, encoded.stderr
     assert loose(data) == [] and loose(config.parent) == []
@@ -99,7 +95,7 @@ def test_the_scan_index_is_private(tmp_path: Path) -> None:
     media.mkdir()
     (media / "a.jpg").write_bytes(jpeg(seed=2))
 
-    scanned = agent("scan", str(media), home=tmp_path)
+    scanned = shell_agent("scan", str(media), home=tmp_path)
 
     assert scanned.returncode == 0, scanned.stderr
     index = tmp_path / ".cache" / "picturetime"

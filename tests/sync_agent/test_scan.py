@@ -9,7 +9,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -21,13 +20,7 @@ import numpy as np
 
 from picturetime_common.localservers import free_port
 from tests.support.images import jpeg
-
-SCRIPT = str(Path(sys.executable).parent / "picturetime-sync")
-
-
-def agent_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PT_SYNC_")}
-    return {**env, "XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache")}
+from tests.sync_agent.agent import SCRIPT, agent_env
 
 
 def make_video(path: Path, creation_time: str | None) -> None:

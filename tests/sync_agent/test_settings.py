@@ -1,0 +1,49 @@
+"""Settings: the config file (private, round-tripped), then the environment, then flags, as the agent resolves them."""
+
+from __future__ import annotations
+
+import stat
+import tomllib
+from pathlib import Path
+
+from picturetime_sync.settings import dump_config, load_config, save_config
+from tests.sync_agent.agent import agent
+
+
+def test_config_writer_round_trips_and_is_private(tmp_path: Path) -> None:
+    path = tmp_path / "cfg" / "sync.toml"
+    values = {
+        "gateway_url": "https://pt.example.org",
+        "api_key": 'pt_"odd\\key',
+        "fps": 30.0,
+        "caption": True,
+    }
+
+    save_config(values, path)
+    save_config({"crf": 20}, path)  # merges
+
+    assert load_config(path) == {**values, "crf": 20}
+    assert tomllib.loads(dump_config(values)) == values
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["sync.toml"]
+
+
+def test_file_then_env_then_flag(tmp_path: Path) -> None:
+    cfg = tmp_path / ".config" / "picturetime" / "sync.toml"
+    save_config({"gateway_url": "http://127.0.0.1:9", "api_key": "k", "dir": str(tmp_path / "file")}, cfg)
+
+    # the file alone: the gateway (a closed port) is what fails, with the file's folder used
+    result = agent("once", home=tmp_path)
+    assert result.returncode == 1 and "cannot reach the gateway at http://127.0.0.1:9" in result.stderr
+    assert (tmp_path / "file" / "state.db").exists()
+    # env beats the file
+    result = agent("once", home=tmp_path, env={"PT_SYNC_DIR": str(tmp_path / "env")})
+    assert (tmp_path / "env" / "state.db").exists()
+    # a flag beats both
+    result = agent(
+        "once", "--dir", str(tmp_path / "flag"), home=tmp_path, env={"PT_SYNC_DIR": str(tmp_path / "env2")}
+    )
+    assert (tmp_path / "flag" / "state.db").exists() and not (tmp_path / "env2").exists()
+    # a bad value is named with where it came from
+    result = agent("encode", "--dir", str(tmp_path), home=tmp_path, env={"PT_SYNC_FPS": "fast"})
+    assert result.returncode == 2 and "bad value 'fast' for fps (PT_SYNC_FPS" in result.stderr
