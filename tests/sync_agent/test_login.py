@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from picturetime_sync.settings import load_config
+from picturetime_sync.config import load_config
 from tests.support.stack import Account
 from tests.sync_agent.agent import agent
 

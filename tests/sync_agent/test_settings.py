@@ -1,31 +1,11 @@
-"""Settings: the config file (private, round-tripped), then the environment, then flags, as the agent resolves them."""
+"""Settings: the config file, then the environment, then flags, as the agent resolves them."""
 
 from __future__ import annotations
 
-import stat
-import tomllib
 from pathlib import Path
 
-from picturetime_sync.settings import dump_config, load_config, save_config
+from picturetime_sync.config import save_config
 from tests.sync_agent.agent import agent
-
-
-def test_config_writer_round_trips_and_is_private(tmp_path: Path) -> None:
-    path = tmp_path / "cfg" / "sync.toml"
-    values = {
-        "gateway_url": "https://pt.example.org",
-        "api_key": 'pt_"odd\\key',
-        "fps": 30.0,
-        "caption": True,
-    }
-
-    save_config(values, path)
-    save_config({"crf": 20}, path)  # merges
-
-    assert load_config(path) == {**values, "crf": 20}
-    assert tomllib.loads(dump_config(values)) == values
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert [p.name for p in path.parent.iterdir()] == ["sync.toml"]
 
 
 def test_file_then_env_then_flag(tmp_path: Path) -> None:

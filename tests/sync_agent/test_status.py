@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from picturetime_gateway.settings import GatewaySettings
-from picturetime_sync.settings import save_config
+from picturetime_sync.config import save_config
 from tests.support.live_gateway import add_aligned_frames
 from tests.support.stack import Account
 from tests.sync_agent.agent import agent

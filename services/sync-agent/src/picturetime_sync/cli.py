@@ -3,7 +3,8 @@
 This module only parses: it resolves the settings (the flag, the `PT_SYNC_<KEY>` environment
 variable, the config file `~/.config/picturetime/sync.toml` written by `login`, the default),
 refuses what is missing or wrong with exit status 2, and hands each command to the module that
-does it. Those modules (and PyAV, numpy, httpx) are imported only then, so `--help` answers at once.
+does it. Those modules (and pydantic, PyAV, numpy, httpx) are imported only then, so `--help`
+answers at once.
 """
 
 from __future__ import annotations
@@ -15,20 +16,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from picturetime_sync.config import ConfigError, config_path, env_name, parse_hosts, parse_rate, parse_size
 from picturetime_sync.console import EXIT_ERROR, Failure, warn
 from picturetime_sync.files import PRIVATE_UMASK
-from picturetime_sync.settings import (
-    ConfigError,
-    SyncSettings,
-    config_path,
-    env_name,
-    load_settings,
-    parse_hosts,
-    parse_rate,
-    parse_size,
-)
+
+if TYPE_CHECKING:
+    from picturetime_sync.settings import SyncSettings
 
 ENV_GATEWAY = env_name("gateway_url")
 ENV_API_KEY = env_name("api_key")
@@ -302,6 +297,8 @@ NEEDS_DIR = {"once", "run", "capture"}
 
 def resolve(args: argparse.Namespace) -> SyncSettings:
     """The settings (flags over env over file), or exit 2 naming what is missing or wrong."""
+    from picturetime_sync.settings import SyncSettings, load_settings
+
     sub: argparse.ArgumentParser = args.subparser
     used = {key for key in SyncSettings.model_fields if hasattr(args, key)}
     try:

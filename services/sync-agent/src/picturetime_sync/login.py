@@ -7,8 +7,9 @@ import sys
 from typing import Any
 
 from picturetime_client import GatewayError
+from picturetime_sync.config import save_config
 from picturetime_sync.console import EXIT_OK, Failure, say
-from picturetime_sync.settings import SyncSettings, save_config
+from picturetime_sync.settings import SyncSettings
 
 
 def login(settings: SyncSettings) -> int:
