@@ -96,11 +96,12 @@ def create_private(path: Path) -> BinaryIO:
 
 
 def private_database(path: Path) -> Path:
-    """An SQLite file (and its WAL and shared-memory files) that only its owner can read.
+    """An SQLite file (and its WAL and shared-memory files) that only its owner can read; a missing
+    folder for it is made 0700 (an existing one is the caller's to tighten).
 
     Creating the file 0600 before SQLite opens it matters: SQLite gives the -wal and -shm files
     the database file's permissions."""
-    private_dir(path.parent)
+    path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
     for each in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):

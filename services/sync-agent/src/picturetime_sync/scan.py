@@ -23,7 +23,7 @@ from typing import Any, cast
 
 from picturetime_common import exif
 from picturetime_sync.console import EXIT_OK, Failure, say
-from picturetime_sync.files import private_database, sha256_file
+from picturetime_sync.files import private_database, private_dir, sha256_file, tighten
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,13 @@ class MediaIndex:
     @contextlib.contextmanager
     def open(cls, root: Path, db_path: str | Path | None = None) -> Iterator[MediaIndex]:
         """Open (and close) the index of root."""
-        index = cls(root, Path(db_path).expanduser() if db_path else default_index_path(root))
+        if db_path:
+            path = Path(db_path).expanduser()
+        else:  # the agent's own folders: the index names every file and its date
+            path = default_index_path(root)
+            private_dir(path.parent)
+            tighten(path.parent.parent)
+        index = cls(root, path)
         try:
             yield index
         finally:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from picturetime_sync.files import private_database
+from picturetime_sync.files import private_database, tighten
 
 SCHEMA_VERSION = 1
 
@@ -106,6 +106,7 @@ class StateDB:
 
     def __init__(self, path: Path | str) -> None:
         self.path = private_database(Path(path))
+        tighten(self.path.parent)  # the data folder
         # isolation_level=None: autocommit, explicit transactions where several rows change.
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
