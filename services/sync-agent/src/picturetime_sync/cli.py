@@ -439,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.verbose:
         logging.getLogger("httpx").setLevel(logging.WARNING)
+        # A blip retried is not news; a call that still fails is reported by the command.
+        logging.getLogger("picturetime_client").setLevel(logging.ERROR)
     # Everything the agent writes (state, frames, queue, videos, indexes) is its owner's alone.
     os.umask(PRIVATE_UMASK)
     from picturetime_client import GatewayError
