@@ -118,8 +118,7 @@ def make_frames(root: Path, n: int) -> list[Path]:
 def worker(argv: list[str]) -> None:
     """`--worker FRAMES_DIR OUT COUNT`: bring OUT up to date with the first COUNT frames; print a JSON report."""
     sys.path.insert(0, str(ROOT / "services" / "sync-agent" / "src"))
-    from picturetime_sync.encode import list_local_frames
-    from picturetime_sync.timelapse import TimelapseOptions, build_timelapse
+    from picturetime_sync.encode import TimelapseOptions, build_timelapse, list_local_frames
 
     frames_dir, out, count = Path(argv[0]), Path(argv[1]), int(argv[2])
     frames = list_local_frames(frames_dir)[:count]

@@ -20,6 +20,7 @@ WORKDIR /src
 # to check the lock (--locked), even the ones this image does not install.
 COPY pyproject.toml uv.lock ./
 COPY libs/common/pyproject.toml libs/common/
+COPY libs/client/pyproject.toml libs/client/
 COPY services/gateway/pyproject.toml services/gateway/
 COPY services/aligner/pyproject.toml services/aligner/
 COPY services/archive/pyproject.toml services/archive/
@@ -31,6 +32,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 # Source layer: the workspace packages this service needs, installed as wheels (not editable),
 # so the runtime stage needs nothing from /src.
 COPY libs/common/src libs/common/src
+COPY libs/client/src libs/client/src
 COPY services/aligner/src services/aligner/src
 COPY services/sync-agent/src services/sync-agent/src
 RUN --mount=type=cache,target=/root/.cache/uv \

@@ -20,6 +20,7 @@ WORKDIR /src
 # to check the lock (--locked), even the ones this image does not install.
 COPY pyproject.toml uv.lock ./
 COPY libs/common/pyproject.toml libs/common/
+COPY libs/client/pyproject.toml libs/client/
 COPY services/gateway/pyproject.toml services/gateway/
 COPY services/aligner/pyproject.toml services/aligner/
 COPY services/archive/pyproject.toml services/archive/

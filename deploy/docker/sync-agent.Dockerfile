@@ -20,6 +20,7 @@ WORKDIR /src
 # to check the lock (--locked), even the ones this image does not install.
 COPY pyproject.toml uv.lock ./
 COPY libs/common/pyproject.toml libs/common/
+COPY libs/client/pyproject.toml libs/client/
 COPY services/gateway/pyproject.toml services/gateway/
 COPY services/aligner/pyproject.toml services/aligner/
 COPY services/archive/pyproject.toml services/archive/
@@ -30,6 +31,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 # Source layer: the workspace packages this service needs, installed as wheels (not editable),
 # so the runtime stage needs nothing from /src.
 COPY libs/common/src libs/common/src
+COPY libs/client/src libs/client/src
 COPY services/sync-agent/src services/sync-agent/src
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-editable --package picturetime-sync-agent
@@ -41,7 +43,7 @@ LABEL org.opencontainers.image.title="picturetime-sync" \
 RUN groupadd --system --gid 10001 picturetime \
     && useradd --system --uid 10001 --gid 10001 --home-dir /data --no-create-home \
        --shell /usr/sbin/nologin picturetime \
-    && install -d -o 10001 -g 10001 -m 0750 /data
+    && install -d -o 10001 -g 10001 -m 0700 /data
 COPY --from=builder /app/.venv /app/.venv
 # PyAV wheels bundle FFmpeg (libx264), so no system codec packages are needed.
 ENV PATH="/app/.venv/bin:${PATH}" \

@@ -10,7 +10,6 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,16 +17,25 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-from picturetime_sync.client import GatewayClient, GatewayConnectionError, GatewayError
+from picturetime_client import GatewayClient, GatewayError
+from picturetime_sync.console import EXIT_ERROR, EXIT_OK, Say, say, warn
+from picturetime_sync.daemon import stop_on_signals
+from picturetime_sync.files import (
+    commit_file,
+    create_private,
+    folder_lock,
+    fsync_dir,
+    private_dir,
+    sha256_file,
+)
+from picturetime_sync.settings import SyncSettings
 from picturetime_sync.state import StateDB
-from picturetime_sync.util import commit_file, fsync_dir, sha256_file
 
 MAX_IMAGE_BYTES = 50 * 1024 * 1024
 FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 TEMP_SUFFIX = ".part"
 REJECTED = "rejected"
 _QUEUE_NAME = re.compile(r"^(\d{8}T\d{12}[+-]\d{4})-[0-9a-f]{12}\.")
-RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
 @dataclass(frozen=True)
@@ -100,13 +108,13 @@ def fetch_image(http: httpx.Client, url: str) -> tuple[bytes, str]:
 
 def enqueue(queue_dir: Path, body: bytes, ext: str, moment: datetime) -> Path:
     """Write a captured image into the queue: temp file, fsync, rename (a crash leaves no partial)."""
-    queue_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(queue_dir)
     sha = hashlib.sha256(body).hexdigest()
     name = f"{moment:%Y%m%dT%H%M%S%f}{moment:%z}-{sha[:12]}.{ext}"
     final = queue_dir / name
     tmp = queue_dir / f".{name}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}"
     try:
-        with open(tmp, "xb") as fh:
+        with create_private(tmp) as fh:
             fh.write(body)
             fh.flush()
             os.fsync(fh.fileno())
@@ -142,7 +150,7 @@ def upload_queue(
     state: StateDB,
     kind: str,
     *,
-    warn: Callable[[str], None] = print,
+    warn: Say = print,
 ) -> int:
     """Upload queued images oldest first, deleting each once the gateway has it; stops at a network error."""
     uploaded = 0
@@ -151,14 +159,13 @@ def upload_queue(
         try:
             client.upload_photo(path, sha, kind=kind, taken_at=taken_at_of(path))
         except GatewayError as exc:
-            transient = isinstance(exc, GatewayConnectionError) or exc.status in RETRYABLE_STATUS
+            transient = exc.transient
             state.log_capture("error", f"upload of {path.name} failed: {exc}")
             warn(f"upload of {path.name} failed: {exc}" + ("; kept in the queue" if transient else ""))
             if transient:
                 return uploaded  # the next round tries again, oldest first
             # Refused for good (e.g. not an image it accepts): set aside, never retried, never deleted.
-            rejected = queue_dir / REJECTED
-            rejected.mkdir(exist_ok=True)
+            rejected = private_dir(queue_dir / REJECTED)
             os.replace(path, rejected / path.name)
             continue
         # The gateway committed it (201 new, 200 already there): only now is the local copy dropped.
@@ -176,13 +183,13 @@ def capture_loop(
     opts: CaptureOptions,
     *,
     stop: threading.Event,
-    say: Callable[[str], None] = print,
-    warn: Callable[[str], None] = print,
+    say: Say = print,
+    warn: Say = print,
 ) -> CaptureResult:
     """Capture every interval (fetch with retries, validate, queue), uploading the queue each round."""
     result = CaptureResult()
     _cleanup_temp(queue_dir)
-    queue_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(queue_dir)
     result.uploaded += upload_queue(client, queue_dir, state, opts.kind, warn=warn)
     rounds = 0
     with httpx.Client(timeout=httpx.Timeout(opts.timeout), follow_redirects=True) as http:
@@ -215,3 +222,27 @@ def capture_loop(
             stop.wait(max(0.0, opts.interval - (time.monotonic() - started)))
     result.queued = len(queued_files(queue_dir))
     return result
+
+
+def capture(settings: SyncSettings, *, count: int | None, kind: str, retries: int) -> int:
+    """`capture`: until stopped (or `count` rounds), then say what is still waiting in the queue."""
+    data_dir = settings.data_dir()
+    opts = CaptureOptions(
+        url=settings.capture_url or "",
+        interval=settings.capture_interval_seconds,
+        count=count,
+        kind=kind,
+        retries=max(1, retries),
+        timeout=settings.timeout,
+    )
+    with (
+        folder_lock(data_dir, ".capture.lock"),
+        StateDB(data_dir / "state.db") as state,
+        settings.connect() as client,
+        stop_on_signals() as stopping,
+    ):
+        result = capture_loop(
+            client, data_dir / "capture-queue", state, opts, stop=stopping, say=say, warn=warn
+        )
+    say(f"captured {result.captured}, uploaded {result.uploaded}, {result.queued} waiting in the queue")
+    return EXIT_OK if result.queued == 0 or count != 0 else EXIT_ERROR

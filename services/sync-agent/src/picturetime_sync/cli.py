@@ -1,137 +1,35 @@
 """`picturetime-sync`: mirror frames, encode and publish the timelapse, capture, upload, scan, serve.
 
-Every option is resolved in this order: the flag, the `PT_SYNC_<KEY>` environment variable, the
-config file (`~/.config/picturetime/sync.toml`, written by `login`), the default.
+This module only parses: it resolves the settings (the flag, the `PT_SYNC_<KEY>` environment
+variable, the config file `~/.config/picturetime/sync.toml` written by `login`, the default),
+refuses what is missing or wrong with exit status 2, and hands each command to the module that
+does it. Those modules (and pydantic, PyAV, numpy, httpx) are imported only then, so `--help`
+answers at once.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
+import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from picturetime_sync.config import ConfigError, config_path, env_name, load_config, lookup, save_config
+from picturetime_sync.config import ConfigError, config_path, env_name, parse_hosts, parse_rate, parse_size
+from picturetime_sync.console import EXIT_ERROR, Failure, warn
+from picturetime_sync.files import PRIVATE_UMASK
 
 if TYPE_CHECKING:
-    from picturetime_sync.client import GatewayClient
-    from picturetime_sync.state import StateDB
-    from picturetime_sync.timelapse import TimelapseOptions, TimelapseReport
-
-# The heavy modules (httpx, PyAV, numpy) are imported inside the commands so that --help and
-# usage errors answer at once.
+    from picturetime_sync.settings import SyncSettings
 
 ENV_GATEWAY = env_name("gateway_url")
 ENV_API_KEY = env_name("api_key")
 ENV_DIR = env_name("dir")
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
-
 log = logging.getLogger("picturetime_sync")
-
-
-class CommandError(Exception):
-    """A failure to report as one line and exit 1."""
-
-
-def _out(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def _err(msg: str) -> None:
-    print(f"error: {msg}", file=sys.stderr, flush=True)
-
-
-# option values: flag > env > config file > default
-
-
-def _bool(text: Any) -> bool:
-    if isinstance(text, bool):
-        return text
-    value = str(text).strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"not a boolean: {text!r}")
-
-
-def parse_rate(text: Any) -> float:
-    """`500k`, `2M`, `1048576` → bytes per second (0 = unlimited)."""
-    value = str(text).strip().lower().removesuffix("b/s").removesuffix("/s")
-    scale = {"k": 1024, "m": 1024**2, "g": 1024**3}.get(value[-1:], 1)
-    number = float(value[:-1] if scale > 1 else value)
-    if number < 0:
-        raise ValueError("must not be negative")
-    return number * scale
-
-
-def parse_size(text: Any) -> tuple[int, int]:
-    """`1080x1350` → (1080, 1350)."""
-    w, _, h = str(text).lower().partition("x")
-    size = int(w), int(h)
-    if min(size) < 16 or max(size) > 8192:
-        raise ValueError("each side must be between 16 and 8192")
-    return size
-
-
-@dataclass(frozen=True)
-class Option:
-    """One setting: its config key (also `PT_SYNC_<KEY>`), how to read it and its default."""
-
-    key: str
-    convert: Callable[[Any], Any] = str
-    default: Any = None
-
-
-OPTIONS: dict[str, Option] = {
-    "gateway": Option("gateway_url"),
-    "api_key": Option("api_key"),
-    "dir": Option("dir"),
-    "timeout": Option("timeout", float, 60.0),
-    "fps": Option("fps", float, 24.0),
-    "crf": Option("crf", int, 23),
-    "preset": Option("preset", str, "veryfast"),
-    "codec": Option("codec", str, "h264"),
-    "size": Option("size", parse_size, (1080, 1350)),
-    "hold_last": Option("hold_last", float, 0.0),
-    "per_day": Option("per_day", str, "first"),
-    "caption": Option("caption", _bool, False),
-    "music": Option("music", str, None),
-    "poster": Option("poster", _bool, True),
-    "contact_sheet": Option("contact_sheet", _bool, True),
-    "max_upload_rate": Option("max_upload_rate", parse_rate, 0.0),
-    "interval": Option("interval_seconds", float, 900.0),
-    "retry_base": Option("retry_base_seconds", float, 30.0),
-    "retry_max": Option("retry_max_seconds", float, 3600.0),
-    "capture_url": Option("capture_url"),
-    "capture_interval": Option("capture_interval_seconds", float, 300.0),
-}
-
-
-def _fill_options(args: argparse.Namespace) -> None:
-    """Give every option the user did not pass its env, file or default value."""
-    sub: argparse.ArgumentParser = args.subparser
-    try:
-        file_values = load_config()
-    except ConfigError as exc:
-        sub.error(str(exc))
-    for dest, opt in OPTIONS.items():
-        if not hasattr(args, dest) or getattr(args, dest) is not None:
-            continue
-        raw = lookup(opt.key, file_values)
-        if raw is None:
-            setattr(args, dest, opt.default)
-            continue
-        try:
-            setattr(args, dest, opt.convert(raw))
-        except (TypeError, ValueError) as exc:
-            sub.error(f"bad value {raw!r} for {opt.key} ({env_name(opt.key)} or {config_path()}): {exc}")
 
 
 # argument parsing
@@ -147,7 +45,10 @@ def _parent_gateway() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("gateway")
     g.add_argument(
-        "--gateway", metavar="URL", help=f"gateway base URL, e.g. https://pt.example.org (env {ENV_GATEWAY})"
+        "--gateway",
+        dest="gateway_url",
+        metavar="URL",
+        help=f"gateway base URL, e.g. https://pt.example.org (env {ENV_GATEWAY})",
     )
     g.add_argument(
         "--api-key",
@@ -269,14 +170,17 @@ def build_parser() -> argparse.ArgumentParser:
         "up to --retry-max, before trying again.",
     )
     run.add_argument(
-        "--interval", type=_positive(float), metavar="SECONDS", help="between passes (default 900)"
-    )
+        "--interval", dest="interval_seconds", type=_positive(float), metavar="SECONDS",
+        help="between passes (default 900)",
+    )  # fmt: skip
     run.add_argument(
-        "--retry-base", type=_positive(float), metavar="SECONDS", help="first retry delay (default 30)"
-    )
+        "--retry-base", dest="retry_base_seconds", type=_positive(float), metavar="SECONDS",
+        help="first retry delay (default 30)",
+    )  # fmt: skip
     run.add_argument(
-        "--retry-max", type=_positive(float), metavar="SECONDS", help="longest retry delay (default 3600)"
-    )
+        "--retry-max", dest="retry_max_seconds", type=_positive(float), metavar="SECONDS",
+        help="longest retry delay (default 3600)",
+    )  # fmt: skip
     run.add_argument("--max-passes", type=_positive(int), metavar="N", help=argparse.SUPPRESS)
 
     enc = add(
@@ -312,8 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cap.add_argument("--url", dest="capture_url", metavar="URL", help="the camera's snapshot URL")
     cap.add_argument(
-        "--interval", dest="capture_interval", type=_positive(float), metavar="SECONDS", help="default 300"
-    )
+        "--interval", dest="capture_interval_seconds", type=_positive(float), metavar="SECONDS",
+        help="default 300",
+    )  # fmt: skip
     cap.add_argument(
         "--count", type=int, metavar="N", help="stop after N captures (0: only upload the queue)"
     )
@@ -362,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
         [],
         "answer GET /list with the index of a folder",
         "Serve the index of a folder over HTTP (GET /list, GET /healthz), rescanning it every "
-        "--rescan_interval seconds.",
+        "--rescan_interval seconds. Only requests addressed to the address it is bound to (or to "
+        "localhost, 127.0.0.1, [::1]) are answered, so no web page can read the list through a "
+        "browser on this machine; --allowed-hosts adds the names other machines use.",
     )
     serve.add_argument("--storage_dir", "--storage-dir", dest="storage_dir", required=True, metavar="DIR")
     serve.add_argument("--port", type=int, default=8000, help="default 8000")
@@ -374,6 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--index", metavar="FILE", help="the index database (default: in the user cache folder)"
     )
+    serve.add_argument(
+        "--allowed-hosts", type=parse_hosts, metavar="HOST[:PORT],...",
+        help="other names requests may be addressed to, e.g. nas.local (env PT_SYNC_ALLOWED_HOSTS; `*`: any)",
+    )  # fmt: skip
 
     for name, sp in parsers.items():
         sp.set_defaults(command=name, subparser=sp)  # so usage errors name the right subcommand
@@ -384,458 +295,135 @@ NEEDS_GATEWAY = {"login", "once", "run", "publish", "capture", "upload"}
 NEEDS_DIR = {"once", "run", "capture"}
 
 
-def _resolve(args: argparse.Namespace) -> None:
-    """Fill values from env and config (flags win) and reject missing or bad ones with exit 2."""
+def resolve(args: argparse.Namespace) -> SyncSettings:
+    """The settings (flags over env over file), or exit 2 naming what is missing or wrong."""
+    from picturetime_sync.settings import SyncSettings, load_settings
+
     sub: argparse.ArgumentParser = args.subparser
-    _fill_options(args)
+    used = {key for key in SyncSettings.model_fields if hasattr(args, key)}
+    try:
+        settings = load_settings({key: getattr(args, key) for key in used}, used)
+    except ConfigError as exc:
+        sub.error(str(exc))
     if args.command in NEEDS_GATEWAY:
-        args.gateway = (args.gateway or "").strip().rstrip("/")
-        args.api_key = (args.api_key or "").strip()
-        if not args.gateway:
+        if not settings.gateway_url:
             sub.error(
                 f"gateway URL missing: pass --gateway URL or set {ENV_GATEWAY}, or run `picturetime-sync login`"
             )
-        if not args.gateway.startswith(("http://", "https://")):
-            sub.error(f"gateway URL must start with http:// or https://, got {args.gateway!r}")
-        if not args.api_key and args.command != "login":
+        if not settings.gateway_url.startswith(("http://", "https://")):
+            sub.error(f"gateway URL must start with http:// or https://, got {settings.gateway_url!r}")
+        if not settings.api_key and args.command != "login":
             sub.error(
                 f"API key missing: set {ENV_API_KEY} or pass --api-key KEY, or run `picturetime-sync login`"
             )
-        if args.timeout <= 0:
+        if settings.timeout <= 0:
             sub.error("--timeout must be positive")
-    if hasattr(args, "fps"):
-        if args.fps <= 0:
+    if "fps" in used:
+        if settings.fps <= 0:
             sub.error("--fps must be positive")
-        if args.hold_last < 0:
+        if settings.hold_last < 0:
             sub.error("--hold-last cannot be negative")
-        if not 0 <= args.crf <= 63:
+        if not 0 <= settings.crf <= 63:
             sub.error("--crf must be between 0 and 63")
-        if args.per_day not in ("first", "best", "all"):
+        if settings.per_day not in ("first", "best", "all"):
             sub.error("--per-day must be first, best or all")
-        if args.codec not in ("h264", "hevc", "av1"):
+        if settings.codec not in ("h264", "hevc", "av1"):
             sub.error("--codec must be h264, hevc or av1")
-        if args.music and not Path(args.music).expanduser().is_file():
-            sub.error(f"--music: no such file: {args.music}")
-    if args.command in NEEDS_DIR and not args.dir:
+        if settings.music is not None and not settings.music.is_file():
+            sub.error(f"--music: no such file: {settings.music}")
+    if args.command in NEEDS_DIR and settings.dir is None:
         sub.error(f"data folder missing: pass --dir DIR or set {ENV_DIR}")
-    if args.command == "encode" and not args.dir and not (args.frames_dir and args.out):
+    if args.command == "encode" and settings.dir is None and not (args.frames_dir and args.out):
         sub.error(f"pass --dir DIR (or set {ENV_DIR}), or both --frames-dir and --out")
-    if args.command == "publish" and args.file is None and not args.dir:
+    if args.command == "publish" and args.file is None and settings.dir is None:
         sub.error(f"pass FILE, or --dir DIR (or set {ENV_DIR}) to publish DIR/timelapse.mp4")
-    if args.command == "capture" and not args.capture_url and args.count != 0:
+    if args.command == "capture" and not settings.capture_url and args.count != 0:
         sub.error("camera URL missing: pass --url URL or set PT_SYNC_CAPTURE_URL")
+    return settings
 
 
-# helpers
+# the commands, each handed to the module that does it
 
 
-@contextlib.contextmanager
-def _dir_lock(data_dir: Path, name: str = ".lock") -> Iterator[None]:
-    """One agent per data folder: two concurrent runs would fight over temp files and acks."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # Windows: Task Scheduler does not start overlapping runs by default
-        yield
-        return
-    with open(data_dir / name, "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise CommandError(f"another picturetime-sync is already running on {data_dir}") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+def _login(args: argparse.Namespace, settings: SyncSettings) -> int:
+    from picturetime_sync.login import login
+
+    return login(settings)
 
 
-def _timelapse_options(args: argparse.Namespace) -> TimelapseOptions:
-    from picturetime_sync.encode import EncodeSettings
-    from picturetime_sync.timelapse import TimelapseOptions
+def _status(args: argparse.Namespace, settings: SyncSettings) -> int:
+    from picturetime_sync.status import show_status
 
-    settings = EncodeSettings(
-        fps=args.fps, size=args.size, crf=args.crf, preset=args.preset, codec=args.codec
-    )
-    return TimelapseOptions(
-        settings=settings,
-        hold_last_seconds=args.hold_last,
-        caption=args.caption,
-        music=Path(args.music).expanduser() if args.music else None,
-        poster=args.poster,
-        contact_sheet=args.contact_sheet,
-    )
+    return show_status(settings, offline=args.offline)
 
 
-def _local_frames(frames_dir: Path, state: StateDB | None) -> list:
-    """The frames on disk with what state.db knows of them (capture time, alignment confidence)."""
-    from picturetime_sync.encode import list_local_frames
-    from picturetime_sync.timelapse import LocalFrame
+def _once(args: argparse.Namespace, settings: SyncSettings) -> int:
+    from picturetime_sync.sync import sync_once
 
-    known = {}
-    if state is not None:
-        known = {Path(r.path).name: r for r in state.all_frames()}
-    frames = []
-    for p in list_local_frames(frames_dir):
-        rec = known.get(p.name)
-        frames.append(LocalFrame(p, rec.taken_at if rec else None, rec.confidence if rec else None))
-    return frames
+    return sync_once(settings, force=args.force)
 
 
-def _build(frames: list[Path], out: Path, args: argparse.Namespace, *, full: bool = False) -> TimelapseReport:
-    from picturetime_sync.timelapse import SegmentStore, build_timelapse
+def _run(args: argparse.Namespace, settings: SyncSettings) -> int:
+    from picturetime_sync.sync import run_daemon
 
-    if full:
-        with contextlib.suppress(OSError):
-            SegmentStore(out).index_path.unlink()
-    try:
-        report = build_timelapse(frames, out, _timelapse_options(args))
-    except (OSError, ValueError) as exc:  # av.FFmpegError subclasses OSError/ValueError
-        raise CommandError(f"encoding failed: {exc}") from exc
-    for skipped in report.skipped:
-        _err(f"skipped undecodable frame {skipped}")
-    if report.changed:
-        how = "full encode" if report.rebuilt else f"{report.encoded} new, {report.reused} copied"
-        _out(
-            f"encoded {report.frames} frames ({report.duration:.1f} s; {how}) in {report.elapsed:.1f} s "
-            f"-> {report.path}"
-        )
-    else:
-        _out(f"{report.path} is up to date ({report.frames} frames)")
-    return report
+    return run_daemon(settings, max_passes=args.max_passes)
 
 
-def _publish(
-    client: GatewayClient,
-    path: Path,
-    sha: str,
-    frames: int,
-    duration: float,
-    args: argparse.Namespace,
-    *,
-    force: bool = False,
-) -> tuple[str | None, str | None]:
-    """Upload unless the gateway's newest version is these very bytes; returns (version, key)."""
-    if not force:
-        latest = client.latest_timelapse()
-        # A run killed after the gateway stored the video but before we recorded it lands here.
-        if latest is not None and latest.sha256 == sha:
-            _out(f"already published as version {latest.version} ({frames} frames)")
-            return latest.version, latest.key
-    size = path.stat().st_size
-    _out(f"publishing {path} ({size / 1e6:.1f} MB)")
-    result = client.publish_timelapse(path, sha, frames, duration, max_rate=args.max_upload_rate or None)
-    _out(f"published timelapse version {result.version} ({frames} frames, {duration:.1f} s)")
-    return result.version, result.key
+def _encode(args: argparse.Namespace, settings: SyncSettings) -> int:
+    from picturetime_sync.sync import encode_folder
+
+    frames_dir = Path(args.frames_dir).expanduser() if args.frames_dir else None
+    out = Path(args.out).expanduser() if args.out else None
+    return encode_folder(settings, frames_dir, out, full=args.full)
 
 
-def _gateway_hint(exc: Any) -> str:
-    if exc.status in (401, 403):
-        return f"{exc} - check the API key"
-    return str(exc)
+def _publish(args: argparse.Namespace, settings: SyncSettings) -> int:
+    from picturetime_sync.sync import publish_file
+
+    return publish_file(settings, args.file, args.frames, args.duration, force=args.force)
 
 
-# commands
+def _capture(args: argparse.Namespace, settings: SyncSettings) -> int:
+    from picturetime_sync.capture import capture
+
+    return capture(settings, count=args.count, kind=args.kind, retries=args.retries)
 
 
-def cmd_login(args: argparse.Namespace) -> int:
-    """Check the key against the gateway, then store URL and key (mode 0600)."""
-    import getpass
-
-    from picturetime_sync.client import GatewayClient, GatewayError
-
-    key = args.api_key
-    if not key:
-        key = getpass.getpass("API key: ").strip() if sys.stdin.isatty() else sys.stdin.readline().strip()
-    if not key:
-        raise CommandError("no API key given")
-    with GatewayClient(args.gateway, key, args.timeout) as client:
-        try:
-            client.pending(limit=1)
-        except GatewayError as exc:
-            if exc.status in (401, 403):
-                raise CommandError(f"the gateway at {args.gateway} refused this key: {exc.detail}") from None
-            raise
-    values: dict[str, Any] = {"gateway_url": args.gateway, "api_key": key}
-    if args.dir:
-        values["dir"] = str(Path(args.dir).expanduser().resolve())
-    path = save_config(values)
-    _out(f"logged in to {args.gateway}; saved to {path} (readable only by you)")
-    return EXIT_OK
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    """What is mirrored, pending and published, and the capture queue."""
-    from picturetime_sync.capture import queued_files
-    from picturetime_sync.state import StateDB
-
-    status = EXIT_OK
-    if args.dir:
-        data_dir = Path(args.dir).expanduser()
-        _out(f"data folder  {data_dir}")
-        if (data_dir / "state.db").exists():
-            with StateDB(data_dir / "state.db") as state:
-                count, acked, first, last = state.frame_summary()
-                span = f", {first[:10]} .. {last[:10]}" if first and last else ""
-                _out(f"mirrored     {count} frames ({acked} acknowledged{span})")
-                enc = state.last_encode()
-                if enc:
-                    _out(
-                        f"encoded      {enc.frames} frames, {enc.duration:.1f} s at {enc.encoded_at} -> {enc.path}"
-                    )
-                pub = state.last_publish()
-                if pub:
-                    _out(f"published    version {pub.version} ({pub.frames} frames) at {pub.published_at}")
-                else:
-                    _out("published    nothing yet")
-                for kind, label in (("captured", "last capture"), ("error", "last error")):
-                    event = state.last_capture_event(kind)
-                    if event:
-                        _out(f"{label:<12} {event[0]} {event[1]}")
-        else:
-            _out("mirrored     nothing yet (no state.db)")
-        queued = queued_files(data_dir / "capture-queue")
-        if queued:
-            _out(f"capture queue {len(queued)} image(s) waiting for upload")
-    else:
-        _out(f"no data folder configured (--dir, {ENV_DIR} or `login --dir`)")
-    if args.offline:
-        return status
-    gateway = (args.gateway or "").strip()
-    if not gateway or not args.api_key:
-        _out("gateway      not configured (run `picturetime-sync login`)")
-        return status
-    from picturetime_sync.client import GatewayClient, GatewayError
-
-    with GatewayClient(gateway, args.api_key, args.timeout) as client:
-        try:
-            page = client.pending(limit=1000)
-            latest = client.latest_timelapse()
-        except GatewayError as exc:
-            _out(f"gateway      {gateway}: {_gateway_hint(exc)}")
-            return EXIT_ERROR
-    more = "+" if page.more else ""
-    _out(f"gateway      {gateway}")
-    _out(f"pending      {len(page.frames)}{more} frame(s) waiting to be mirrored")
-    if latest:
-        _out(f"online       version {latest.version} ({latest.frames} frames)")
-    else:
-        _out("online       no timelapse published yet")
-    return status
-
-
-def sync_once(args: argparse.Namespace, *, stop: Callable[[], bool] = lambda: False) -> int:
-    """One pass: mirror, update the timelapse, publish when it changed."""
-    from picturetime_sync.client import GatewayClient
-    from picturetime_sync.mirror import mirror_pending_frames
-    from picturetime_sync.state import StateDB
-    from picturetime_sync.timelapse import select_frames
-
-    data_dir = Path(args.dir).expanduser()
-    frames_dir = data_dir / "frames"
-    out = data_dir / "timelapse.mp4"
-    status = EXIT_OK
-    force = getattr(args, "force", False)
-    with (
-        _dir_lock(data_dir),
-        StateDB(data_dir / "state.db") as state,
-        GatewayClient(args.gateway, args.api_key, args.timeout) as client,
-    ):
-        mirror = mirror_pending_frames(client, frames_dir, state)
-        if mirror.fatal is not None and not (mirror.new_frames or mirror.acked):
-            # The gateway is unusable right now (down, wrong key): a publish would fail the same way.
-            raise mirror.fatal
-        _out(
-            f"mirrored {mirror.new_frames} new frame(s), {mirror.already_present} already present, "
-            f"{mirror.acked} acknowledged"
-        )
-        for message in mirror.errors:
-            _err(message)
-        if mirror.errors:
-            status = EXIT_ERROR
-        if mirror.aborted or stop():
-            return status
-
-        frames = select_frames(_local_frames(frames_dir, state), args.per_day)
-        if not frames:
-            _out(f"no frames in {frames_dir} yet; nothing to encode or publish")
-            return status
-        report = _build(frames, out, args)
-        if report.changed:
-            state.record_encode(report.sha256, str(out), report.sha256, report.frames, report.duration)
-        last = state.last_publish()
-        if not force and last is not None and last.sha256 == report.sha256:
-            _out(f"timelapse up to date ({last.frames} frames, version {last.version}); nothing to publish")
-            return status
-        if stop():
-            return status
-        version, key = _publish(client, out, report.sha256, report.frames, report.duration, args, force=force)
-        state.record_publish(
-            report.sha256, report.frames, report.duration, fingerprint=report.sha256, version=version, key=key
-        )
-    return status
-
-
-def cmd_once(args: argparse.Namespace) -> int:
-    """Mirror, encode when needed, publish."""
-    return sync_once(args)
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    """The daemon loop."""
-    from picturetime_sync.daemon import run_forever
-
-    return run_forever(
-        lambda stop: sync_once(args, stop=stop),
-        interval=args.interval,
-        retry_base=args.retry_base,
-        retry_max=args.retry_max,
-        max_passes=args.max_passes,
-        say=_out,
-        warn=_err,
-    )
-
-
-def cmd_encode(args: argparse.Namespace) -> int:
-    """Encode local frames into an MP4."""
-    from picturetime_sync.state import StateDB
-    from picturetime_sync.timelapse import select_frames
-
-    data_dir = Path(args.dir).expanduser() if args.dir else None
-    frames_dir = Path(args.frames_dir).expanduser() if args.frames_dir else data_dir / "frames"
-    out = Path(args.out).expanduser() if args.out else data_dir / "timelapse.mp4"
-    if data_dir is None:
-        frames = select_frames(_local_frames(frames_dir, None), args.per_day)
-        if not frames:
-            _out(f"no frames found in {frames_dir}; nothing to encode")
-            return EXIT_OK
-        _build(frames, out, args, full=args.full)
-        return EXIT_OK
-    with _dir_lock(data_dir), StateDB(data_dir / "state.db") as state:
-        frames = select_frames(_local_frames(frames_dir, state), args.per_day)
-        if not frames:
-            _out(f"no frames found in {frames_dir}; nothing to encode")
-            return EXIT_OK
-        report = _build(frames, out, args, full=args.full)
-        if report.changed:
-            # Recorded so that `status` shows it; `once` publishes by the file's hash.
-            state.record_encode(report.sha256, str(out), report.sha256, report.frames, report.duration)
-    return EXIT_OK
-
-
-def cmd_publish(args: argparse.Namespace) -> int:
-    """Upload an MP4 as the current timelapse."""
-    from picturetime_sync.client import GatewayClient
-    from picturetime_sync.encode import probe_video
-    from picturetime_sync.state import StateDB
-    from picturetime_sync.util import sha256_file
-
-    path: Path = (args.file or Path(args.dir) / "timelapse.mp4").expanduser()
-    if not path.is_file():
-        raise CommandError(f"no such file: {path}")
-    frames, duration = args.frames, args.duration
-    if frames is None or duration is None:
-        try:
-            probed_frames, probed_duration = probe_video(path)
-        except (OSError, ValueError, IndexError) as exc:
-            raise CommandError(f"{path} is not a readable video: {exc}") from exc
-        frames = frames or probed_frames
-        duration = duration or probed_duration
-    sha = sha256_file(path)
-    with GatewayClient(args.gateway, args.api_key, args.timeout) as client:
-        version, key = _publish(client, path, sha, frames, duration, args, force=args.force)
-    if args.dir:
-        with StateDB(Path(args.dir).expanduser() / "state.db") as state:
-            state.record_publish(sha, frames, duration, fingerprint=sha, version=version, key=key)
-    return EXIT_OK
-
-
-def cmd_capture(args: argparse.Namespace) -> int:
-    """Capture from an HTTP camera and upload, until stopped or --count captures."""
-    from picturetime_sync.capture import CaptureOptions, capture_loop
-    from picturetime_sync.client import GatewayClient
-    from picturetime_sync.daemon import stop_on_signals
-    from picturetime_sync.state import StateDB
-
-    data_dir = Path(args.dir).expanduser()
-    opts = CaptureOptions(
-        url=args.capture_url or "",
-        interval=args.capture_interval,
-        count=args.count,
-        kind=args.kind,
-        retries=max(1, args.retries),
-        timeout=args.timeout,
-    )
-    with (
-        _dir_lock(data_dir, ".capture.lock"),
-        StateDB(data_dir / "state.db") as state,
-        GatewayClient(args.gateway, args.api_key, args.timeout) as client,
-        stop_on_signals() as stopping,
-    ):
-        result = capture_loop(
-            client, data_dir / "capture-queue", state, opts, stop=stopping, say=_out, warn=_err
-        )
-    _out(f"captured {result.captured}, uploaded {result.uploaded}, {result.queued} waiting in the queue")
-    return EXIT_OK if result.queued == 0 or args.count != 0 else EXIT_ERROR
-
-
-def cmd_upload(args: argparse.Namespace) -> int:
-    """Upload files and folders."""
-    from picturetime_sync.client import GatewayClient
-    from picturetime_sync.upload import UploadOptions, upload_paths
+def _upload(args: argparse.Namespace, settings: SyncSettings) -> int:
+    from picturetime_sync.upload import UploadOptions, upload
 
     kind = args.kind or ("portfolio" if args.skip and "timelapse" in args.skip else None)
     opts = UploadOptions(
         tags=args.tags, album=args.album, kind=kind, halt=args.halt, retries=max(1, args.retries),
         progress=not args.no_progress and sys.stderr.isatty(),
     )  # fmt: skip
-    with GatewayClient(args.gateway, args.api_key, args.timeout) as client:
-        summary = upload_paths(client, [Path(p).expanduser() for p in args.paths], opts, say=_out, warn=_err)
-    _out(summary.line())
-    return EXIT_OK if not summary.failed else EXIT_ERROR
+    return upload(settings, [Path(p).expanduser() for p in args.paths], opts)
 
 
-def cmd_scan(args: argparse.Namespace) -> int:
-    """Index a folder."""
-    import json
+def _scan(args: argparse.Namespace, settings: SyncSettings) -> int:
+    from picturetime_sync.scan import scan_folder
 
-    from picturetime_sync.scan import MediaIndex
-
-    root = Path(args.storage_dir).expanduser()
-    if not root.is_dir():
-        raise CommandError(f"no such folder: {root}")
-    with MediaIndex.open(root, args.index) as index:
-        result = index.scan()
-        if args.json:
-            print(json.dumps(index.listing(), indent=2, sort_keys=True), flush=True)
-        else:
-            _out(result.line(root))
-    return EXIT_OK
+    return scan_folder(Path(args.storage_dir).expanduser(), args.index, as_json=args.json)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve GET /list."""
-    from picturetime_sync.daemon import stop_on_signals
-    from picturetime_sync.scan import serve_listing
+def _serve(args: argparse.Namespace, settings: SyncSettings) -> int:
+    from picturetime_sync.scan import serve
 
     root = Path(args.storage_dir).expanduser()
-    if not root.is_dir():
-        raise CommandError(f"no such folder: {root}")
-    with stop_on_signals() as stopping:
-        serve_listing(root, args.host, args.port, args.rescan_interval, args.index, stop=stopping, say=_out)
-    return EXIT_OK
+    return serve(root, args.host, args.port, args.rescan_interval, args.index, settings.allowed_hosts)
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "login": cmd_login,
-    "status": cmd_status,
-    "once": cmd_once,
-    "run": cmd_run,
-    "encode": cmd_encode,
-    "publish": cmd_publish,
-    "capture": cmd_capture,
-    "upload": cmd_upload,
-    "scan": cmd_scan,
-    "serve": cmd_serve,
+COMMANDS: dict[str, Callable[[argparse.Namespace, SyncSettings], int]] = {
+    "login": _login,
+    "status": _status,
+    "once": _once,
+    "run": _run,
+    "encode": _encode,
+    "publish": _publish,
+    "capture": _capture,
+    "upload": _upload,
+    "scan": _scan,
+    "serve": _serve,
 }
 
 
@@ -843,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    _resolve(args)
+    settings = resolve(args)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -851,26 +439,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.verbose:
         logging.getLogger("httpx").setLevel(logging.WARNING)
-    from picturetime_sync.client import GatewayConnectionError, GatewayError
+        # A blip retried is not news; a call that still fails is reported by the command.
+        logging.getLogger("picturetime_client").setLevel(logging.ERROR)
+    # Everything the agent writes (state, frames, queue, videos, indexes) is its owner's alone.
+    os.umask(PRIVATE_UMASK)
+    from picturetime_client import GatewayError
     from picturetime_sync.daemon import Stopped
+    from picturetime_sync.status import gateway_hint
 
     started = time.monotonic()
     try:
-        code = COMMANDS[args.command](args)
-    except GatewayConnectionError as exc:
-        _err(str(exc))
-        return EXIT_ERROR
+        code = COMMANDS[args.command](args, settings)
     except GatewayError as exc:
-        _err(f"gateway refused: {_gateway_hint(exc)}")
+        warn(str(exc) if exc.unreachable else f"gateway refused: {gateway_hint(exc)}")
         return EXIT_ERROR
-    except (CommandError, ConfigError) as exc:
-        _err(str(exc))
+    except (Failure, ConfigError) as exc:
+        warn(str(exc))
         return EXIT_ERROR
     except Stopped:
-        _err("stopped")
+        warn("stopped")
         return 143
     except KeyboardInterrupt:
-        _err("interrupted")
+        warn("interrupted")
         return 130
     log.debug("%s finished in %.1f s", args.command, time.monotonic() - started)
     return code

@@ -101,9 +101,9 @@ def run_forever(
 
 
 def _describe(exc: Exception) -> str:
-    from picturetime_sync.client import GatewayConnectionError, GatewayError
+    from picturetime_client import GatewayError
 
-    if isinstance(exc, GatewayConnectionError):
+    if isinstance(exc, GatewayError) and exc.unreachable:
         return str(exc)
     if isinstance(exc, GatewayError):
         return f"gateway refused: {exc}"

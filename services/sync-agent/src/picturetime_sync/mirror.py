@@ -8,14 +8,15 @@ import logging
 import os
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from picturetime_sync.client import GatewayConnectionError, GatewayError, PendingFrame, PendingPage
+from picturetime_client import GatewayError, PendingFrame, PendingPage
+from picturetime_sync.files import commit_file, create_private, fsync_dir, private_dir, sha256_file
 from picturetime_sync.state import StateDB
-from picturetime_sync.util import commit_file, fsync_dir, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +26,11 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class SyncClient(Protocol):
-    """What mirroring needs from a gateway client (GatewayClient, or a test double)."""
+    """What mirroring needs from a gateway client (GatewayClient, or a wrapper of one)."""
 
     def pending(self, limit: int = 500) -> PendingPage: ...
 
-    def stream_frame(self, content_url: str) -> contextlib.AbstractContextManager: ...
+    def stream_frame(self, content_url: str) -> contextlib.AbstractContextManager[Iterator[bytes]]: ...
 
     def ack(self, frames: list[tuple[str, str]]) -> int: ...
 
@@ -100,12 +101,12 @@ def _matches(path: Path, sha256: str, size: int) -> bool:
 
 def _download(client: SyncClient, frame: PendingFrame, final: Path) -> int:
     """Stream one frame into a temp file next to `final`, verify, fsync and rename; returns bytes."""
-    final.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(final.parent)
     tmp = final.parent / f".{final.name}.{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}"
     digest = hashlib.sha256()
     written = 0
     try:
-        with open(tmp, "xb") as fh, client.stream_frame(frame.content_url) as chunks:
+        with create_private(tmp) as fh, client.stream_frame(frame.content_url) as chunks:
             for chunk in chunks:
                 written += len(chunk)
                 if written > frame.size:  # stop early instead of filling the disk
@@ -145,8 +146,7 @@ def mirror_pending_frames(
     max_pages: int = 10_000,
 ) -> MirrorReport:
     """Download every pending frame into `frames_dir/YYYY/`, record it, then acknowledge it."""
-    frames_dir = Path(frames_dir)
-    frames_dir.mkdir(parents=True, exist_ok=True)
+    frames_dir = private_dir(Path(frames_dir))
     report = MirrorReport()
     stale = cleanup_temp_files(frames_dir)
     if stale:
@@ -190,7 +190,7 @@ def mirror_pending_frames(
                 break
     except GatewayError as exc:
         report.fatal = exc
-        prefix = "" if isinstance(exc, GatewayConnectionError) else "gateway refused: "
+        prefix = "" if exc.unreachable else "gateway refused: "
         report.errors.append(f"{prefix}{exc}")
         # Best effort: frames on disk but not acked are acked next run anyway (without re-download).
         if to_ack:
@@ -216,9 +216,12 @@ def _mirror_one(
     else:
         try:
             report.bytes_downloaded += _download(client, frame, final)
-        except GatewayConnectionError:
-            raise
-        except (GatewayError, ValueError) as exc:
+        except GatewayError as exc:
+            if exc.unreachable:
+                raise
+            report.errors.append(f"frame {frame.frame_id}: {exc}; not acknowledged")
+            return False
+        except ValueError as exc:
             report.errors.append(f"frame {frame.frame_id}: {exc}; not acknowledged")
             return False
         except OSError as exc:

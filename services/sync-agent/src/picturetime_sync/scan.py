@@ -1,4 +1,9 @@
-"""Index a folder of images and videos (SHA-256, times) and serve it as the Media Server's GET /list."""
+"""Index a folder of images and videos (SHA-256, times) and serve it as the Media Server's GET /list.
+
+The listing names every file and where it is: `serve` answers only requests addressed to the name
+it is bound to (or names configured with --allowed-hosts), so a web page whose domain an attacker
+points at this machine (DNS rebinding) cannot read it through the visitor's browser.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,16 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from picturetime_common import exif
-from picturetime_sync.util import sha256_file
+from picturetime_sync.console import EXIT_OK, Failure, say
+from picturetime_sync.files import private_database, private_dir, sha256_file, tighten
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +73,8 @@ def exif_capture_time(path: Path) -> str | None:
 
     try:
         with Image.open(path) as img:
-            moment = exif.capture_time(img.getexif())
+            # Pillow's Exif is what ExifLike describes; its overloaded get() is not spelled the same.
+            moment = exif.capture_time(cast(exif.ExifLike, img.getexif()))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
     return moment.isoformat() if moment is not None else None
@@ -133,7 +140,7 @@ class MediaIndex:
 
     def __init__(self, root: Path, db_path: Path) -> None:
         self.root = root.resolve()
-        db_path.parent.mkdir(parents=True, exist_ok=True)
+        private_database(db_path)  # the index names every file and its capture time
         self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
@@ -142,7 +149,13 @@ class MediaIndex:
     @contextlib.contextmanager
     def open(cls, root: Path, db_path: str | Path | None = None) -> Iterator[MediaIndex]:
         """Open (and close) the index of root."""
-        index = cls(root, Path(db_path).expanduser() if db_path else default_index_path(root))
+        if db_path:
+            path = Path(db_path).expanduser()
+        else:  # the agent's own folders: the index names every file and its date
+            path = default_index_path(root)
+            private_dir(path.parent)
+            tighten(path.parent.parent)
+        index = cls(root, path)
         try:
             yield index
         finally:
@@ -204,11 +217,39 @@ class MediaIndex:
         return out
 
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+ANY_ADDRESS = ("", "0.0.0.0", "::")
+
+
+def _host_port(name: str, port: int) -> str:
+    """`Name`, `name:8000`, `::1`, `[::1]:8000` → `name:port` in lower case (the port when missing)."""
+    name = name.strip().lower()
+    if name.count(":") > 1 and not name.startswith("["):
+        name = f"[{name}]"  # a bare IPv6 address
+    if name.endswith("]") or ":" not in name:
+        return f"{name}:{port}"
+    return name
+
+
+def allowed_hosts(host: str, port: int, extra: Collection[str] = ()) -> frozenset[str] | None:
+    """The Host headers `serve` answers: the loopback names, the address it is bound to, and `extra`
+    (a name alone means at this port); None when `extra` holds `*` (any host: no protection)."""
+    if "*" in extra:
+        return None
+    names = {*LOOPBACK_NAMES, *extra}
+    if host.strip().lower() not in ANY_ADDRESS:
+        names.add(host)
+    return frozenset(_host_port(name, port) for name in names)
+
+
 class _ListingHandler(BaseHTTPRequestHandler):
     server_version = "picturetime-sync"
     body: Callable[[], bytes]
+    hosts: frozenset[str] | None
 
     def do_GET(self) -> None:
+        if not self._addressed_to_us():
+            return
         path = self.path.split("?", 1)[0]
         if path == "/list":
             self._send(200, self.body())
@@ -216,6 +257,21 @@ class _ListingHandler(BaseHTTPRequestHandler):
             self._send(200, b'{"status":"ok"}')
         else:
             self._send(404, b'{"error":"not_found","detail":"try GET /list"}')
+
+    def _addressed_to_us(self) -> bool:
+        """Refuse (421) a request whose Host names another server: a rebound DNS name, most likely."""
+        if self.hosts is None:
+            return True
+        host = self.headers.get("Host")
+        if host is not None and _host_port(host, 80) in self.hosts:
+            return True
+        detail = (
+            f"this server answers requests for {', '.join(sorted(self.hosts))}, not {host!r}; "
+            "--allowed-hosts (PT_SYNC_ALLOWED_HOSTS) adds names"
+        )
+        log.warning("refused a request for host %r", host)
+        self._send(421, json.dumps({"error": "misdirected_request", "detail": detail}).encode())
+        return False
 
     def _send(self, status: int, body: bytes) -> None:
         self.send_response(status)
@@ -236,9 +292,12 @@ def serve_listing(
     index_path: str | None,
     *,
     stop: threading.Event,
+    allowed: Collection[str] = (),
     say: Callable[[str], None] = print,
 ) -> None:
-    """Answer GET /list from the index of root, rescanning every rescan_interval, until stop is set."""
+    """Answer GET /list from the index of root, rescanning every rescan_interval, until stop is set.
+
+    Only requests whose Host header names this server are answered (see `allowed_hosts`)."""
     with MediaIndex.open(root, index_path) as index:
         result = index.scan()
         say(result.line(root))
@@ -249,12 +308,17 @@ def serve_listing(
             with lock:
                 return current["body"]
 
-        handler = type("ListingHandler", (_ListingHandler,), {"body": staticmethod(body)})
+        attributes = {"body": staticmethod(body), "hosts": None}
+        handler: type[_ListingHandler] = type("ListingHandler", (_ListingHandler,), attributes)
         server = ThreadingHTTPServer((host, port), handler)
         server.daemon_threads = True
+        handler.hosts = allowed_hosts(host, server.server_address[1], allowed)
         thread = threading.Thread(target=server.serve_forever, name="list-server", daemon=True)
         thread.start()
         say(f"serving http://{host}:{server.server_address[1]}/list; rescanning every {rescan_interval:g} s")
+        if handler.hosts is not None and host.strip().lower() not in ("127.0.0.1", "localhost", "::1"):
+            names = ", ".join(sorted(handler.hosts))
+            say(f"answering requests for {names} only; --allowed-hosts adds the names others use")
         try:
             while not stop.wait(rescan_interval):
                 result = index.scan()
@@ -268,3 +332,29 @@ def serve_listing(
             server.server_close()
             thread.join(timeout=5)
     say("stopped")
+
+
+def scan_folder(root: Path, index_path: str | None, *, as_json: bool = False) -> int:
+    """`scan`: bring the index up to date; print it as GET /list answers it, or one line."""
+    if not root.is_dir():
+        raise Failure(f"no such folder: {root}")
+    with MediaIndex.open(root, index_path) as index:
+        result = index.scan()
+        if as_json:
+            print(json.dumps(index.listing(), indent=2, sort_keys=True), flush=True)
+        else:
+            say(result.line(root))
+    return EXIT_OK
+
+
+def serve(
+    root: Path, host: str, port: int, rescan_interval: float, index_path: str | None, allowed: Collection[str]
+) -> int:
+    """`serve`: answer GET /list until SIGTERM or Ctrl-C."""
+    from picturetime_sync.daemon import stop_on_signals
+
+    if not root.is_dir():
+        raise Failure(f"no such folder: {root}")
+    with stop_on_signals() as stopping:
+        serve_listing(root, host, port, rescan_interval, index_path, stop=stopping, allowed=allowed, say=say)
+    return EXIT_OK

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from picturetime_sync.files import private_database, tighten
+
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -103,8 +105,8 @@ class StateDB:
     """The sync agent's state file; every write commits immediately (crash safety)."""
 
     def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = private_database(Path(path))
+        tighten(self.path.parent)  # the data folder
         # isolation_level=None: autocommit, explicit transactions where several rows change.
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from picturetime_sync.client import GatewayClient, GatewayConnectionError, GatewayError
+from picturetime_client import GatewayClient, GatewayError, RetryPolicy
+from picturetime_sync.console import EXIT_ERROR, EXIT_OK, Say, say, warn
+from picturetime_sync.files import sha256_file
 from picturetime_sync.scan import extension, file_time
-from picturetime_sync.util import sha256_file
+from picturetime_sync.settings import SyncSettings
 
 # What the gateway accepts as a photo on its own (RAW files need their JPEG alongside).
 UPLOADABLE = {"jpg", "jpeg", "jpe", "jfif", "png", "webp", "heic", "heif", "hif"}
-RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
 def stdin_prompt(prompt: str) -> str:
@@ -89,7 +89,7 @@ def _hidden(path: Path, root: Path) -> bool:
 class _Progress:
     """rich progress bars on a terminal, plain lines otherwise."""
 
-    def __init__(self, enabled: bool, say: Callable[[str], None]) -> None:
+    def __init__(self, enabled: bool, say: Say) -> None:
         self.say = say
         self._rich: Any = None
         if enabled:
@@ -136,8 +136,8 @@ def upload_paths(
     paths: list[Path],
     opts: UploadOptions,
     *,
-    say: Callable[[str], None] = print,
-    warn: Callable[[str], None] = print,
+    say: Say = print,
+    warn: Say = print,
 ) -> UploadSummary:
     """Upload every photo under paths; stop at the first failure unless opts.halt."""
     summary = UploadSummary()
@@ -159,7 +159,7 @@ def upload_paths(
                 summary.failed.append((p, str(exc)))
                 warn(f"cannot read {p}: {exc}")
             progress.advance(hashing, p.stat().st_size if p.exists() else 0)
-        known = client.lookup(sorted(set(hashes.values()))) or set()
+        known = _known(client, sorted(set(hashes.values())))
         todo = [p for p in hashes if hashes[p] not in known]
         summary.already_known += len(hashes) - len(todo)
         if len(hashes) > len(todo):
@@ -186,6 +186,16 @@ def upload_paths(
     return summary
 
 
+def _known(client: GatewayClient, hashes: list[str]) -> set[str]:
+    """What the gateway has already; nothing when it cannot tell (an older gateway: upload all)."""
+    try:
+        return client.lookup(hashes)
+    except GatewayError as exc:
+        if exc.status in (404, 405):
+            return set()
+        raise
+
+
 def _ask(opts: UploadOptions, prompt: str) -> str:
     try:
         return opts.ask(prompt).strip().lower()[:1]
@@ -202,36 +212,35 @@ def _upload_one(
     progress: _Progress,
     task: Any,
 ) -> str | None:
-    """Upload with retries on transient failures; None on success, else the error."""
-    error = "unknown error"
-    for attempt in range(1, opts.retries + 1):
-        sent = 0
+    """Upload, retrying what may pass (`opts.retries` attempts, doubling waits); None, else the error."""
+    sent = 0
 
-        def advance(n: int) -> None:
-            nonlocal sent
-            sent += n
-            progress.advance(task, n)
+    def advance(n: int) -> None:  # negative when a failed attempt is taken back
+        nonlocal sent
+        sent += n
+        progress.advance(task, n)
 
-        try:
-            result = client.upload_photo(
-                path, sha, kind=opts.kind, file_time=file_time(path.stat().st_mtime), album=opts.album, tags=opts.tags,
-                progress=advance,
-            )  # fmt: skip
-        except GatewayError as exc:
-            progress.advance(task, -sent)
-            error = str(exc)
-            transient = isinstance(exc, GatewayConnectionError) or exc.status in RETRYABLE_STATUS
-            if not transient:
-                return error
-            if attempt < opts.retries:
-                time.sleep(opts.retry_delay * 2 ** (attempt - 1))
-            continue
-        except OSError as exc:
-            return f"cannot read: {exc}"
-        summary.bytes_sent += sent
-        if result.created:
-            summary.uploaded += 1
-        else:
-            summary.already_known += 1
-        return None
-    return error
+    retry = RetryPolicy.doubling(opts.retries, opts.retry_delay)
+    try:
+        result = client.upload_photo(
+            path, sha, kind=opts.kind, file_time=file_time(path.stat().st_mtime), album=opts.album, tags=opts.tags,
+            progress=advance, retry=retry,
+        )  # fmt: skip
+    except GatewayError as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"cannot read: {exc}"
+    summary.bytes_sent += sent
+    if result.created:
+        summary.uploaded += 1
+    else:
+        summary.already_known += 1
+    return None
+
+
+def upload(settings: SyncSettings, paths: list[Path], opts: UploadOptions) -> int:
+    """`upload`: every photo under paths, then the summary line; status 1 when any failed."""
+    with settings.connect() as client:
+        summary = upload_paths(client, paths, opts, say=say, warn=warn)
+    say(summary.line())
+    return EXIT_OK if not summary.failed else EXIT_ERROR

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.console import Console
 
-from picturetime_aligner.backfill.client import BackfillClient, GatewayError
 from picturetime_aligner.backfill.manifest import default_path
 from picturetime_aligner.backfill.run import Backfill, Options, make_console, print_report
+from picturetime_client import PATIENT, GatewayClient, GatewayError, GatewayUnreachable
 
 ENV_GATEWAY = "PT_BACKFILL_GATEWAY_URL"
 ENV_API_KEY = "PT_BACKFILL_API_KEY"
@@ -152,11 +152,16 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"give --gateway URL or set {ENV_GATEWAY} (or use --align-only)")
         if not api_key:
             parser.error(f"give --api-key KEY or set {ENV_API_KEY}")
-        client = BackfillClient(gateway, api_key)
+        # A running job waits out a gateway restart (about a minute) before a photo counts as failed.
+        client = GatewayClient(
+            gateway, api_key, 120, retry=PATIENT, connect_timeout=10, user_agent="picturetime-backfill"
+        )
         try:
-            client.check()  # the address and the key, before hours of work
+            # The address and the key, before hours of work: a mistyped address fails in seconds.
+            client.check("upload")
         except GatewayError as exc:
-            err.print(f"picturetime-backfill: cannot use the gateway at {gateway}: {exc}")
+            why = f"it is unreachable ({exc.reason})" if isinstance(exc, GatewayUnreachable) else str(exc)
+            err.print(f"picturetime-backfill: cannot use the gateway at {gateway}: {why}")
             client.close()
             return EXIT_USAGE
         target = gateway
@@ -187,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def encode_video(frames_dir: Path, video: Path, fps: float, console: Console) -> int:
     """Encode every frame under frames_dir, in date order, with the sync agent's encoder."""
-    from picturetime_sync.encode import encode_timelapse, list_local_frames
+    from picturetime_sync.encode import EncodeSettings, TimelapseOptions, build_timelapse, list_local_frames
 
     frames = list_local_frames(frames_dir)
     if not frames:
@@ -195,7 +200,8 @@ def encode_video(frames_dir: Path, video: Path, fps: float, console: Console) ->
             f"picturetime-backfill: no frames (YYYY-MM-DD_*.jpg) under {frames_dir}; no video written"
         )
         return EXIT_FAILED
-    report = encode_timelapse(frames, video, fps=fps)
+    opts = TimelapseOptions(settings=EncodeSettings(fps=fps), poster=False, contact_sheet=False)
+    report = build_timelapse(frames, video, opts, keep_segments=False)
     console.print(
         f"video: {report.frames} frames, {report.duration:.1f} s -> {report.path} "
         f"(encoded at {report.fps_speed:.0f} frames/s)"

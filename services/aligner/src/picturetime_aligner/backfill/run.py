@@ -27,11 +27,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from picturetime_aligner.backfill.client import BackfillClient, GatewayError
 from picturetime_aligner.backfill.manifest import Entry, Manifest
 from picturetime_aligner.backfill.scan import CONTENT_TYPES, Candidate, scan, sha256_file
 from picturetime_aligner.backfill.work import Outcome, align_photo, init_worker
 from picturetime_aligner.models import AlignmentSettings
+from picturetime_client import GatewayClient, GatewayError, UploadResult
 
 HASH_BATCH = 64  # files hashed (and looked up) together
 REGISTER_THREADS = 4
@@ -46,7 +46,7 @@ class Options:
     src: Path
     manifest: Path
     jobs: int
-    client: BackfillClient | None  # None: --align-only
+    client: GatewayClient | None  # None: --align-only
     target: str
     frames_dir: Path | None  # where local frame copies go (--align-only, --video)
     with_originals: bool = False
@@ -206,7 +206,7 @@ class Backfill:
     ) -> None:
         """Align in the pool and register as results come, a bounded number at a time."""
         aligning: dict[Future[Outcome], Item] = {}
-        registering: dict[Future[tuple[dict[str, Any], bool]], tuple[Item, Outcome]] = {}
+        registering: dict[Future[UploadResult], tuple[Item, Outcome]] = {}
         exhausted = False
         while True:
             while not exhausted and len(aligning) + len(registering) < in_flight + REGISTER_THREADS:
@@ -217,7 +217,8 @@ class Backfill:
                 aligning[pool.submit(align_photo, str(item.cand.path), item.cand.mtime_ns)] = item
             if not aligning and not registering:
                 break
-            done, _ = wait([*aligning, *registering], return_when=FIRST_COMPLETED)
+            futures: list[Future[Any]] = [*aligning, *registering]
+            done, _ = wait(futures, return_when=FIRST_COMPLETED)
             for future in done:
                 if future in aligning:
                     item = aligning.pop(future)
@@ -228,12 +229,12 @@ class Backfill:
                         continue
                     self._aligned_locally(item, outcome)
                 else:
-                    item, outcome = registering.pop(future)  # type: ignore[arg-type]
-                    self._registered(item, outcome, future)  # type: ignore[arg-type]
+                    item, outcome = registering.pop(future)
+                    self._registered(item, outcome, future)
                 progress.advance(self.report.counts)
 
     # -- outcomes -----------------------------------------------------------------------------
-    def _register(self, item: Item, outcome: Outcome) -> tuple[dict[str, Any], bool]:
+    def _register(self, item: Item, outcome: Outcome) -> UploadResult:
         cand, alignment = item.cand, outcome.alignment
         width, height = alignment["output_size"]
         in_size = alignment.get("input_size") or [None, None]
@@ -248,11 +249,11 @@ class Backfill:
         }  # fmt: skip
         assert self.opts.client is not None and outcome.jpeg is not None
         original = cand.path if self.opts.with_originals else None
-        return self.opts.client.register(metadata, outcome.jpeg, original, CONTENT_TYPES[cand.kind])
+        return self.opts.client.register_frame(metadata, outcome.jpeg, original, CONTENT_TYPES[cand.kind])
 
-    def _registered(self, item: Item, outcome: Outcome, future: Future[tuple[dict[str, Any], bool]]) -> None:
+    def _registered(self, item: Item, outcome: Outcome, future: Future[UploadResult]) -> None:
         try:
-            photo, created = future.result()
+            registered = future.result()
         except GatewayError as exc:
             if exc.fatal:
                 raise FatalError(f"the gateway refused the API key: {exc.detail}") from None
@@ -265,11 +266,10 @@ class Backfill:
                 ) from None
             self._finish(item.cand, item.sha256, "error", taken_at=outcome.taken_at, detail=str(exc))
             return
-        status = "registered" if created else "known"
+        status = "registered" if registered.created else "known"
         frame = self._frame_rel(item, outcome)
-        self._finish(
-            item.cand, item.sha256, status, photo_id=photo.get("id"), taken_at=outcome.taken_at, frame=frame
-        )
+        photo_id, taken_at = registered.photo_id, outcome.taken_at
+        self._finish(item.cand, item.sha256, status, photo_id=photo_id, taken_at=taken_at, frame=frame)
 
     def _frame_rel(self, item: Item, outcome: Outcome) -> str | None:
         if self.opts.frames_dir is None or outcome.taken_at is None:

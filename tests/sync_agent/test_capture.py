@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 import socket
 import struct
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,8 +20,8 @@ import pytest
 from picturetime_sync.capture import queued_files
 from tests.support.images import jpeg
 from tests.support.stack import Account
+from tests.sync_agent.agent import SCRIPT, agent_env
 
-SCRIPT = str(Path(sys.executable).parent / "picturetime-sync")
 # What the camera does, request after request: two good images in every seven answers.
 MODES = ["ok", "500", "truncated", "reset", "ok", "cut_without_length", "not_an_image"]
 
@@ -94,11 +92,6 @@ def camera() -> Iterator[FlakyCamera]:
     cam.server.server_close()
 
 
-def capture_env(home: Path, api_key: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PT_SYNC_")}
-    return {**env, "XDG_CONFIG_HOME": str(home / ".config"), "PT_SYNC_API_KEY": api_key}
-
-
 def known(gateway: str, api_key: str, hashes: list[str]) -> set[str]:
     response = httpx.post(
         f"{gateway}/api/v1/photos/lookup",
@@ -119,7 +112,7 @@ def test_flaky_camera_gateway_outage_and_kill_lose_no_image(
 ) -> None:
     data = tmp_path / "pt"
     queue = data / "capture-queue"
-    env = capture_env(tmp_path, account.api_key)
+    env = agent_env(tmp_path, PT_SYNC_API_KEY=account.api_key)
     base = [SCRIPT, "capture", "--url", camera.url, "--interval", "0.1", "--dir", str(data), "--retries", "6"]
 
     # 1. the gateway is unreachable: every image waits in the on-disk queue

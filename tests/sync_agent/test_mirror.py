@@ -10,16 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from picturetime_client import GatewayClient, PendingPage
 from picturetime_common.localservers import free_port
 from picturetime_gateway.settings import GatewaySettings
-from picturetime_sync.client import GatewayClient, PendingPage
 from picturetime_sync.mirror import MirrorReport, mirror_pending_frames
 from picturetime_sync.state import StateDB
 from tests.support.bus import eventually, publish
 from tests.support.frames import aligned_frame
 from tests.support.images import jpeg
-from tests.support.stack import Account
-from tests.sync_agent.conftest import (
+from tests.support.live_gateway import (
     LiveFrame,
     add_aligned_frame,
     add_aligned_frames,
@@ -27,6 +26,7 @@ from tests.sync_agent.conftest import (
     pending_ids,
     settled_pending_ids,
 )
+from tests.support.stack import Account
 
 
 class Killed(BaseException):

@@ -6,24 +6,24 @@ import hashlib
 from datetime import date
 from pathlib import Path
 
+import av
 import httpx
+import numpy as np
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 from starlette.types import Message, Receive, Scope, Send
 
+from picturetime_client import GatewayClient, GatewayError, GatewayUnreachable
 from picturetime_common.localservers import free_port
 from picturetime_common.s3 import make_client
 from picturetime_gateway.app import create_app
 from picturetime_gateway.settings import GatewaySettings
-from picturetime_sync.client import GatewayClient, GatewayConnectionError, GatewayError
-from picturetime_sync.encode import encode_timelapse
-from picturetime_sync.util import sha256_file
 from tests.support.bus import eventually
+from tests.support.images import jpeg
+from tests.support.live_gateway import add_aligned_frame, add_aligned_frames
 from tests.support.stack import Account, create_account
-from tests.sync_agent.conftest import add_aligned_frame, add_aligned_frames
-from tests.sync_agent.marker_frames import write_frame
 
 
 def test_pending_and_ack(live_gateway: str, account: Account, gateway_settings: GatewaySettings) -> None:
@@ -97,7 +97,7 @@ def test_stream_frame_errors(live_gateway: str, account: Account, gateway_settin
 def test_wrong_api_key_is_a_401_gateway_error(live_gateway: str) -> None:
     with GatewayClient(live_gateway, "pt_not-a-real-key", 10) as client, pytest.raises(GatewayError) as info:
         client.pending()
-    assert not isinstance(info.value, GatewayConnectionError)
+    assert not isinstance(info.value, GatewayUnreachable)
     assert (info.value.status, info.value.code) == (401, "invalid_api_key")
     assert info.value.detail == "the API key is unknown or revoked"
     assert "HTTP 401" in str(info.value)
@@ -125,21 +125,30 @@ def test_unreachable_gateway_is_a_connection_error() -> None:
     with GatewayClient(url, "k", 2) as client:
         for call in (client.pending, lambda: client.ack([("x", "0" * 64)])):
             with pytest.raises(
-                GatewayConnectionError, match=r"cannot reach the gateway at http://127\.0\.0\.1:"
+                GatewayUnreachable, match=r"cannot reach the gateway at http://127\.0\.0\.1:"
             ) as info:
                 call()
             assert (info.value.status, info.value.code) == (0, "connection_error")
-        with pytest.raises(GatewayConnectionError), client.stream_frame("/api/v1/frames/x/content"):
+        with pytest.raises(GatewayUnreachable), client.stream_frame("/api/v1/frames/x/content"):
             pass
 
 
 def encoded_mp4(tmp_path: Path, frames: int = 5) -> Path:
-    paths = [
-        write_frame(tmp_path / "src" / f"2024-01-0{i + 1}_p{i}.jpg", i, (216, 270)) for i in range(frames)
-    ]
-    report = encode_timelapse(paths, tmp_path / "t.mp4", fps=10, size=(216, 270))
-    assert report.frames == frames
-    return report.path
+    path = tmp_path / "t.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 216, 270, "yuv420p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((270, 216, 3), i * 40, np.uint8), format="rgb24")
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    with av.open(str(path)) as video:
+        assert sum(1 for _ in video.decode(video=0)) == frames
+    return path
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_publish_timelapse_stores_the_mp4(
@@ -226,3 +235,97 @@ def test_ack_is_committed_before_it_is_answered(
         )
     assert response.json() == {"acknowledged": 1}
     assert committed_when_answered == [True]
+
+
+def test_check_answers_within_seconds_for_the_scope_the_key_has(
+    live_gateway: str, account: Account, gateway_settings: GatewaySettings
+) -> None:
+    with GatewayClient(live_gateway, account.api_key, 10) as client:
+        client.check("upload")
+        client.check("sync")
+    uploader = create_account(gateway_settings, scopes="upload")
+    with GatewayClient(live_gateway, uploader.api_key, 10) as client:
+        client.check("upload")
+        with pytest.raises(GatewayError) as info:
+            client.check("sync")
+        assert (info.value.status, info.value.code, info.value.fatal) == (403, "missing_scope", True)
+    with GatewayClient(live_gateway, "pt_not-a-real-key", 10) as client, pytest.raises(GatewayError) as info:
+        client.check("upload")
+    assert (info.value.status, info.value.code, info.value.fatal) == (401, "invalid_api_key", True)
+
+
+def test_upload_photo_streams_with_its_checksum_and_reports_progress(
+    live_gateway: str, account: Account, tmp_path: Path
+) -> None:
+    photo = tmp_path / "IMG_20240613_081530.jpg"
+    photo.write_bytes(jpeg(640, 480, seed=21))
+    sha = sha256_file(photo)
+    sent: list[int] = []
+
+    with GatewayClient(live_gateway, account.api_key, 30) as client:
+        first = client.upload_photo(photo, sha, kind="daily", tags="a,b", progress=sent.append)
+        again = client.upload_photo(photo, sha)
+        with pytest.raises(GatewayError) as info:
+            client.upload_photo(photo, "0" * 64)
+        known = client.lookup([sha, "1" * 64])
+
+    assert first.created and first.sha256 == sha and first.photo_id
+    assert sum(sent) == photo.stat().st_size and min(sent) > 0
+    assert not again.created and again.photo_id == first.photo_id
+    assert (info.value.status, info.value.code) == (400, "sha256_mismatch")
+    assert known == {sha}
+
+
+def test_lookup_asks_in_batches_the_gateway_takes(
+    live_gateway: str, account: Account, tmp_path: Path
+) -> None:
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(jpeg(seed=22))
+    sha = sha256_file(photo)
+    unknown = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(2500)]
+    asked: list[int] = []
+
+    with GatewayClient(live_gateway, account.api_key, 30) as client:
+        client.upload_photo(photo, sha)
+        client._http.event_hooks["request"].append(lambda r: asked.append(len(r.content)))
+        assert client.lookup([*unknown, sha.upper()]) == {sha}
+        assert client.lookup([]) == set()
+
+    assert len(asked) == 3  # 1000 + 1000 + 501: the gateway refuses more than 1000 at once
+
+
+def test_register_frame_streams_the_original_and_knows_it_the_second_time(
+    live_gateway: str, account: Account, gateway_settings: GatewaySettings, tmp_path: Path
+) -> None:
+    original = tmp_path / "IMG_20190704_073000.jpg"
+    original.write_bytes(jpeg(640, 800, seed=23))
+    frame = jpeg(1080, 1350, seed=24)
+    metadata = {
+        "sha256": sha256_file(original), "size": original.stat().st_size, "content_type": "image/jpeg",
+        "taken_at": "2019-07-04T07:30:00+02:00", "original_name": original.name, "original_width": 640,
+        "original_height": 800, "matrix": [[1.6, 0.0, 10.0], [0.0, 1.6, 20.0]], "left_eye": [388.3, 566.5],
+        "right_eye": [690.7, 566.5], "confidence": 0.93, "quality": {}, "params_hash": "0123456789ab",
+        "width": 1080, "height": 1350, "exif": {},
+    }  # fmt: skip
+
+    with GatewayClient(live_gateway, account.api_key, 30) as client:
+        first = client.register_frame(metadata, frame, original, "image/jpeg")
+        again = client.register_frame(metadata, frame, original, "image/jpeg")
+        with pytest.raises(GatewayError) as info:
+            client.register_frame({**metadata, "taken_at": "2019-07-04T07:30:00"}, frame)
+
+    assert first.created and first.sha256 == metadata["sha256"]
+    assert not again.created and again.photo_id == first.photo_id
+    assert (info.value.status, info.value.code) == (422, "invalid_metadata")
+    key = f"{account.user_id}/2019/07/{metadata['sha256']}.jpg"
+    stored = make_client(gateway_settings.s3).get_object(gateway_settings.buckets.originals, key)
+    try:
+        assert stored.read() == original.read_bytes()
+    finally:
+        stored.close()
+        stored.release_conn()
+
+
+def test_latest_timelapse_is_none_before_the_first_publish(live_gateway: str, account: Account) -> None:
+    with GatewayClient(live_gateway, account.api_key, 10) as client:
+        assert client.latest_timelapse() is None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -13,20 +12,14 @@ import httpx
 
 from tests.support.images import jpeg, png, with_exif
 from tests.support.stack import Account
-
-SCRIPT = str(Path(sys.executable).parent / "picturetime-sync")
+from tests.sync_agent.agent import agent
 
 
 def upload(
     *args: str, api_key: str, gateway: str, home: Path, stdin: str = ""
-) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PT_SYNC_")}
-    env.update(
-        {"XDG_CONFIG_HOME": str(home / ".config"), "PT_SYNC_API_KEY": api_key, "PT_SYNC_GATEWAY_URL": gateway}
-    )
-    return subprocess.run(
-        [SCRIPT, "upload", *args], env=env, input=stdin, capture_output=True, text=True, timeout=240
-    )
+) -> subprocess.CompletedProcess[str]:
+    env = {"PT_SYNC_API_KEY": api_key, "PT_SYNC_GATEWAY_URL": gateway}
+    return agent("upload", *args, home=home, env=env, stdin=stdin)
 
 
 def existing(gateway: str, api_key: str, body: bytes, name: str = "x.jpg") -> dict:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
-import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -18,13 +20,7 @@ import numpy as np
 
 from picturetime_common.localservers import free_port
 from tests.support.images import jpeg
-
-SCRIPT = str(Path(sys.executable).parent / "picturetime-sync")
-
-
-def agent_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PT_SYNC_")}
-    return {**env, "XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache")}
+from tests.sync_agent.agent import SCRIPT, agent_env
 
 
 def make_video(path: Path, creation_time: str | None) -> None:
@@ -134,3 +130,68 @@ def test_serve_answers_list_and_picks_up_new_files(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     assert "stopped" in proc.stdout.read()
+
+
+@contextlib.contextmanager
+def serving(root: Path, home: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[int]:
+    """`serve` on a free port, until the block ends; yields the port once /healthz answers."""
+    port = free_port()
+    argv = [SCRIPT, "serve", "--storage_dir", str(root), "--port", str(port), *args]
+    proc = subprocess.Popen(argv, env={**agent_env(home), **(env or {})}, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+        yield port
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_serve_answers_only_requests_addressed_to_it(tmp_path: Path) -> None:
+    """DNS rebinding: a page on evil.example whose name now points at 127.0.0.1 makes the browser
+    send `Host: evil.example`; the list must not be read that way."""
+    root = tmp_path / "media"
+    root.mkdir()
+    photo = root / "private-name.jpg"
+    photo.write_bytes(jpeg(seed=7))
+
+    with serving(root, tmp_path) as port:
+        url = f"http://127.0.0.1:{port}/list"
+        for host in (
+            f"evil.example:{port}",
+            "evil.example",
+            f"127.0.0.1.evil.example:{port}",
+            f"localhost:{port + 1}",
+        ):
+            refused = httpx.get(url, headers={"Host": host}, timeout=5)
+            assert refused.status_code == 421, host
+            assert refused.json()["error"] == "misdirected_request"
+            assert sha(photo) not in refused.text and "private-name" not in refused.text
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:  # HTTP/1.0, no Host at all
+            conn.sendall(b"GET /list HTTP/1.0\r\n\r\n")
+            answer = conn.makefile("rb").read()
+        assert answer.startswith(b"HTTP/1.0 421") and b"private-name" not in answer
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}", f"[::1]:{port}"):
+            allowed = httpx.get(url, headers={"Host": host}, timeout=5)
+            assert allowed.status_code == 200 and sha(photo) in allowed.json(), host
+
+    # names other machines use are configured, by flag or environment
+    with serving(root, tmp_path, "--allowed-hosts", "nas.local, 192.168.1.5:8080") as port:
+        url = f"http://127.0.0.1:{port}/list"
+        assert httpx.get(url, headers={"Host": f"nas.local:{port}"}, timeout=5).status_code == 200
+        assert httpx.get(url, headers={"Host": "192.168.1.5:8080"}, timeout=5).status_code == 200
+        assert httpx.get(url, headers={"Host": f"evil.example:{port}"}, timeout=5).status_code == 421
+    with serving(root, tmp_path, env={"PT_SYNC_ALLOWED_HOSTS": "nas.local"}) as port:
+        url = f"http://127.0.0.1:{port}/list"
+        assert httpx.get(url, headers={"Host": f"nas.local:{port}"}, timeout=5).status_code == 200
+        assert httpx.get(url, headers={"Host": f"other.local:{port}"}, timeout=5).status_code == 421

@@ -20,7 +20,7 @@ from tests.support.images import jpeg
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "deploy" / "pyinstaller" / "picturetime-sync.spec"
 BINARY = ROOT / "dist" / ("picturetime-sync.exe" if os.name == "nt" else "picturetime-sync")
-SOURCES = [SPEC, *(ROOT / "services" / "sync-agent" / "src").rglob("*.py")]
+SOURCES = [SPEC, *(ROOT / "services" / "sync-agent" / "src").rglob("*.py"), *(ROOT / "libs").rglob("*.py")]
 
 pytestmark = [
     pytest.mark.slow,

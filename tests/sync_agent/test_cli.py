@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.sync_agent.agent import agent
 from tests.sync_agent.marker_frames import write_frame
 
-SCRIPT = Path(sys.executable).with_name("picturetime-sync")
 
-
-def run(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess:
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the console script with a clean PT_SYNC_* environment plus `env`."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("PT_SYNC_")}
-    command = [str(SCRIPT)] if SCRIPT.exists() else [shutil.which("picturetime-sync") or "picturetime-sync"]
-    return subprocess.run(
-        [*command, *args], env={**base, **(env or {})}, capture_output=True, text=True, timeout=120, cwd=cwd
-    )
+    return agent(*args, env=env, timeout=120)
 
 
 COMMANDS = ("login", "status", "once", "run", "encode", "publish", "capture", "upload", "scan", "serve")
