@@ -252,19 +252,10 @@ def _run_one_core(args) -> dict:
     return results
 
 
-_pool_aligner = None
-
-
-def _pool_init() -> None:
-    global _pool_aligner
-    _pin(None)
-    from picturetime_aligner import Aligner
-
-    _pool_aligner = Aligner()
-
-
 def _pool_align(path: str) -> str:
-    res = _pool_aligner.align(Path(path).read_bytes())
+    from picturetime_aligner.pool import current_aligner
+
+    res = current_aligner().align(Path(path).read_bytes())
     if res.jpeg is not None:
         out = Path(tempfile.gettempdir()) / f"picturetime-bench-pool-{os.getpid()}.jpg"
         out.write_bytes(res.jpeg)
@@ -272,11 +263,15 @@ def _pool_align(path: str) -> str:
 
 
 def two_core_throughput(paths: list[str]) -> dict:
-    """Frames per second with a pool of 2 processes (one Aligner each), models loaded beforehand."""
-    with ProcessPoolExecutor(2, mp_context=get_context("spawn"), initializer=_pool_init) as pool:
-        list(pool.map(_pool_align, paths[:2], chunksize=1))  # load both workers' models
+    """Frames per second with the backfill's pool of 2 processes (one Aligner each), models loaded
+    beforehand."""
+    from picturetime_aligner import AlignmentSettings
+    from picturetime_aligner.pool import AlignerPool
+
+    with AlignerPool(AlignmentSettings(), 2, processes=True) as pool:
+        list(pool.map(_pool_align, paths[:2]))  # load both workers' models
         t = time.perf_counter()
-        statuses = list(pool.map(_pool_align, paths, chunksize=1))
+        statuses = list(pool.map(_pool_align, paths))
         wall = time.perf_counter() - t
     return {
         "frames": len(paths),

@@ -432,7 +432,7 @@ def test_backfill_job_runs_the_console_script_on_a_read_only_source() -> None:
     [
         ("gateway", "picturetime_gateway.settings:GatewaySettings"),
         ("archive", "picturetime_archive.settings:ArchiveSettings"),
-        ("aligner", "picturetime_aligner.worker:AlignerServiceSettings"),
+        ("aligner", "picturetime_aligner.settings:AlignerSettings"),
     ],
 )
 def test_each_service_accepts_the_compose_environment(

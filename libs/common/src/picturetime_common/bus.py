@@ -67,16 +67,23 @@ async def consume(
     on_give_up: GiveUp | None = None,
     batch: int = 1,
     retry_delay: float = 2.0,
+    max_deliver: int | None = None,
 ) -> None:
-    """Run a durable pull consumer until `stop` is set; explicit ack, bounded redelivery."""
+    """Run a durable pull consumer until `stop` is set; explicit ack, bounded redelivery.
+
+    `max_deliver` replaces `settings.max_deliver` for this consumer; -1 lifts the bound, for a
+    handler that bounds its retries itself (it may settle a message itself: nak with a delay of its
+    own, term). An existing durable is brought to this configuration."""
+    bound = settings.max_deliver if max_deliver is None else max_deliver
     config = ConsumerConfig(
         durable_name=durable,
         ack_policy=AckPolicy.EXPLICIT,
         deliver_policy=DeliverPolicy.ALL,
-        max_deliver=settings.max_deliver,
+        max_deliver=bound,
         ack_wait=settings.ack_wait_seconds,
         filter_subject=subject,
     )
+    await js.add_consumer(settings.stream, config)  # creates it, or updates the one a release before made
     sub = await js.pull_subscribe(subject, durable=durable, stream=settings.stream, config=config)
     try:
         while not stop.is_set():
@@ -93,7 +100,7 @@ async def consume(
                 await asyncio.sleep(retry_delay)
                 continue
             for msg in messages:
-                await _handle(msg, settings, handler, on_give_up, retry_delay)
+                await _handle(msg, bound, handler, on_give_up, retry_delay)
     finally:
         # A pull subscription left open makes draining the connection wait out its whole timeout
         # (30 s: longer than a container's stop grace period); the durable consumer stays.
@@ -102,7 +109,7 @@ async def consume(
 
 
 async def _handle(
-    msg: Msg, settings: NatsSettings, handler: Handler, on_give_up: GiveUp | None, retry_delay: float
+    msg: Msg, max_deliver: int, handler: Handler, on_give_up: GiveUp | None, retry_delay: float
 ) -> None:
     try:
         event = parse_event(msg.subject, msg.data)
@@ -119,7 +126,7 @@ async def _handle(
         await msg.term()
     except Exception as exc:
         delivered = msg.metadata.num_delivered or 1
-        if delivered >= settings.max_deliver:
+        if 0 < max_deliver <= delivered:
             log.error("bus.message.exhausted subject=%s event=%s error=%r", msg.subject, event.event_id, exc)
             if on_give_up is not None:
                 await on_give_up(event, exc)
@@ -128,7 +135,8 @@ async def _handle(
             log.warning("bus.message.retry subject=%s delivered=%d error=%r", msg.subject, delivered, exc)
             await msg.nak(delay=retry_delay * delivered)
     else:
-        await msg.ack()
+        if not msg.is_acked:  # settled by the handler itself (is_acked covers nak and term too)
+            await msg.ack()
 
 
 @contextlib.asynccontextmanager

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import ClassVar, Literal
+from enum import StrEnum
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -72,12 +73,26 @@ class FrameAligned(Event):
     quality: dict[str, object] = Field(default_factory=dict)
 
 
+class FailureReason(StrEnum):
+    """Why the aligner made no frame of a photo. A failure of the infrastructure is never one: the
+    aligner retries it until it passes."""
+
+    NO_FACE = "no_face"
+    UNDECODABLE = "undecodable"
+    MISSING_ORIGINAL = "missing_original"
+    # The aligner process died while aligning it, again and again (out of memory, a native crash).
+    CRASHED = "crashed"
+    ERROR = "error"  # anything else that failed again and again, or eye points that are not points
+
+
 class FrameFailed(Event):
     subject: ClassVar[str] = "pt.frame.failed"
 
     photo_id: str
-    reason: Literal["no_face", "undecodable", "missing_original", "error"]
+    reason: FailureReason
     detail: str = ""
+    # True when the photo itself may be fine (`crashed`: the machine may have been short of memory),
+    # so a later try may align it; False for the photo's own faults.
     retryable: bool = False
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from .decode import ImageSource, Level, UndecodableImage
 from .geometry import apply, compose, invert, rotation_affine, similarity
 from .landmarks import Face, FaceMesh, eye_centres, face_quality, landmark_roi
-from .models import AlignmentResult, AlignmentSettings
+from .models import AlignmentResult, AlignmentSettings, Failure
 from .render import MAX_UPSCALE, REUSE_UPSCALE, encode_jpeg, needed_reduction, render, warp
 
 log = logging.getLogger("picturetime.aligner")
@@ -100,16 +100,21 @@ class Aligner:
         try:
             return self._align(image_bytes, hints or {})
         except UndecodableImage:
-            return self._failed("error", "undecodable")
+            return self._failed(Failure.UNDECODABLE, "undecodable")
         except ValueError as exc:
-            return self._failed("error", f"invalid: {exc}")
+            return self._failed(Failure.INVALID_INPUT, f"invalid: {exc}")
         except Exception as exc:  # a corrupt file can upset any native library underneath
             log.exception("aligner.frame.error")
-            return self._failed("error", f"{type(exc).__name__}: {exc}")
+            return self._failed(Failure.INTERNAL, f"{type(exc).__name__}: {exc}")
 
-    def _failed(self, status: str, error: str | None, input_size=None, quality=None) -> AlignmentResult:
+    def forget_sizes(self) -> None:
+        """Forget the face sizes of the photos aligned so far, so the next result depends on its input
+        alone (they only guess the first decode, but that guess can move the eyes by a fraction of a pixel)."""
+        self._last_eye_fraction.clear()
+
+    def _failed(self, failure: Failure, error: str | None, input_size=None, quality=None) -> AlignmentResult:
         return AlignmentResult(
-            status=status,
+            status="no_face" if failure is Failure.NO_FACE else "error",
             matrix=None,
             left_eye=None,
             right_eye=None,
@@ -119,6 +124,7 @@ class Aligner:
             output_size=self.settings.size,
             jpeg=None,
             error=error,
+            failure=failure,
         )
 
     def _align(self, image_bytes: bytes, hints: dict) -> AlignmentResult:
@@ -134,7 +140,7 @@ class Aligner:
             reference = (_point(ref.get("left_eye")), _point(ref.get("right_eye")))
             found = self._locate(source, reference if all(reference) else None)
             if found is None:
-                return self._failed("no_face", None, source.size, {"faces": 0})
+                return self._failed(Failure.NO_FACE, None, source.size, {"faces": 0})
             eyes, quality, confidence = found
         matrix = similarity(tuple(eyes[0]), tuple(eyes[1]), *self.settings.target_eyes())
         frame = render(source, matrix, self.settings)
@@ -215,7 +221,7 @@ class Aligner:
             # the part of FaceMesh's error that depends on where the face sits in its input.
             dx, dy, degrees, zoom = nudge
             c = (CANON_SIZE / 2 - 0.5, CANON_SIZE / 2 - 0.5)
-            turn = cv2.getRotationMatrix2D(c, degrees, zoom)
+            turn = np.asarray(cv2.getRotationMatrix2D(c, degrees, zoom), dtype=np.float64)
             turn[:, 2] += (dx, dy)
             m_canon = compose(turn, m_canon)
         crop = warp(level, m_canon, (CANON_SIZE, CANON_SIZE))

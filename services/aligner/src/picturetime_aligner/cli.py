@@ -8,14 +8,11 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
-from multiprocessing import get_context
 from pathlib import Path
 
-from .models import AlignmentSettings
-
-_worker_aligner = None  # one Aligner per pool process, made by _init_worker
+from picturetime_aligner.models import AlignmentSettings
+from picturetime_aligner.pool import AlignerPool, current_aligner
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -28,23 +25,13 @@ def _parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def _init_worker(settings: AlignmentSettings) -> None:
-    global _worker_aligner
-    import cv2
-
-    cv2.setNumThreads(1)  # the pool is the parallelism; OpenCV threads would only oversubscribe
-    from .align import Aligner
-
-    _worker_aligner = Aligner(settings)
-
-
 def _align_file(path: str) -> tuple[dict, bytes | None]:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         result = {"status": "error", "matrix": None, "left_eye": None, "right_eye": None, "confidence": 0.0}
         return {**result, "error": f"cannot read: {exc.strerror or exc}"}, None
-    res = _worker_aligner.align(data)
+    res = current_aligner().align(data)
     return res.to_json(), res.jpeg
 
 
@@ -88,16 +75,8 @@ class _Progress:
 
 
 def _results(paths: list[str], settings: AlignmentSettings, jobs: int) -> Iterator[tuple[dict, bytes | None]]:
-    if jobs <= 1:
-        _init_worker(settings)
-        for p in paths:
-            yield _align_file(p)
-        return
-    # spawn: MediaPipe's graph threads do not survive fork; each process loads its own Aligner.
-    with ProcessPoolExecutor(
-        jobs, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(settings,)
-    ) as pool:
-        yield from pool.map(_align_file, paths, chunksize=1)
+    with AlignerPool(settings, jobs, processes=jobs > 1) as pool:
+        yield from pool.map(_align_file, paths)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 
 BACKGROUNDS = ("blur", "solid", "edge")
 
@@ -52,6 +53,16 @@ class AlignmentSettings:
         return (self.width, self.height)
 
 
+class Failure(StrEnum):
+    """Why a photo gave no frame."""
+
+    NO_FACE = "no_face"
+    UNDECODABLE = "undecodable"
+    INVALID_INPUT = "invalid_input"  # hints that cannot be used (eye points that are not points)
+    # An exception inside a library: a corrupt file, or the machine (memory) rather than the photo.
+    INTERNAL = "internal"
+
+
 @dataclass
 class AlignmentResult:
     """What aligning one photo produced."""
@@ -66,6 +77,7 @@ class AlignmentResult:
     output_size: tuple[int, int] = (1080, 1350)
     jpeg: bytes | None = None
     error: str | None = None
+    failure: Failure | None = None  # None when aligned
 
     def to_json(self) -> dict:
         """Everything except the JPEG, JSON-serialisable."""

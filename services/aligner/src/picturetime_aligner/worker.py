@@ -4,40 +4,40 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import hashlib
 import logging
+import math
+import os
 import signal
 import sys
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from io import BytesIO
 from typing import Any
 
+import certifi
+import urllib3
 from minio import Minio
 from minio.error import S3Error
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from pydantic import BaseModel, Field
 
-from picturetime_aligner import Aligner, AlignmentResult, AlignmentSettings
+from picturetime_aligner.models import AlignmentResult, Failure
+from picturetime_aligner.pool import AlignerPool, current_aligner
+from picturetime_aligner.retries import Attempt, AttemptLedger, FailedAttempts, backoff, is_infrastructure
+from picturetime_aligner.settings import AlignerSettings
 from picturetime_common import bus
-from picturetime_common.events import Event, FrameAligned, FrameFailed, PhotoRealign, PhotoUploaded
-from picturetime_common.s3 import make_client
-from picturetime_common.settings import CommonSettings
+from picturetime_common.events import (
+    Event,
+    FailureReason,
+    FrameAligned,
+    FrameFailed,
+    PhotoRealign,
+    PhotoUploaded,
+)
+from picturetime_common.settings import S3Settings
 
 log = logging.getLogger("picturetime_aligner.worker")
-
-
-class AlignerOptions(BaseModel):
-    # Each thread holds its own MediaPipe graph; one per core is the useful maximum.
-    threads: int = Field(default=1, ge=1, le=16)
-    width: int = 1080
-    height: int = 1350
-
-
-class AlignerServiceSettings(CommonSettings):
-    aligner: AlignerOptions = AlignerOptions()
 
 
 def frame_key(taken_at: datetime, photo_id: str, params_hash: str) -> str:
@@ -45,55 +45,105 @@ def frame_key(taken_at: datetime, photo_id: str, params_hash: str) -> str:
     return f"{taken_at:%Y}/{taken_at:%m}/{photo_id}-{params_hash}.jpg"
 
 
-class AlignerPool:
-    """Alignment on worker threads, one Aligner (model) per thread, loaded once."""
+def align_alone(data: bytes, hints: dict[str, Any] | None) -> AlignmentResult:
+    """Align on a pool worker, with no memory of the photos before."""
+    aligner = current_aligner()
+    # A frame must depend on its input only, so that a redelivery on any replica rewrites the same
+    # bytes under the same key and event id.
+    aligner.forget_sizes()
+    return aligner.align(data, hints)
 
-    def __init__(self, settings: AlignmentSettings, threads: int) -> None:
-        self.settings = settings
-        self._local = threading.local()
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="align")
 
-    def _align(self, data: bytes, hints: dict[str, Any] | None) -> AlignmentResult:
-        aligner = getattr(self._local, "aligner", None)
-        if aligner is None:
-            aligner = self._local.aligner = Aligner(self.settings)
-        # The Aligner guesses the first decode from the last face of the same photo size, and that
-        # guess can move the eyes by a fraction of a pixel. A frame must depend on its input only, so
-        # that a redelivery on any replica rewrites the same bytes under the same key and event id.
-        aligner._last_eye_fraction.clear()
-        return aligner.align(data, hints)
-
-    async def align(self, data: bytes, hints: dict[str, Any] | None) -> AlignmentResult:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._align, data, hints)
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=True)
+def s3_client(s3: S3Settings) -> Minio:
+    """An S3 client that fails fast: the SDK's own five retries and 5-minute timeouts would only hold
+    a thread, since the aligner retries a failing S3 itself, with backoff, for as long as it takes."""
+    http = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=10, read=60), maxsize=10,
+        cert_reqs="CERT_REQUIRED", ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=urllib3.Retry(total=1, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+    )  # fmt: skip
+    return Minio(
+        s3.endpoint, access_key=s3.access_key, secret_key=s3.secret_key, secure=s3.secure, region=s3.region,
+        http_client=http,
+    )  # fmt: skip
 
 
 class AlignerService:
     def __init__(
-        self, settings: AlignerServiceSettings, s3: Minio, js: JetStreamContext, pool: AlignerPool
+        self,
+        settings: AlignerSettings,
+        s3: Minio,
+        js: JetStreamContext,
+        pool: AlignerPool,
+        ledger: AttemptLedger,
     ) -> None:
         self.settings = settings
         self.s3 = s3
         self.js = js
         self.pool = pool
+        self.ledger = ledger
+        # Failed attempts (crashes, unexpected errors) that end a photo; infrastructure never counts.
+        self.max_failures = settings.nats.max_deliver if settings.nats.max_deliver > 0 else math.inf
 
     async def handle(self, event: Event, msg: Msg) -> None:
+        """Align one photo, and settle its message: ack with a verdict, or retry later."""
         if not isinstance(event, PhotoUploaded | PhotoRealign):
             return
-        hints = hints_of(event)
         log.info(
             "aligner.frame.started photo=%s subject=%s delivered=%s",
             event.photo_id, event.subject, msg.metadata.num_delivered,
         )  # fmt: skip
+        attempt = Attempt(self.ledger, msg)
         # A third of ack_wait, so two beats may be lost before JetStream hands the message on.
         async with bus.heartbeat(msg, every=max(0.5, self.settings.nats.ack_wait_seconds / 3)):
-            data = await self._fetch(event)
-            if data is None:
-                return
-            result = await self.pool.align(data, hints)
-            await self._publish_result(event, result)
+            try:
+                await self._attempt(event, msg, attempt)
+            except Exception as exc:
+                await self._failed_attempt(event, msg, attempt, exc)
+
+    async def _attempt(self, event: PhotoUploaded | PhotoRealign, msg: Msg, attempt: Attempt) -> None:
+        failed = await attempt.load()
+        if failed.count >= self.max_failures:  # the process died on it, or giving up went unheard
+            await self._give_up(event, msg, failed)
+            return
+        data = await self._fetch(event)
+        if data is None:
+            return
+        await attempt.risk_a_crash()
+        result = await self.pool.run(align_alone, data, hints_of(event))
+        await self._publish_result(event, result)
+
+    async def _failed_attempt(
+        self, event: PhotoUploaded | PhotoRealign, msg: Msg, attempt: Attempt, exc: Exception
+    ) -> None:
+        delivered = msg.metadata.num_delivered or 1
+        options = self.settings.aligner
+        if is_infrastructure(exc):
+            delay = backoff(delivered, options.retry_first_seconds, options.retry_max_seconds)
+            log.warning(
+                "aligner.frame.retry photo=%s delivered=%d in=%.1fs error=%r", event.photo_id, delivered, delay, exc
+            )  # fmt: skip
+            try:
+                await attempt.excuse()
+            except Exception as unrecorded:  # NATS itself: the attempt may count once; far from a verdict
+                log.warning("aligner.attempt.unrecorded photo=%s error=%r", event.photo_id, unrecorded)
+            await _nak(msg, delay)
+            return
+        log.warning("aligner.frame.error photo=%s delivered=%d error=%r", event.photo_id, delivered, exc)
+        failed = await attempt.count_failure(exc)  # NATS failing here: bus retries the message
+        if failed.count >= self.max_failures:
+            await self._give_up(event, msg, failed)
+        else:
+            await _nak(msg, backoff(failed.count, options.retry_first_seconds, options.retry_max_seconds))
+
+    async def _give_up(self, event: PhotoUploaded | PhotoRealign, msg: Msg, failed: FailedAttempts) -> None:
+        reason = FailureReason.CRASHED if failed.crashed else FailureReason.ERROR
+        detail = f"gave up after {failed.count} failed attempts; the last: {failed.last}"
+        await self._fail(event, reason, detail, retryable=failed.crashed)
+        log.error(
+            "aligner.frame.exhausted photo=%s attempts=%d last=%s", event.photo_id, failed.count, failed.last
+        )
+        await msg.term()
 
     async def _fetch(self, event: PhotoUploaded | PhotoRealign) -> bytes | None:
         bucket, key = event.bucket, event.key
@@ -110,26 +160,25 @@ class AlignerService:
             return await asyncio.to_thread(read)
         except S3Error as exc:
             if exc.code in ("NoSuchKey", "NoSuchObject"):
-                await self._fail(event, "missing_original", f"{bucket}/{key} does not exist")
+                await self._fail(event, FailureReason.MISSING_ORIGINAL, f"{bucket}/{key} does not exist")
                 return None
-            raise  # anything else (S3 down, a missing bucket) is retried, then ends as "error"
+            raise
 
     async def _publish_result(self, event: PhotoUploaded | PhotoRealign, result: AlignmentResult) -> None:
         params_hash = self.pool.settings.params_hash()
-        if result.status == "no_face":
-            await self._fail(event, "no_face", "no face found")
+        if result.failure is Failure.NO_FACE:
+            await self._fail(event, FailureReason.NO_FACE, "no face found")
             return
-        if result.status != "aligned" or result.jpeg is None:
-            error = result.error or result.status
-            if error == "undecodable":
-                await self._fail(event, "undecodable", error)
-            elif error.startswith("invalid:"):
-                await self._fail(event, "error", error)  # bad eye points: the same every time
-            else:
-                # An exception inside a native library may be the machine (memory), not the photo:
-                # redeliver, and let the bounded redelivery end it as "error".
-                raise RuntimeError(f"alignment failed: {error}")
+        if result.failure is Failure.UNDECODABLE:
+            await self._fail(event, FailureReason.UNDECODABLE, "undecodable")
             return
+        if result.failure is Failure.INVALID_INPUT:  # bad eye points: the same every time
+            await self._fail(event, FailureReason.ERROR, result.error or "invalid eye points")
+            return
+        if result.failure is not None or result.jpeg is None:
+            # An exception inside a native library may be the machine (memory), not the photo: try
+            # again, and let the count of failed attempts end it.
+            raise AlignmentError(result.error or result.status)
         key = frame_key(event.taken_at, event.photo_id, params_hash)
         bucket = self.settings.buckets.frames
         await asyncio.to_thread(_put_bytes, self.s3, bucket, key, result.jpeg)
@@ -149,20 +198,28 @@ class AlignerService:
         )  # fmt: skip
 
     async def _fail(
-        self, event: PhotoUploaded | PhotoRealign, reason: str, detail: str, retryable: bool = False
+        self, event: PhotoUploaded | PhotoRealign, reason: FailureReason, detail: str, retryable: bool = False
     ) -> None:
         source = event.sha256[:16] if isinstance(event, PhotoUploaded) else "manual"
         failed = FrameFailed(
             event_id=f"failed-{event.photo_id}-{source}-{self.pool.settings.params_hash()}-{reason}"
             f"{_request_suffix(event)}",
-            photo_id=event.photo_id, reason=reason, detail=detail[:500], retryable=retryable,  # type: ignore[arg-type]
+            photo_id=event.photo_id, reason=reason, detail=detail[:500], retryable=retryable,
         )  # fmt: skip
         await bus.publish(self.js, failed)
         log.info("aligner.frame.rejected photo=%s reason=%s", event.photo_id, reason)
 
-    async def give_up(self, event: Event, exc: BaseException) -> None:
-        if isinstance(event, PhotoUploaded | PhotoRealign):
-            await self._fail(event, "error", f"gave up after repeated failures: {exc!r}")
+
+class AlignmentError(RuntimeError):
+    """The aligner raised inside a library: maybe the photo, maybe the machine."""
+
+
+async def _nak(msg: Msg, delay: float) -> None:
+    """Redeliver after `delay`; with NATS unreachable the message comes back after ack_wait anyway."""
+    try:
+        await msg.nak(delay=delay)
+    except Exception as exc:
+        log.warning("aligner.nak.failed error=%r", exc)
 
 
 def _request_suffix(event: PhotoUploaded | PhotoRealign) -> str:
@@ -185,31 +242,24 @@ def _put_bytes(s3: Minio, bucket: str, key: str, data: bytes) -> None:
     s3.put_object(bucket, key, BytesIO(data), len(data), content_type="image/jpeg")
 
 
-async def run_worker(settings: AlignerServiceSettings, stop: asyncio.Event) -> None:
-    alignment = AlignmentSettings(width=settings.aligner.width, height=settings.aligner.height)
-    pool = AlignerPool(alignment, settings.aligner.threads)
-    s3 = make_client(settings.s3)
+async def run_worker(settings: AlignerSettings, stop: asyncio.Event) -> None:
+    alignment = settings.aligner.alignment()
+    threads = settings.aligner.threads
+    pool = AlignerPool(alignment, threads)
+    s3 = s3_client(settings.s3)
     nc = await bus.connect(settings.nats, name="picturetime-aligner")
     try:
         js = nc.jetstream()
         await bus.ensure_stream(js, settings.nats)
-        service = AlignerService(settings, s3, js, pool)
-        log.info("aligner.started threads=%d params=%s", settings.aligner.threads, alignment.params_hash())
-        # Each thread pulls its own message, so N threads keep N cores busy.
-        await asyncio.gather(
-            *(
-                bus.consume(
-                    js,
-                    settings.nats,
-                    subject="pt.photo.>",
-                    durable="aligner",
-                    handler=service.handle,
-                    stop=stop,
-                    on_give_up=service.give_up,
-                )
-                for _ in range(settings.aligner.threads)
-            )
-        )
+        service = AlignerService(settings, s3, js, pool, await AttemptLedger.open(js))
+        log.info("aligner.started threads=%d params=%s", threads, alignment.params_hash())
+        # Each thread pulls its own message, so N threads keep N cores busy. JetStream redelivers
+        # without a bound: the service counts the attempts that matter itself (see retries.py).
+        consume = functools.partial(
+            bus.consume, js, settings.nats, subject="pt.photo.>", durable="aligner", handler=service.handle,
+            stop=stop, max_deliver=-1,
+        )  # fmt: skip
+        await asyncio.gather(*(consume() for _ in range(threads)))
     finally:
         await nc.drain()
         pool.close()
@@ -220,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="picturetime-aligner", description="Picture Time aligner worker")
     parser.add_argument("--threads", type=int, help="alignment threads (default PT_ALIGNER__THREADS, 1)")
     args = parser.parse_args(argv)
-    settings = AlignerServiceSettings.load()
+    settings = AlignerSettings.load()
     if args.threads:
         settings.aligner.threads = args.threads
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")

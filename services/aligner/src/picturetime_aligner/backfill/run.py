@@ -8,10 +8,9 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +28,9 @@ from rich.table import Table
 
 from picturetime_aligner.backfill.manifest import Entry, Manifest
 from picturetime_aligner.backfill.scan import CONTENT_TYPES, Candidate, scan, sha256_file
-from picturetime_aligner.backfill.work import Outcome, align_photo, init_worker
+from picturetime_aligner.backfill.work import Outcome, align_photo, prepare_process
 from picturetime_aligner.models import AlignmentSettings
+from picturetime_aligner.pool import AlignerPool
 from picturetime_client import GatewayClient, GatewayError, UploadResult
 
 HASH_BATCH = 64  # files hashed (and looked up) together
@@ -164,15 +164,14 @@ class Backfill:
         progress = _Progress(self.console, len(todo))
         jobs = max(1, self.opts.jobs)
         in_flight = jobs * 2  # enough to keep every process busy, few enough to keep memory flat
-        context = get_context("spawn")  # MediaPipe's graph threads do not survive fork
-        initargs = (self.opts.settings, self.opts.timezone, os.getpid())
+        setup_args = (self.opts.timezone, os.getpid())
         try:
             with (
                 progress,
                 ThreadPoolExecutor(4, thread_name_prefix="hash") as hasher,
                 ThreadPoolExecutor(REGISTER_THREADS, thread_name_prefix="register") as registrar,
-                ProcessPoolExecutor(
-                    jobs, mp_context=context, initializer=init_worker, initargs=initargs
+                AlignerPool(
+                    self.opts.settings, jobs, processes=True, setup=prepare_process, setup_args=setup_args
                 ) as pool,
             ):
                 try:
@@ -181,7 +180,7 @@ class Backfill:
                     # Stopping: queued work is dropped and retries end now, rather than each queued
                     # photo waiting out its minute of retries. The manifest holds what finished.
                     registrar.shutdown(wait=False, cancel_futures=True)
-                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool.close(cancel=True)
                     if self.opts.client is not None:
                         self.opts.client.abandon()
                     raise
@@ -199,7 +198,7 @@ class Backfill:
     def _work(
         self,
         items: Iterator[Item],
-        pool: ProcessPoolExecutor,
+        pool: AlignerPool,
         registrar: ThreadPoolExecutor,
         progress: _Progress,
         in_flight: int,
@@ -217,8 +216,8 @@ class Backfill:
                 aligning[pool.submit(align_photo, str(item.cand.path), item.cand.mtime_ns)] = item
             if not aligning and not registering:
                 break
-            futures: list[Future[Any]] = [*aligning, *registering]
-            done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            running: list[Future[Any]] = [*aligning, *registering]
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 if future in aligning:
                     item = aligning.pop(future)

@@ -16,9 +16,8 @@ from zoneinfo import ZoneInfo
 from PIL import Image
 
 from picturetime_aligner.backfill.scan import taken_at
-from picturetime_aligner.models import AlignmentSettings
+from picturetime_aligner.pool import current_aligner
 
-_aligner = None  # one Aligner per pool process, made by init_worker
 _tz: tzinfo | None = None
 
 
@@ -36,19 +35,14 @@ class Outcome:
     seconds: float = 0.0
 
 
-def init_worker(settings: AlignmentSettings, timezone: str | None, parent: int) -> None:
-    """Pool initializer: one Aligner (model) per process, loaded once; HEIC support; a watch on
+def prepare_process(timezone: str | None, parent: int) -> None:
+    """Set up a pool process before its Aligner loads: HEIC support, the time zone, and a watch on
     `parent`, the main process (its pid passed in: it may die while this process starts up)."""
-    global _aligner, _tz
-    import cv2
+    global _tz
     import pillow_heif
 
-    cv2.setNumThreads(1)  # the pool is the parallelism; OpenCV threads would only oversubscribe
     pillow_heif.register_heif_opener()
     _tz = ZoneInfo(timezone) if timezone else None
-    from picturetime_aligner import Aligner
-
-    _aligner = Aligner(settings)
     _watch_parent(parent)
 
 
@@ -84,8 +78,7 @@ def align_photo(path: str, mtime_ns: int) -> Outcome:
     finally:
         if image is not None:
             image.close()
-    assert _aligner is not None, "init_worker did not run"
-    result = _aligner.align(data)
+    result = current_aligner().align(data)
     outcome = Outcome(
         result.status if result.status in ("aligned", "no_face") else "error",
         taken_at=moment.isoformat(), taken_from=source, exif=exif, alignment=result.to_json(),

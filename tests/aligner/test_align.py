@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import time
 
 import cv2
 import numpy as np
 import pytest
 
-from picturetime_aligner import Aligner, AlignmentSettings, render_frame, rescale_matrix
+from picturetime_aligner import Aligner, AlignmentSettings
 from picturetime_aligner.geometry import apply
+from picturetime_aligner.models import Failure
+from tests.aligner.support import decode
 from tests.support import faces
 
 SETTINGS = AlignmentSettings()
@@ -23,10 +24,6 @@ def mapped_error(result, photo: faces.FacePhoto) -> np.ndarray:
     """Per-eye distance in output pixels between where the true eyes land and the targets."""
     assert result.status == "aligned", result.error
     return np.hypot(*(apply(np.array(result.matrix), photo.eyes) - TARGETS).T)
-
-
-def decode(jpeg: bytes) -> np.ndarray:
-    return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
 
 
 GEOMETRIES = [
@@ -144,59 +141,6 @@ def test_largest_face_wins_unless_a_reference_says_otherwise(aligner: Aligner):
     assert np.abs(np.array([result.left_eye, result.right_eye]) - eyes_small).max() < 1.0
 
 
-def test_render_frame_reproduces_the_frame(aligner: Aligner):
-    photo = faces.face_photo(10, 1.2, (20, 10))
-    result = aligner.align(photo.jpeg)
-    again = render_frame(photo.jpeg, result.matrix, SETTINGS)
-    assert np.abs(decode(again).astype(int) - decode(result.jpeg).astype(int)).mean() < 0.5
-
-
-def test_render_frame_at_another_size(aligner: Aligner):
-    photo = faces.face_photo(-12, 0.8)
-    result = aligner.align(photo.jpeg)
-    small = dataclasses.replace(SETTINGS, width=540, height=675)
-    matrix = rescale_matrix(result.matrix, SETTINGS, small)
-    landed = apply(matrix, photo.eyes)
-    assert np.abs(landed - np.array(small.target_eyes())).max() < 0.6
-    assert decode(render_frame(photo.jpeg, matrix, small)).shape == (675, 540, 3)
-
-
-@pytest.mark.parametrize("background", ["blur", "solid", "edge"])
-def test_backgrounds(background):
-    # A face near the photo's corner leaves part of the canvas without image.
-    photo = faces.face_photo(0, 1.0, (-300, -420), grain=0)
-    settings = dataclasses.replace(SETTINGS, background=background, fill=(255, 0, 0))
-    matrix = [[1.0, 0.0, 400.0], [0.0, 1.0, 500.0]]  # the photo's top-left sits well inside the canvas
-    frame = decode(render_frame(photo.jpeg, matrix, settings))
-    corner = frame[:300, :300].reshape(-1, 3).astype(int)
-    if background == "solid":
-        assert np.abs(corner - [0, 0, 255]).max() <= 4  # BGR red, within JPEG error
-    elif background == "edge":
-        assert corner.std(axis=0).max() < 12  # replicated edge pixels: flat
-    else:
-        assert 20 < corner.mean() < 235 and corner.std(axis=0).max() < 40  # blurred photo, not black
-
-
-def test_settings_hash_and_targets():
-    assert SETTINGS.params_hash() == AlignmentSettings().params_hash()
-    assert len(SETTINGS.params_hash()) == 12
-    assert dataclasses.replace(SETTINGS, eye_line=0.4).params_hash() != SETTINGS.params_hash()
-    (lx, ly), (rx, ry) = SETTINGS.target_eyes()
-    assert ly == ry == pytest.approx(0.42 * 1350 - 0.5)
-    assert rx - lx == pytest.approx(0.28 * 1080)
-    with pytest.raises(ValueError):
-        AlignmentSettings(background="plaid")
-
-
-def test_result_json_round_trips(aligner: Aligner):
-    import json
-
-    result = aligner.align(faces.face_photo().jpeg)
-    record = json.loads(json.dumps(result.to_json()))
-    assert "jpeg" not in record
-    assert record["status"] == "aligned" and len(record["matrix"]) == 2 and len(record["matrix"][0]) == 3
-
-
 def test_twelve_megapixel_photo_decodes_once(aligner: Aligner):
     photo = faces.large_photo()
     result = aligner.align(photo.jpeg)
@@ -217,6 +161,34 @@ def test_a_series_of_large_faces_decodes_at_half_resolution():
     assert [r.quality["decoded"] for r in results] == [[1], [2]]
     for result, photo in zip(results, (first, second), strict=True):
         assert mapped_error(result, photo).max() < 1.0
+
+
+def test_after_forget_sizes_a_result_depends_on_its_input_alone():
+    """The face size of the last photo guesses the next decode; a service that must give the same
+    bytes for the same photo whatever came before forgets it."""
+    first, second = (
+        faces.large_photo(),
+        faces.face_photo(-3, 1.05, (40, -30), size=(4000, 3000), grain=6.0, seed=3),
+    )
+    with Aligner() as fresh:
+        alone = fresh.align(second.jpeg)
+    with Aligner() as used:
+        used.align(first.jpeg)
+        guided = used.align(second.jpeg)
+        used.align(first.jpeg)
+        used.forget_sizes()
+        forgotten = used.align(second.jpeg)
+    assert guided.quality["decoded"] != alone.quality["decoded"]  # the history did change the decode
+    assert forgotten.quality == alone.quality and forgotten.jpeg == alone.jpeg
+    assert forgotten.matrix == alone.matrix
+
+
+def test_each_failure_says_why(aligner: Aligner) -> None:
+    assert aligner.align(faces.blank_photo()).failure is Failure.NO_FACE
+    assert aligner.align(b"not an image at all").failure is Failure.UNDECODABLE
+    invalid = aligner.align(faces.blank_photo(), {"left_eye": [1, "x"], "right_eye": [1, 2]})
+    assert invalid.failure is Failure.INVALID_INPUT and invalid.status == "error"
+    assert aligner.align(faces.face_photo().jpeg).failure is None
 
 
 def test_small_face_in_a_large_photo_uses_a_reduced_decode(aligner: Aligner):
@@ -261,22 +233,3 @@ def test_twelve_megapixel_speed(aligner: Aligner):
         f"12 MP: imdecode {decode_s * 1000:.0f} ms, align {align_s * 1000:.0f} ms ({align_s / decode_s:.2f}x)"
     )
     assert align_s < 2.5 * decode_s  # loose: shared CI machines are noisy; see the bench for numbers
-
-
-def test_face_models_start_quietly_in_parallel_and_leave_stderr_working(
-    capfd: pytest.CaptureFixture[str],
-) -> None:
-    """The native start-up warnings are filtered while file descriptor 2 is swapped; models made
-    in several threads at once (the service's pool) must each put the real stderr back."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from picturetime_aligner.landmarks import FaceMesh
-
-    with ThreadPoolExecutor(3) as pool:
-        meshes = list(pool.map(lambda _: FaceMesh(max_faces=1), range(3)))
-    for mesh in meshes:
-        mesh.close()
-    os.write(2, b"stderr still reaches its reader\n")
-    err = capfd.readouterr().err
-    assert "stderr still reaches its reader" in err
-    assert "W0000" not in err and "XNNPACK" not in err, err

@@ -8,126 +8,40 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import os
 import re
 import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-import nats
 import numpy as np
 import pytest
-from minio import Minio
 
-from picturetime_aligner import AlignmentSettings
-from picturetime_aligner.worker import AlignerPool, AlignerServiceSettings, frame_key, run_worker
-from picturetime_common.events import Event, FrameAligned, FrameFailed, PhotoRealign, PhotoUploaded
-from picturetime_common.s3 import ensure_buckets
-from tests.support.bus import eventually, publish, stream_events
-from tests.support.faces import blank_photo, face_photo, large_photo
-from tests.support.stack import (
-    NatsFactory,
-    S3Server,
-    ServiceProcess,
-    make_settings,
-    nats_url,
-    script,
-    service,
-    settings_env,
+from picturetime_aligner import worker as worker_module
+from picturetime_aligner.models import AlignmentResult
+from picturetime_aligner.settings import AlignerSettings
+from picturetime_aligner.worker import frame_key, run_worker
+from picturetime_common.events import FrameAligned, FrameFailed, PhotoRealign
+from tests.aligner.support import (
+    PARAMS,
+    TAKEN,
+    TARGETS,
+    Setup,
+    frame_keys,
+    make_setup,
+    mapped,
+    settled,
+    wait_log,
 )
+from tests.support.bus import eventually, publish
+from tests.support.faces import blank_photo, face_photo, large_photo
+from tests.support.stack import NatsFactory, S3Server, ServiceProcess
 
 pytestmark = pytest.mark.slow
-
-PARAMS = AlignmentSettings().params_hash()
-TARGETS = np.array(AlignmentSettings().target_eyes())
-TAKEN = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
-
-
-@dataclass
-class Setup:
-    settings: AlignerServiceSettings
-    s3: Minio
-    logs: Path
-
-    def put_original(self, data: bytes, *, ext: str = "jpg") -> PhotoUploaded:
-        """An original in the originals bucket and the event the gateway would announce it with."""
-        sha = hashlib.sha256(data).hexdigest()
-        key = f"2024/03/{sha}.{ext}"
-        self.s3.put_object(self.settings.buckets.originals, key, io.BytesIO(data), len(data))
-        return self.uploaded(key, sha)
-
-    def uploaded(self, key: str, sha: str | None = None, bucket: str | None = None) -> PhotoUploaded:
-        return PhotoUploaded(
-            photo_id=uuid.uuid4().hex, bucket=bucket or self.settings.buckets.originals, key=key,
-            sha256=sha or "0" * 64, taken_at=TAKEN, content_type="image/jpeg",
-        )  # fmt: skip
-
-    def worker(self, stack: ExitStack, name: str) -> ServiceProcess:
-        running = stack.enter_context(
-            service(name, [script("picturetime-aligner")], settings_env(self.settings), self.logs)
-        )
-        wait_log(running, "aligner.started")
-        return running
-
-    def events(self, kind: type[Event], photo_id: str | None = None) -> list:
-        subject = kind.subject  # type: ignore[attr-defined]
-        found = stream_events(self.settings.nats, subject)
-        return [e for e in found if photo_id is None or e.photo_id == photo_id]
-
-    def consumer(self):  # type: ignore[no-untyped-def]
-        async def go():  # type: ignore[no-untyped-def]
-            nc = await nats.connect(self.settings.nats.url)
-            try:
-                return await nc.jetstream().consumer_info(self.settings.nats.stream, "aligner")
-            finally:
-                await nc.close()
-
-        return asyncio.run(go())
-
-
-def make_setup(s3_server: S3Server, nats_factory: NatsFactory, root: Path, **nats: float) -> Setup:
-    settings = make_settings(
-        AlignerServiceSettings, data_dir=root / "data", database_url=f"sqlite:///{root / 'unused.db'}",
-        s3=s3_server.identity("aligner"), nats=nats_url(nats_factory.start()),
-    )  # fmt: skip
-    for name, value in nats.items():
-        setattr(settings.nats, name, value)
-    # The worker runs as the aligner (read originals, write frames); the test seeds and looks as admin.
-    s3 = s3_server.client()
-    ensure_buckets(s3, settings)  # the gateway does this at its start-up
-    logs = root / "logs"
-    logs.mkdir(exist_ok=True)
-    return Setup(settings, s3, logs)
-
-
-def wait_log(process: ServiceProcess, pattern: str, timeout: float = 120) -> str:
-    def found() -> str | None:
-        if process.proc.poll() is not None:
-            raise AssertionError(f"{process.name} exited:\n{process.tail()}")
-        match = re.search(pattern, process.tail(1_000_000))
-        return match.group(0) if match else None
-
-    try:
-        return eventually(found, timeout=timeout, interval=0.05)
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}: {pattern!r} not in {process.name}'s log:\n{process.tail()}") from None
-
-
-def mapped(matrix: list[list[float]], points: np.ndarray) -> np.ndarray:
-    m = np.array(matrix)
-    return points @ m[:, :2].T + m[:, 2]
-
-
-def frame_keys(setup: Setup, photo_id: str) -> list[str]:
-    objects = setup.s3.list_objects(setup.settings.buckets.frames, recursive=True)
-    return [o.object_name for o in objects if photo_id in o.object_name]
 
 
 def test_two_replicas_share_the_work_and_align_each_photo_once(
@@ -181,16 +95,6 @@ def single(
         yield setup, setup.worker(stack, "aligner")
 
 
-def settled(setup: Setup) -> Callable[[], bool]:
-    """Every message delivered and acknowledged."""
-
-    def check() -> bool:
-        info = setup.consumer()
-        return info.num_pending == 0 and info.num_ack_pending == 0
-
-    return check
-
-
 def test_the_same_upload_twice_gives_one_frame_and_one_event(single: tuple[Setup, ServiceProcess]) -> None:
     setup, worker = single
     # 12 MP photos of different framing: the second copy is aligned after another photo, which must
@@ -236,7 +140,7 @@ def test_inputs_that_cannot_succeed_end_as_frame_failed(single: tuple[Setup, Ser
     log = worker.tail(1_000_000)
     # Bounded: delivered max_deliver (3) times, then terminated.
     assert len(re.findall(rf"aligner\.frame\.started photo={broken.photo_id}", log)) == 3
-    assert "bus.message.exhausted" in log
+    assert "aligner.frame.exhausted" in log
     assert not any(setup.events(FrameAligned, pid) for pid in cases)
     eventually(settled(setup), timeout=30, interval=0.2)
 
@@ -333,7 +237,7 @@ def test_a_worker_killed_mid_frame_is_replaced_by_another_replica(
 class InProcessWorker:
     """`run_worker` on its own event loop in a thread, so the test can look at that loop."""
 
-    def __init__(self, settings: AlignerServiceSettings) -> None:
+    def __init__(self, settings: AlignerSettings) -> None:
         self.settings = settings
         self.ready = threading.Event()
         self.error: BaseException | None = None
@@ -371,19 +275,19 @@ def test_a_slow_frame_is_kept_by_heartbeats_and_the_loop_stays_free(
     s3_server: S3Server, nats_factory: NatsFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     setup = make_setup(s3_server, nats_factory, tmp_path, ack_wait_seconds=2.0)
-    real_align = AlignerPool._align
+    real_align = worker_module.align_alone
     busy = threading.Event()
 
-    def slow_align(pool: AlignerPool, data: bytes, hints: dict | None):  # type: ignore[no-untyped-def]
+    def slow_align(data: bytes, hints: dict | None) -> AlignmentResult:
         # Real CPU work on the worker thread for about 4x ack_wait: align the 12 MP photo again and again.
         busy.set()
         deadline = time.monotonic() + 8.0
-        result = real_align(pool, data, hints)
+        result = real_align(data, hints)
         while time.monotonic() < deadline:
-            result = real_align(pool, data, hints)
+            result = real_align(data, hints)
         return result
 
-    monkeypatch.setattr(AlignerPool, "_align", slow_align)
+    monkeypatch.setattr(worker_module, "align_alone", slow_align)
     shot = large_photo()
     event = setup.put_original(shot.jpeg)
     with InProcessWorker(setup.settings) as worker:
