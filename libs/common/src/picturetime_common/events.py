@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from picturetime_common.enums import FailureReason
 
 SCHEMA_VERSION = 1
 Point = tuple[float, float]
@@ -76,7 +78,7 @@ class FrameFailed(Event):
     subject: ClassVar[str] = "pt.frame.failed"
 
     photo_id: str
-    reason: Literal["no_face", "undecodable", "missing_original", "error"]
+    reason: FailureReason
     detail: str = ""
     retryable: bool = False
 

@@ -10,7 +10,6 @@ import signal
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from io import BytesIO
 from typing import Any
 
@@ -23,6 +22,7 @@ from pydantic import BaseModel, Field
 from picturetime_aligner import Aligner, AlignmentResult, AlignmentSettings
 from picturetime_common import bus
 from picturetime_common.events import Event, FrameAligned, FrameFailed, PhotoRealign, PhotoUploaded
+from picturetime_common.object_keys import frame_key
 from picturetime_common.s3 import make_client
 from picturetime_common.settings import CommonSettings
 
@@ -38,11 +38,6 @@ class AlignerOptions(BaseModel):
 
 class AlignerServiceSettings(CommonSettings):
     aligner: AlignerOptions = AlignerOptions()
-
-
-def frame_key(taken_at: datetime, photo_id: str, params_hash: str) -> str:
-    """Deterministic, so a redelivered event overwrites the same object."""
-    return f"{taken_at:%Y}/{taken_at:%m}/{photo_id}-{params_hash}.jpg"
 
 
 class AlignerPool:

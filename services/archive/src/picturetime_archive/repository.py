@@ -7,7 +7,6 @@ else is seen only by its owner, signed in through the gateway.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from picturetime_common.db.models import (
     album_photos,
     utcnow,
 )
+from picturetime_common.websessions import token_hash
 
 SHOWN_PROJECTS = ("public", "unlisted")
 
@@ -165,7 +165,7 @@ def project_reachable(viewer: Viewer) -> ColumnElement[bool]:
 
 async def viewer_for_token(session: AsyncSession, token: str) -> Viewer:
     """The gateway user a `pt_session` cookie names, if the session is live (read-only)."""
-    digest = hashlib.sha256(token.encode()).hexdigest()
+    digest = token_hash(token)
     query = (
         select(User.id, User.name)
         .join(WebSession, WebSession.user_id == User.id)

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
+from picturetime_common.hashing import sha256_file as sha256_file  # the mirror's, encoder's and uploader's
+
 CHUNK_SIZE = 1 << 20
-
-
-def sha256_file(path: Path) -> str:
-    """Return the hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK_SIZE):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def fsync_dir(path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from PIL import ExifTags, Image
 
 from picturetime_common.exif import capture_time
 from picturetime_common.filenames import time_in_name
+from picturetime_common.hashing import sha256_file as sha256_file  # the backfill run's
 
 SNIFF_BYTES = 32
 HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
@@ -76,14 +76,6 @@ def scan(
                 yield Candidate(path, rel, kind, st.st_size, st.st_mtime_ns)
             elif skipped is not None:
                 skipped[path.suffix.lower() or "(no extension)"] += 1
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1024 * 1024):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def localize(naive: datetime, tz: tzinfo | None) -> datetime:
