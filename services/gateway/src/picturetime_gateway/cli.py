@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from picturetime_common.db import make_engine, make_sessionmaker, run_migrations
 from picturetime_common.db.models import User
-from picturetime_gateway.auth import repository
+from picturetime_gateway.auth import service as accounts
 from picturetime_gateway.auth.service import (
     AuthError,
     check_password,
@@ -201,7 +201,7 @@ async def _catalog(settings: GatewaySettings) -> AsyncIterator[AsyncSession]:
 
 
 async def _user(session: AsyncSession, name: str) -> User:
-    user = await repository.user_by_name(session, name)
+    user = await accounts.user_by_name(session, name)
     if user is None:
         raise AuthError(f"no user named {name!r}; create it with `picturetime-gateway create-user`")
     return user
@@ -214,7 +214,7 @@ def _when(at: datetime | None) -> str:
 async def _list_keys(settings: GatewaySettings, user_name: str) -> int:
     async with _catalog(settings) as session:
         user = await _user(session, user_name)
-        keys = await repository.api_keys_of(session, user.id)
+        keys = await accounts.api_keys_of(session, user.id)
         rows = [
             (str(k.id), k.prefix, k.label, ",".join(sorted(k.scope_set)), _when(k.created_at),
              _when(k.last_used_at), f"revoked {_when(k.revoked_at)}" if k.revoked_at else "live")
@@ -236,10 +236,10 @@ async def _revoke_key(
     async with _catalog(settings) as session:
         user = await _user(session, user_name)
         if key_id is not None:
-            found = await repository.api_key_of_user(session, user.id, key_id) if 0 < key_id < 2**31 else None
+            found = await accounts.api_key_of_user(session, user.id, key_id) if 0 < key_id < 2**31 else None
             matches = [found] if found else []
         else:
-            matches = list(await repository.api_keys_by_prefix(session, user.id, (prefix or "").rstrip(".…")))
+            matches = list(await accounts.api_keys_by_prefix(session, user.id, (prefix or "").rstrip(".…")))
         if not matches:
             raise AuthError(
                 f"{user_name} has no such API key; see `picturetime-gateway list-api-keys --user {user_name}`"

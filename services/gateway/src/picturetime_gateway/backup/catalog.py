@@ -14,9 +14,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
 from picturetime_common.db import alembic_config, run_migrations
+from picturetime_common.hashing import sha256_file
 from picturetime_gateway.backup import repository
 from picturetime_gateway.backup.errors import BackupError
-from picturetime_gateway.backup.manifest import CatalogEntry, sha256_file
+from picturetime_gateway.backup.manifest import CatalogEntry
 
 FILES = {"postgresql": "catalog.pgdump", "sqlite": "catalog.sqlite3"}
 RESTORE_OPTIONS = [
@@ -59,7 +60,7 @@ def dump_catalog(url: str, staging: Path) -> CatalogEntry:
     else:
         _sqlite_copy(_sqlite_path(url), target)
         tool, tool_major = f"sqlite {sqlite3.sqlite_version}", None
-    size, sha256 = sha256_file(target)
+    size, sha256 = target.stat().st_size, sha256_file(target)
     return CatalogEntry(
         backend=backend, file=FILES[backend], size=size, sha256=sha256, schema_revision=revision, tool=tool,
         tool_major=tool_major,
