@@ -34,7 +34,9 @@ def test_keys_follow_the_documented_layout() -> None:
 def test_only_incoming_keys_expire_unmirrored() -> None:
     rules = lifecycle_rules(BucketNames(), 7)[BucketNames().originals].rules
     assert any(rule_matches(rule, incoming_key(), {}) for rule in rules)
-    assert not any(rule_matches(rule, original_key(1, datetime(2024, 1, 1), SHA, "jpg"), {}) for rule in rules)
+    assert not any(
+        rule_matches(rule, original_key(1, datetime(2024, 1, 1), SHA, "jpg"), {}) for rule in rules
+    )
 
 
 def test_file_and_stream_checksums(tmp_path: Path) -> None:

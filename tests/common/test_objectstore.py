@@ -51,7 +51,8 @@ def test_bytes_files_and_streams_arrive_whole_with_type_and_tags(
         await objects.put(bucket, "stream", blocks(), content_type="image/png", tags={MIRRORED: "true"})
 
     asyncio.run(put_all())
-    assert read(objects, bucket, "small") == b"small" and tags(objects, bucket, "small") == {EPHEMERAL: "true"}
+    assert read(objects, bucket, "small") == b"small"
+    assert tags(objects, bucket, "small") == {EPHEMERAL: "true"}
     for key, content_type in (("file", "image/jpeg"), ("stream", "image/png")):
         assert hashlib.sha256(read(objects, bucket, key)).hexdigest() == hashlib.sha256(big).hexdigest()
         assert objects.client.stat_object(bucket, key).content_type == content_type

@@ -116,7 +116,8 @@ def abort_abandoned_uploads(client: Minio, bucket: str, older_than: timedelta) -
     while True:
         page = client._list_multipart_uploads(bucket, key_marker=key_marker, upload_id_marker=upload_marker)
         for upload in page.uploads:  # the SDK gives aware UTC times
-            if upload.initiated_time is None or upload.initiated_time < cutoff:
+            stale = upload.initiated_time is None or upload.initiated_time < cutoff
+            if stale and upload.upload_id is not None:
                 client._abort_multipart_upload(bucket, upload.object_name, upload.upload_id)
                 aborted.append(upload.object_name)
         if not page.is_truncated or not (page.next_key_marker or page.next_upload_id_marker):
@@ -134,9 +135,9 @@ def set_tags(client: Minio, bucket: str, key: str, tags: dict[str, str]) -> None
 
 def add_tags(client: Minio, bucket: str, key: str, tags: dict[str, str]) -> None:
     """Merge tags into an object's existing tag set (S3 replaces the whole set on PUT)."""
-    current = client.get_object_tags(bucket, key) or {}
+    current: dict[str, str] = dict(client.get_object_tags(bucket, key) or {})
     merged = {**current, **tags}
-    if merged != dict(current):
+    if merged != current:
         client.set_object_tags(bucket, key, object_tags(merged))
 
 

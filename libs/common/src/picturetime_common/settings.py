@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -71,8 +71,9 @@ class CommonSettings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'catalog.db').resolve()}"
 
     @classmethod
-    def load(cls, **overrides: object) -> Self:
+    def load(cls, **overrides: Any) -> Self:
         """Read env, plus the credentials file `make up` writes under the data dir."""
         data_dir = Path(os.environ.get("PT_DATA_DIR", ".data"))
         env_file = data_dir / LOCAL_ENV_FILE
+        # `_env_file` is an argument of pydantic-settings' constructor, not a field the checker sees.
         return cls(_env_file=env_file if env_file.is_file() else None, **overrides)  # type: ignore[call-arg]

@@ -106,10 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"catalog is at the newest schema: {_redacted(settings.catalog_url)}")
             return 0
         if args.command == "create-user":
-            password = _read_password(args.password_file) if args.password_file else None
-            return asyncio.run(
-                _create_user(settings, args.name, "admin" if args.admin else "member", password)
-            )
+            first = _read_password(args.password_file) if args.password_file else None
+            return asyncio.run(_create_user(settings, args.name, "admin" if args.admin else "member", first))
         if args.command == "create-api-key":
             return asyncio.run(_create_key(settings, args.user, args.name, args.scopes))
         if args.command == "list-api-keys":

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from picturetime_common.settings import BucketNames
 from picturetime_gateway.backup.errors import BackupError
 
-FORMAT = 1
+FORMAT: Literal[1] = 1
 MANIFEST = "manifest.json"
 BUCKETS_DIR = "buckets"
 # The bucket roles a backup covers, by their settings name (PT_BUCKETS__<ROLE>).

@@ -65,6 +65,7 @@ def inspect_image(
                     assert isinstance(path, Path), "PNG files are checked from the complete spool file"
                     _check_png(path, width, height)
                 elif kind.name == "JPEG":
+                    assert image.fp is not None, "an image opened from a file keeps it open"
                     verify_jpeg(image.fp, jpeg_first_scan)  # the file Pillow already has open
                 else:
                     image.load()

@@ -120,7 +120,7 @@ def read_original(store: ObjectStore, photo: Photo, long_side: int | None) -> tu
             response.close()
             response.release_conn()
         spool.seek(0)
-        geometry, pixels = _open_upright(spool, long_side)  # type: ignore[arg-type]
+        geometry, pixels = _open_upright(spool, long_side)
     if pixels is None:
         return geometry, None
     out = BytesIO()
