@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from picturetime_common.db.models import Frame, TimelapseVersion
+from picturetime_gateway.photos.schemas import frame_listing
 
 
 class PhotologOut(BaseModel):
@@ -25,10 +26,9 @@ class WaitingFrame(BaseModel):
 
     @classmethod
     def of(cls, frame: Frame) -> WaitingFrame:
-        return cls(
-            frame_id=frame.id.hex, photo_id=frame.photo_id.hex, taken_at=frame.photo.taken_at_local.isoformat(),
-            sha256=frame.sha256, size=frame.size, url=f"/api/v1/frames/{frame.id.hex}/content",
-        )  # fmt: skip
+        listed = frame_listing(frame)
+        listed["url"] = listed.pop("content_url")  # the seed's name for it
+        return cls(**listed)
 
 
 class StatusOut(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from picturetime_common.db.models import Frame
+from picturetime_gateway.photos.schemas import frame_listing
 
 
 class PendingFrame(BaseModel):
@@ -18,11 +19,7 @@ class PendingFrame(BaseModel):
 
     @classmethod
     def of(cls, frame: Frame) -> PendingFrame:
-        return cls(
-            frame_id=frame.id.hex, photo_id=frame.photo_id.hex, taken_at=frame.photo.taken_at_local.isoformat(),
-            sha256=frame.sha256, size=frame.size, confidence=frame.confidence,
-            content_url=f"/api/v1/frames/{frame.id.hex}/content",
-        )  # fmt: skip
+        return cls(**frame_listing(frame), confidence=frame.confidence)
 
 
 class PendingOut(BaseModel):

@@ -8,10 +8,8 @@ import json
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from io import BytesIO
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.concurrency import run_in_threadpool
 
 from picturetime_common.db.models import TimelapseVersion, User, utcnow
 from picturetime_common.events import TimelapsePublished
@@ -59,17 +57,14 @@ async def publish(
         created = utcnow()
         version = f"{created:%Y%m%dT%H%M%S%fZ}-{received[:8]}"
         bucket, key = settings.buckets.timelapse, timelapse_key(version)
-        await run_in_threadpool(store.client.put_object, bucket, key, spool, size, content_type="video/mp4")
+        await store.put(bucket, key, spool, content_type="video/mp4")
     row = TimelapseVersion(
         version=version, bucket=bucket, key=key, sha256=received, size=size, frames=published.frames,
         duration=published.duration, uploaded_by=uploader.id, created_at=created,
     )  # fmt: skip
     await repository.add(session, row)
     pointer = json.dumps(TimelapseOut.of(row).model_dump(mode="json")).encode()
-    await run_in_threadpool(
-        store.client.put_object, bucket, TIMELAPSE_LATEST, BytesIO(pointer), len(pointer),
-        content_type="application/json",
-    )  # fmt: skip
+    await store.put(bucket, TIMELAPSE_LATEST, pointer, content_type="application/json")
     for old in await repository.older_than_newest(session, settings.gateway.timelapse_versions_kept):
         remove_after_commit(session, store, old.bucket, old.key)
         await repository.delete(session, old)
