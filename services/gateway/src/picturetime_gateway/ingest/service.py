@@ -37,13 +37,12 @@ from picturetime_gateway.ingest.request import (
     check_sha256,
     options_from_form,
     parse_kind,
-    parse_taken_at,
 )
 from picturetime_gateway.ingest.sink import FileSink, ReceivedFile, discard, wait_stored
 
 __all__ = [
     "ACCEPTED_EXTENSIONS", "ApiDoor", "Door", "FileStart", "FormFields", "Ingested", "Upload", "UploadOptions",
-    "ingest", "inspect_whole_file", "parse_kind", "parse_taken_at", "verify_whole_jpeg",
+    "ingest", "inspect_whole_file", "parse_kind", "verify_whole_jpeg",
 ]  # fmt: skip
 
 
