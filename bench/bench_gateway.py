@@ -17,7 +17,6 @@ Starts its own SeaweedFS, NATS and a gateway process (SQLite catalog), then, in 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -38,6 +37,7 @@ import psutil
 from minio import Minio
 from PIL import Image
 
+from picturetime_common.hashing import sha256_file
 from picturetime_common.localservers import (
     free_port,
     nats_server,
@@ -78,14 +78,6 @@ def big_dng(path: Path, size: int, seed: int) -> None:
             # vary the blocks cheaply so the file is not one repeated megabyte
             out.write(bytes([written // CHUNK % 251]) + piece[1:])
             written += len(piece)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fp:
-        while chunk := fp.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def multipart_stream(path: Path, filename: str, boundary: str) -> tuple[Iterator[bytes], int]:

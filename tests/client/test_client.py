@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from starlette.types import Message, Receive, Scope, Send
 
 from picturetime_client import GatewayClient, GatewayError, GatewayUnreachable
+from picturetime_common.hashing import sha256_file
 from picturetime_common.localservers import free_port
 from picturetime_common.s3 import make_client
 from picturetime_gateway.app import create_app
@@ -145,10 +146,6 @@ def encoded_mp4(tmp_path: Path, frames: int = 5) -> Path:
     with av.open(str(path)) as video:
         assert sum(1 for _ in video.decode(video=0)) == frames
     return path
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_publish_timelapse_stores_the_mp4(

@@ -7,10 +7,15 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from picturetime_common.db import make_engine, make_sessionmaker, run_migrations, sync_url
 from picturetime_common.db.models import Photo, User, utcnow
+from picturetime_common.enums import PhotoKind, PhotoStatus, Role
+from tests.support.factories import Catalog
 
 
 def test_migrations_create_every_table_and_are_idempotent(catalog_url: str) -> None:
@@ -37,26 +42,51 @@ def test_migrations_create_every_table_and_are_idempotent(catalog_url: str) -> N
 def test_times_round_trip_as_utc_and_keep_the_local_day(catalog_url: str) -> None:
     run_migrations(catalog_url)
     taken = datetime(2024, 6, 13, 0, 30, tzinfo=timezone(timedelta(hours=2)))
-
-    async def go() -> Photo:
-        engine = make_engine(catalog_url)
-        try:
-            async with make_sessionmaker(engine)() as session, session.begin():
-                user = User(name="tz", role="member")
-                session.add(user)
-                await session.flush()
-                session.add(
-                    Photo(owner_id=user.id, piwigo_id=1, sha256="a" * 64, bucket="b", key="k", content_type="image/jpeg", size=1,
-                          taken_at=taken, utc_offset_minutes=120)
-                )  # fmt: skip
-            async with make_sessionmaker(engine)() as session:
-                return (await session.scalars(select(Photo))).one()
-        finally:
-            await engine.dispose()
-
-    photo = asyncio.run(go())
+    catalog = Catalog(catalog_url)
+    written = catalog.photo(catalog.user("tz").id, taken_at=taken, utc_offset_minutes=120)
+    photo = catalog.run(lambda session: session.get(Photo, written.id))
+    assert photo is not None
     assert photo.taken_at == taken and photo.taken_at.tzinfo == UTC
     assert photo.taken_at_local.date().isoformat() == "2024-06-13"
+
+
+def test_vocabularies_read_back_as_their_enums_and_refuse_other_values(catalog_url: str) -> None:
+    """Kinds, statuses, roles and visibilities are plain strings in the database, enums in code."""
+    run_migrations(catalog_url)
+    catalog = Catalog(catalog_url)
+    user = catalog.user(role=Role.ADMIN)
+    written = catalog.photo(user.id, kind=PhotoKind.PORTFOLIO, status="stored")
+    photo = catalog.run(lambda session: session.get(Photo, written.id))
+    assert photo is not None and photo.status is PhotoStatus.STORED and photo.kind is PhotoKind.PORTFOLIO
+
+    async def stored(session: AsyncSession) -> tuple[str, str]:
+        row = (await session.execute(text("SELECT kind, status FROM photos"))).one()
+        return row[0], row[1]
+
+    assert catalog.run(stored) == ("portfolio", "stored")
+    with pytest.raises(Exception, match="'finished' is not a valid PhotoStatus"):
+        catalog.photo(user.id, status="finished")
+
+
+def test_collections_refuse_to_load_unseen(catalog_url: str) -> None:
+    """A relationship collection is loaded by asking for it, never by touching it."""
+    run_migrations(catalog_url)
+    catalog = Catalog(catalog_url)
+    written = catalog.photo(catalog.user().id)
+
+    async def touch(session: AsyncSession) -> None:
+        photo = await session.get(Photo, written.id)
+        assert photo is not None
+        _ = photo.tags
+
+    with pytest.raises(InvalidRequestError, match="lazy='raise'"):
+        catalog.run(touch)
+
+    async def ask(session: AsyncSession) -> int:
+        photo = (await session.scalars(select(Photo).options(selectinload(Photo.tags)))).one()
+        return len(photo.tags)
+
+    assert catalog.run(ask) == 0
 
 
 def test_naive_datetimes_are_refused(catalog_url: str) -> None:

@@ -567,7 +567,7 @@ def _app_paths(app: Any) -> set[str]:
     """Every path an app answers, with parameters filled in and a file under each mount."""
     from starlette.routing import Mount
 
-    from picturetime_gateway.auth.access import endpoints  # walks included routers as well
+    from picturetime_gateway.access import endpoints  # walks included routers as well
 
     paths = set()
     for endpoint in endpoints(app):

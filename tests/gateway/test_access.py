@@ -19,8 +19,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from picturetime_gateway.access import Access, endpoints
 from picturetime_gateway.app import create_app
-from picturetime_gateway.auth.access import Access, endpoints
 from picturetime_gateway.settings import GatewaySettings
 from tests.gateway.auth.signin import PASSWORD, page_csrf, sign_in
 from tests.support.stack import (
@@ -110,7 +110,7 @@ def assert_refused(response: httpx.Response, status: int, code: str | None = Non
 
 def test_every_route_declares_its_access() -> None:
     undeclared = [f"{e.method} {e.path}" for e in endpoints(APP) if e.access is None]
-    assert not undeclared, f"declare access (a caller dependency, or auth.access.PUBLIC): {undeclared}"
+    assert not undeclared, f"declare access (a caller dependency, or access.PUBLIC): {undeclared}"
     paths = APP.openapi()["paths"]
     in_document = {(m.upper(), p) for p, item in paths.items() for m in item}
     assert in_document == {(e.method, e.path) for e in endpoints(APP) if e.in_schema}

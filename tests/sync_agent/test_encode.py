@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from picturetime_common.hashing import sha256_file
 from picturetime_sync.encode import (
     EncodeSettings,
     LocalFrame,
@@ -28,7 +29,6 @@ from picturetime_sync.encode import (
     probe_video,
     select_frames,
 )
-from picturetime_sync.files import sha256_file
 from tests.sync_agent.marker_frames import H, W, read_marker, write_frame
 
 SMALL = EncodeSettings(size=(216, 272))  # marker bands survive any size; small keeps tests fast

@@ -2,52 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
-import secrets
 import uuid
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from picturetime_common.db import make_engine, make_sessionmaker
-from picturetime_common.db.models import Frame, Photo, utcnow
-from picturetime_gateway.auth import repository
-from picturetime_gateway.photos import repository as photos
+from picturetime_common.db.models import Photo, utcnow
 from picturetime_gateway.photos.schemas import LocationOut, PhotoOut
 from picturetime_gateway.settings import GatewaySettings
 from tests.gateway.auth.signin import PASSWORD, sign_in
+from tests.support.factories import Catalog
 from tests.support.stack import Account, create_account
 
 GPS = {"latitude": 48.8584, "longitude": 2.2945, "altitude": 35.0}
 
 
-def add_photo(settings: GatewaySettings, owner: str, **fields: Any) -> tuple[str, str]:
-    """A catalog row (and its frame) written straight to the database; (photo id, frame id) in hex."""
-
-    async def write() -> tuple[str, str]:
-        engine = make_engine(settings.catalog_url)
-        try:
-            async with make_sessionmaker(engine)() as session, session.begin():
-                user = await repository.user_by_name(session, owner)
-                photo = Photo(
-                    owner_id=user.id, piwigo_id=await photos.free_piwigo_id(session, user.id), sha256=secrets.token_hex(32), bucket="originals", key="k.jpg",
-                    content_type="image/jpeg", size=1, taken_at=utcnow(), status="aligned", **fields,
-                )  # fmt: skip
-                session.add(photo)
-                await session.flush()
-                frame = Frame(
-                    photo_id=photo.id, bucket="frames", key="f.jpg", params_hash="p", sha256="0" * 64, size=1,
-                    width=1080, height=1350, matrix=[[1, 0, 0], [0, 1, 0]], left_eye=[0, 0], right_eye=[1, 0],
-                    confidence=1.0,
-                )  # fmt: skip
-                session.add(frame)
-                await session.flush()
-                return photo.id.hex, frame.id.hex
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(write())
+def add_photo(catalog: Catalog, owner: str, **fields: Any) -> tuple[str, str]:
+    """An aligned photo of `owner` and its frame; (photo id, frame id) in hex."""
+    photo, frame = catalog.aligned_photo(owner, **fields)
+    return photo.id.hex, frame.id.hex
 
 
 def get(client: TestClient, account: Account, path: str):  # type: ignore[no-untyped-def]
@@ -56,13 +30,13 @@ def get(client: TestClient, account: Account, path: str):  # type: ignore[no-unt
 
 @pytest.mark.parametrize("other_role", ["member", "admin"])
 def test_a_member_never_sees_another_users_photo(
-    gateway: TestClient, gateway_settings: GatewaySettings, other_role: str
+    gateway: TestClient, gateway_settings: GatewaySettings, catalog: Catalog, other_role: str
 ) -> None:
     member = create_account(gateway_settings)
     other = create_account(
         gateway_settings, role=other_role, scopes="admin" if other_role == "admin" else "upload"
     )
-    photo_id, frame_id = add_photo(gateway_settings, other.name)
+    photo_id, frame_id = add_photo(catalog, other.name)
     assert get(gateway, other, f"/api/v1/photos/{photo_id}").status_code == 200
     for path in (f"/api/v1/photos/{photo_id}", f"/api/v1/frames/{frame_id}/content"):
         response = get(gateway, member, path)
@@ -71,11 +45,11 @@ def test_a_member_never_sees_another_users_photo(
 
 
 def test_an_admin_key_does_not_open_members_photos_either(
-    gateway: TestClient, gateway_settings: GatewaySettings
+    gateway: TestClient, gateway_settings: GatewaySettings, catalog: Catalog
 ) -> None:
     member = create_account(gateway_settings)
     admin = create_account(gateway_settings, role="admin", scopes="admin")
-    photo_id, _ = add_photo(gateway_settings, member.name)
+    photo_id, _ = add_photo(catalog, member.name)
     assert get(gateway, admin, f"/api/v1/photos/{photo_id}").status_code == 404
 
 
@@ -91,10 +65,15 @@ def test_an_admin_key_does_not_open_members_photos_either(
     ],
 )
 def test_gps_leaves_only_with_the_owners_opt_in(
-    gateway: TestClient, gateway_settings: GatewaySettings, gps: Any, show: bool, expected: Any
+    gateway: TestClient,
+    gateway_settings: GatewaySettings,
+    catalog: Catalog,
+    gps: Any,
+    show: bool,
+    expected: Any,
 ) -> None:
     owner = create_account(gateway_settings)
-    photo_id, _ = add_photo(gateway_settings, owner.name, gps=gps, show_location=show)
+    photo_id, _ = add_photo(catalog, owner.name, gps=gps, show_location=show)
     body = get(gateway, owner, f"/api/v1/photos/{photo_id}").json()
     assert body["location"] == expected and body["show_location"] is show
     assert "gps" not in body and "exif" not in body
@@ -103,10 +82,10 @@ def test_gps_leaves_only_with_the_owners_opt_in(
 
 
 def test_a_browser_session_sees_its_own_location_but_nobody_elses(
-    gateway: TestClient, gateway_settings: GatewaySettings
+    gateway: TestClient, gateway_settings: GatewaySettings, catalog: Catalog
 ) -> None:
     owner = create_account(gateway_settings, password=PASSWORD)
-    photo_id, _ = add_photo(gateway_settings, owner.name, gps=GPS, show_location=True)
+    photo_id, _ = add_photo(catalog, owner.name, gps=GPS, show_location=True)
     sign_in(gateway, owner.name)
     assert gateway.get(f"/api/v1/photos/{photo_id}").json()["location"] == GPS
     stranger = create_account(gateway_settings)

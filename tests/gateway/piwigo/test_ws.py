@@ -178,3 +178,17 @@ def test_failures_answer_in_piwigo_shape_and_store_nothing(
     assert holdings(gateway_settings) == before
     # an API key may stand in for the password
     assert result(login(TestClient(gateway.app), account.name, account.api_key)) is True
+
+
+def test_a_refused_call_changes_nothing(gateway: TestClient, gateway_settings: GatewaySettings) -> None:
+    """A refusal is answered in Piwigo's shape (a 4xx, not an exception), and what the call had
+    changed before it was refused is not kept."""
+    account = create_account(gateway_settings, password=PASSWORD)
+    result(login(gateway, account.name))
+    image_id = result(add_simple(gateway, jpeg(seed=88), [("level", "0"), ("name", "Before")]))["image_id"]
+    info = [("method", "pwg.images.setInfo"), ("image_id", str(image_id)), ("single_value_mode", "replace"),
+            ("name", "After"), ("comment", "changed"), ("categories", "999999")]  # fmt: skip
+    refused = post(gateway, info)
+    assert (refused.status_code, refused.json()["stat"], refused.json()["err"]) == (400, "fail", 1003)
+    (image,) = result(post(gateway, [("method", "pwg.categories.getImages")]))["images"]
+    assert (image["name"], image["comment"]) == ("Before", None)

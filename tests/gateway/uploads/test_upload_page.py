@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from picturetime_gateway.settings import GatewaySettings
 from tests.gateway.auth.signin import PASSWORD
-from tests.gateway.uploads.corpus import dng
+from tests.gateway.ingest.corpus import dng
 from tests.gateway.uploads.support import holdings, served
 from tests.support.images import jpeg, png
 from tests.support.stack import create_account

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from picturetime_common.enums import FailureReason
 
 SCHEMA_VERSION = 1
 Point = tuple[float, float]
@@ -71,18 +72,6 @@ class FrameAligned(Event):
     right_eye: Point
     confidence: float
     quality: dict[str, object] = Field(default_factory=dict)
-
-
-class FailureReason(StrEnum):
-    """Why the aligner made no frame of a photo. A failure of the infrastructure is never one: the
-    aligner retries it until it passes."""
-
-    NO_FACE = "no_face"
-    UNDECODABLE = "undecodable"
-    MISSING_ORIGINAL = "missing_original"
-    # The aligner process died while aligning it, again and again (out of memory, a native crash).
-    CRASHED = "crashed"
-    ERROR = "error"  # anything else that failed again and again, or eye points that are not points
 
 
 class FrameFailed(Event):

@@ -42,7 +42,7 @@ def time_in_name(name: str) -> datetime | None:
 
 def _make(day: list[int], clock: list[int] | None) -> datetime | None:
     try:
-        moment = datetime.combine(date(*day), time(*clock) if clock else NOON)
+        moment = datetime.combine(date(*day), time(clock[0], clock[1], clock[2]) if clock else NOON)
     except ValueError:
         return None
     if moment.year > datetime.now().year + 1:

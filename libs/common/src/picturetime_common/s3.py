@@ -1,4 +1,5 @@
-"""S3 helpers on the MinIO SDK: clients, buckets, lifecycle rules and object tags."""
+"""S3 helpers on the MinIO SDK: clients, buckets, lifecycle rules and object tags (the control path;
+`picturetime_common.objectstore` adds the data path)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,22 @@ from minio.commonconfig import ENABLED, AndOperator, Filter, Tag, Tags
 from minio.error import S3Error
 from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 
+from picturetime_common.object_keys import INCOMING_PREFIX
 from picturetime_common.settings import BucketNames, CommonSettings, S3Settings
+
+__all__ = [
+    "EPHEMERAL", "GONE", "INCOMING_PREFIX", "MIRRORED", "abort_abandoned_uploads", "add_tags", "drop_tags",
+    "ensure_buckets", "lifecycle_rules", "make_client", "object_exists", "object_tags", "rule_matches",
+    "set_tags",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
+# Object tags the lifecycle rules read: a daily original is `ephemeral`; an object the home sync
+# agent holds a verified copy of is `mirrored`. Only objects with both (frames: `mirrored`) expire.
 EPHEMERAL = "ephemeral"
-INCOMING_PREFIX = "incoming/"
 MIRRORED = "mirrored"
+GONE = ("NoSuchKey", "NoSuchObject", "ResourceNotFound")
 
 
 def make_client(s3: S3Settings, *, public: bool = False) -> Minio:
@@ -37,7 +47,7 @@ def lifecycle_rules(buckets: BucketNames, retention_days: int) -> dict[str, Life
                 Rule(
                     ENABLED,
                     rule_filter=Filter(
-                        and_operator=AndOperator(tags=_tags({EPHEMERAL: "true", MIRRORED: "true"}))
+                        and_operator=AndOperator(tags=object_tags({EPHEMERAL: "true", MIRRORED: "true"}))
                     ),
                     rule_id="expire-mirrored-ephemeral-originals",
                     expiration=expire,
@@ -106,7 +116,8 @@ def abort_abandoned_uploads(client: Minio, bucket: str, older_than: timedelta) -
     while True:
         page = client._list_multipart_uploads(bucket, key_marker=key_marker, upload_id_marker=upload_marker)
         for upload in page.uploads:  # the SDK gives aware UTC times
-            if upload.initiated_time is None or upload.initiated_time < cutoff:
+            stale = upload.initiated_time is None or upload.initiated_time < cutoff
+            if stale and upload.upload_id is not None:
                 client._abort_multipart_upload(bucket, upload.object_name, upload.upload_id)
                 aborted.append(upload.object_name)
         if not page.is_truncated or not (page.next_key_marker or page.next_upload_id_marker):
@@ -114,25 +125,41 @@ def abort_abandoned_uploads(client: Minio, bucket: str, older_than: timedelta) -
         key_marker, upload_marker = page.next_key_marker, page.next_upload_id_marker
 
 
+def set_tags(client: Minio, bucket: str, key: str, tags: dict[str, str]) -> None:
+    """Replace an object's whole tag set (none: remove it)."""
+    if tags:
+        client.set_object_tags(bucket, key, object_tags(tags))
+    else:
+        client.delete_object_tags(bucket, key)
+
+
 def add_tags(client: Minio, bucket: str, key: str, tags: dict[str, str]) -> None:
     """Merge tags into an object's existing tag set (S3 replaces the whole set on PUT)."""
-    current = client.get_object_tags(bucket, key) or {}
+    current: dict[str, str] = dict(client.get_object_tags(bucket, key) or {})
     merged = {**current, **tags}
-    if merged != dict(current):
-        client.set_object_tags(bucket, key, _tags(merged))
+    if merged != current:
+        client.set_object_tags(bucket, key, object_tags(merged))
+
+
+def drop_tags(client: Minio, bucket: str, key: str, *names: str) -> None:
+    """Remove these tags from an object, keeping the others."""
+    current = dict(client.get_object_tags(bucket, key) or {})
+    if any(name in current for name in names):
+        set_tags(client, bucket, key, {k: v for k, v in current.items() if k not in names})
 
 
 def object_exists(client: Minio, bucket: str, key: str) -> bool:
     try:
         client.stat_object(bucket, key)
     except S3Error as exc:
-        if exc.code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
+        if exc.code in GONE:
             return False
         raise
     return True
 
 
-def _tags(values: dict[str, str]) -> Tags:
+def object_tags(values: dict[str, str]) -> Tags:
+    """A MinIO tag set holding `values`."""
     tags = Tags.new_object_tags()
     tags.update(values)
     return tags

@@ -112,4 +112,5 @@ class CommonSettings(BaseSettings):
         """Read env, plus the credentials file `make up` writes under the data dir."""
         data_dir = Path(os.environ.get("PT_DATA_DIR", ".data"))
         env_file = data_dir / LOCAL_ENV_FILE
+        # `_env_file` is an argument of pydantic-settings' constructor, not a field the checker sees.
         return cls(_env_file=env_file if env_file.is_file() else None, **overrides)  # type: ignore[call-arg]

@@ -11,7 +11,6 @@ import math
 import os
 import signal
 import sys
-from datetime import datetime
 from io import BytesIO
 from typing import Any
 
@@ -27,22 +26,12 @@ from picturetime_aligner.pool import AlignerPool, current_aligner
 from picturetime_aligner.retries import Attempt, AttemptLedger, FailedAttempts, backoff, is_infrastructure
 from picturetime_aligner.settings import AlignerSettings
 from picturetime_common import bus
-from picturetime_common.events import (
-    Event,
-    FailureReason,
-    FrameAligned,
-    FrameFailed,
-    PhotoRealign,
-    PhotoUploaded,
-)
+from picturetime_common.enums import FailureReason
+from picturetime_common.events import Event, FrameAligned, FrameFailed, PhotoRealign, PhotoUploaded
+from picturetime_common.object_keys import frame_key
 from picturetime_common.settings import S3Settings
 
 log = logging.getLogger("picturetime_aligner.worker")
-
-
-def frame_key(taken_at: datetime, photo_id: str, params_hash: str) -> str:
-    """Deterministic, so a redelivered event overwrites the same object."""
-    return f"{taken_at:%Y}/{taken_at:%m}/{photo_id}-{params_hash}.jpg"
 
 
 def align_alone(data: bytes, hints: dict[str, Any] | None) -> AlignmentResult:

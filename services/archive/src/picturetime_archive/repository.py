@@ -7,7 +7,6 @@ else is seen only by its owner, signed in through the gateway.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from picturetime_common.db.models import (
     utcnow,
 )
 from picturetime_common.db.roles import SESSION_LOOKUP
+from picturetime_common.websessions import token_hash
 
 SHOWN_PROJECTS = ("public", "unlisted")
 
@@ -169,7 +169,7 @@ async def viewer_for_token(session: AsyncSession, token: str) -> Viewer:
 
     On PostgreSQL the archive's role cannot read `web_sessions`: it asks the catalog's lookup
     function about this one hash (`picturetime_common.db.roles`)."""
-    digest = hashlib.sha256(token.encode()).hexdigest()
+    digest = token_hash(token)
     if session.get_bind().dialect.name == "postgresql":
         found = getattr(func, SESSION_LOOKUP)(digest).table_valued("user_id", "name")
         row = (await session.execute(select(found.c.user_id, found.c.name))).first()

@@ -19,9 +19,9 @@ from picturetime_archive.cache import TTLCache
 from picturetime_archive.renditions import Renditions, Signer
 from picturetime_archive.repository import ANONYMOUS, Viewer
 from picturetime_archive.settings import ArchiveSettings
+from picturetime_common.websessions import SESSION_COOKIE  # the gateway's session: read, never written
 
 HERE = Path(__file__).parent
-SESSION_COOKIE = "pt_session"  # the gateway's browser session, read here and never written
 NOT_FOUND = "Not found"
 
 

@@ -20,23 +20,24 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
 from picturetime_common.db import make_engine, make_sessionmaker, run_migrations
-from picturetime_common.s3 import abort_abandoned_uploads, ensure_buckets, make_client
+from picturetime_common.objectstore import ObjectStore
+from picturetime_common.s3 import abort_abandoned_uploads, ensure_buckets
 from picturetime_gateway.admin.endpoints import router as admin_router
-from picturetime_gateway.admin.projects import router as admin_projects_router
-from picturetime_gateway.admin.review import router as admin_review_router
 from picturetime_gateway.auth.endpoints import router as auth_router
-from picturetime_gateway.auth.sessions import delete_expired_sessions
+from picturetime_gateway.auth.service import delete_expired_sessions
 from picturetime_gateway.backfill.endpoints import router as backfill_router
 from picturetime_gateway.bus import GatewayBus
 from picturetime_gateway.deps import LoginRequired
 from picturetime_gateway.errors import install_error_handlers
+from picturetime_gateway.keys.endpoints import pages as keys_pages_router
 from picturetime_gateway.keys.endpoints import router as keys_router
-from picturetime_gateway.keys.pages import router as keys_pages_router
 from picturetime_gateway.limits import BodyLimitMiddleware
-from picturetime_gateway.outbox.relay import prune_published
+from picturetime_gateway.outbox.service import prune_published
 from picturetime_gateway.photolog.endpoints import router as photolog_router
 from picturetime_gateway.photos.endpoints import router as photos_router
 from picturetime_gateway.piwigo.endpoints import router as piwigo_router
+from picturetime_gateway.projects.endpoints import router as projects_router
+from picturetime_gateway.review.endpoints import router as review_router
 from picturetime_gateway.settings import GatewaySettings
 from picturetime_gateway.sync.endpoints import router as sync_router
 from picturetime_gateway.timelapse.endpoints import router as timelapse_router
@@ -91,13 +92,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(run_migrations, settings.catalog_url)
-        s3 = make_client(settings.s3)
+        store = ObjectStore(settings.s3)
+        s3 = store.client
         await run_in_threadpool(ensure_buckets, s3, settings)
         engine = make_engine(settings.catalog_url)
         sessionmaker = make_sessionmaker(engine)
         gateway_bus = GatewayBus(settings.nats, sessionmaker)
         app.state.settings = settings
-        app.state.s3 = s3
+        app.state.store = store
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker
         app.state.bus = gateway_bus
@@ -127,8 +129,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(keys_router)
     app.include_router(keys_pages_router)
     app.include_router(admin_router)
-    app.include_router(admin_projects_router)
-    app.include_router(admin_review_router)
+    app.include_router(projects_router)
+    app.include_router(review_router)
     app.include_router(backfill_router)
     app.include_router(photolog_router)
     app.include_router(piwigo_router)
@@ -155,7 +157,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         except Exception as exc:
             checks["database"] = f"error: {exc.__class__.__name__}"
         try:
-            await run_in_threadpool(request.app.state.s3.bucket_exists, settings.buckets.originals)
+            await run_in_threadpool(request.app.state.store.client.bucket_exists, settings.buckets.originals)
             checks["s3"] = "ok"
         except Exception as exc:
             checks["s3"] = f"error: {exc.__class__.__name__}"

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from picturetime_common import bus
 from picturetime_common.settings import NatsSettings
 from picturetime_gateway.frames.consumer import make_frame_handler
-from picturetime_gateway.outbox.relay import run_relay
+from picturetime_gateway.outbox.service import run_relay
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from picturetime_common.db import make_engine, make_sessionmaker, run_migrations
 from picturetime_common.db.models import User
-from picturetime_gateway.auth import repository
+from picturetime_gateway.auth import service as accounts
 from picturetime_gateway.auth.service import (
     AuthError,
     check_password,
@@ -106,10 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"catalog is at the newest schema: {_redacted(settings.catalog_url)}")
             return 0
         if args.command == "create-user":
-            password = _read_password(args.password_file) if args.password_file else None
-            return asyncio.run(
-                _create_user(settings, args.name, "admin" if args.admin else "member", password)
-            )
+            first = _read_password(args.password_file) if args.password_file else None
+            return asyncio.run(_create_user(settings, args.name, "admin" if args.admin else "member", first))
         if args.command == "create-api-key":
             return asyncio.run(_create_key(settings, args.user, args.name, args.scopes))
         if args.command == "list-api-keys":
@@ -201,7 +199,7 @@ async def _catalog(settings: GatewaySettings) -> AsyncIterator[AsyncSession]:
 
 
 async def _user(session: AsyncSession, name: str) -> User:
-    user = await repository.user_by_name(session, name)
+    user = await accounts.user_by_name(session, name)
     if user is None:
         raise AuthError(f"no user named {name!r}; create it with `picturetime-gateway create-user`")
     return user
@@ -214,7 +212,7 @@ def _when(at: datetime | None) -> str:
 async def _list_keys(settings: GatewaySettings, user_name: str) -> int:
     async with _catalog(settings) as session:
         user = await _user(session, user_name)
-        keys = await repository.api_keys_of(session, user.id)
+        keys = await accounts.api_keys_of(session, user.id)
         rows = [
             (str(k.id), k.prefix, k.label, ",".join(sorted(k.scope_set)), _when(k.created_at),
              _when(k.last_used_at), f"revoked {_when(k.revoked_at)}" if k.revoked_at else "live")
@@ -236,10 +234,10 @@ async def _revoke_key(
     async with _catalog(settings) as session:
         user = await _user(session, user_name)
         if key_id is not None:
-            found = await repository.api_key_of_user(session, user.id, key_id) if 0 < key_id < 2**31 else None
+            found = await accounts.api_key_of_user(session, user.id, key_id) if 0 < key_id < 2**31 else None
             matches = [found] if found else []
         else:
-            matches = list(await repository.api_keys_by_prefix(session, user.id, (prefix or "").rstrip(".…")))
+            matches = list(await accounts.api_keys_by_prefix(session, user.id, (prefix or "").rstrip(".…")))
         if not matches:
             raise AuthError(
                 f"{user_name} has no such API key; see `picturetime-gateway list-api-keys --user {user_name}`"

@@ -1,4 +1,4 @@
-"""Request dependencies: the session (committed at the edge), S3, the caller's key."""
+"""Request dependencies: the session (committed at the edge), the object store, the caller."""
 
 from __future__ import annotations
 
@@ -8,45 +8,51 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from minio import Minio
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from picturetime_common.db.models import ApiKey, User, WebSession
-from picturetime_gateway.auth.access import Access, declares
-from picturetime_gateway.auth.service import ROLE_SCOPES, authenticate_key
-from picturetime_gateway.auth.sessions import SESSION_COOKIE, find_session
-from picturetime_gateway.errors import ApiError
-from picturetime_gateway.outbox.repository import STAGED
+from picturetime_common.objectstore import ObjectStore
+from picturetime_common.websessions import SESSION_COOKIE
+from picturetime_gateway.access import Access, declares
+from picturetime_gateway.aftercommit import drop_after_commit, run_after_commit
+from picturetime_gateway.auth.service import ROLE_SCOPES, authenticate_key, find_session
+from picturetime_gateway.errors import GatewayError
+from picturetime_gateway.outbox.service import staged_events
 from picturetime_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request: commit on success, roll back on error, then wake the outbox relay."""
+    """One session per request: commit on success, roll back on error. Once committed, what had to
+    wait for the commit runs (removing replaced objects), and the outbox relay wakes up."""
     async with request.app.state.sessionmaker() as session:
         try:
             yield session
             await session.commit()
         except BaseException:
             await session.rollback()
+            drop_after_commit(session)
             raise
-        if session.info.get(STAGED):  # only a commit with events gives the relay work
+        await run_after_commit(session)
+        if staged_events(session):  # only a commit with events gives the relay work
             request.app.state.outbox_wakeup.set()
 
 
 def get_settings(request: Request) -> GatewaySettings:
-    return request.app.state.settings
+    settings: GatewaySettings = request.app.state.settings
+    return settings
 
 
-def get_s3(request: Request) -> Minio:
-    return request.app.state.s3
+def get_store(request: Request) -> ObjectStore:
+    store: ObjectStore = request.app.state.store
+    return store
 
 
 # scope="function": the commit happens before the response is sent, so a 2xx means it is stored.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
-S3Dep = Annotated[Minio, Depends(get_s3)]
+StoreDep = Annotated[ObjectStore, Depends(get_store)]
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -102,7 +108,7 @@ async def _checked_form_user(request: Request, found: WebSession | None) -> User
         raise LoginRequired
     form = await request.form()
     if form.get("csrf_token") != found.csrf_token:
-        raise ApiError(
+        raise GatewayError(
             403, "csrf_failed", "the form is stale or was not sent by this site; reload and try again"
         )
     return found.user
@@ -116,7 +122,7 @@ async def csrf_checked_user(request: Request, found: WebSessionDep) -> User:
 
 def _admin_only(user: User) -> User:
     if not user.is_admin:
-        raise ApiError(403, "admin_only", "this page is for administrators")
+        raise GatewayError(403, "admin_only", "this page is for administrators")
     return user
 
 
@@ -158,21 +164,21 @@ def require_scope(scope: str | None, *, any_signed_in_user: bool = False) -> Cal
                     request.method not in SAFE_METHODS
                     and request.headers.get("x-csrf-token") != found.csrf_token
                 ):
-                    raise ApiError(403, "csrf_failed", "send the page's CSRF token in X-CSRF-Token")
+                    raise GatewayError(403, "csrf_failed", "send the page's CSRF token in X-CSRF-Token")
                 scopes = ROLE_SCOPES[found.user.role]
                 if scope is not None and scope not in scopes and not any_signed_in_user:
-                    raise ApiError(403, "missing_scope", f"your account lacks the '{scope}' permission")
+                    raise GatewayError(403, "missing_scope", f"your account lacks the '{scope}' permission")
                 return Caller(found.user, None, scopes)
         if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "unauthenticated", "send an API key as 'Authorization: Bearer <key>'",
+            raise GatewayError(401, "unauthenticated", "send an API key as 'Authorization: Bearer <key>'",
                            {"WWW-Authenticate": "Bearer"})  # fmt: skip
         key = await authenticate_key(session, token.strip())
         if key is None:
-            raise ApiError(
+            raise GatewayError(
                 401, "invalid_api_key", "the API key is unknown or revoked", {"WWW-Authenticate": "Bearer"}
             )
         if scope is not None and scope not in key.scope_set and "admin" not in key.scope_set:
-            raise ApiError(403, "missing_scope", f"this API key lacks the '{scope}' scope")
+            raise GatewayError(403, "missing_scope", f"this API key lacks the '{scope}' scope")
         return Caller(key.user, key, key.scope_set)
 
     if any_signed_in_user:

@@ -1,12 +1,16 @@
 """Every error leaves the gateway as `{"error": "<code>", "detail": "<sentence>"}`.
 
-Browsers asking for a page (not `/api/…`) get the same error as a small HTML page instead. The
-OpenAPI document describes this shape for every error response, and each operation's access level.
+Every refusal the gateway makes is a `GatewayError` (or a subclass: an upload's `RejectedUpload`,
+a backup's `BackupError`, …): one handler answers them all, so no code converts one error into
+another. Browsers asking for a page (not `/api/…`) get the same error as a small HTML page instead
+(Piwigo's `ws.php` answers in Piwigo's shape, through its own handler). The OpenAPI document
+describes this shape for every error response, and each operation's access level.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,17 +18,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from picturetime_gateway.auth.access import Access, endpoints
+from picturetime_gateway.access import Access, endpoints
 from picturetime_gateway.web import templates
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
+class GatewayError(Exception):
+    """A refusal: the HTTP status, a machine code, a sentence for people, and any headers."""
+
+    def __init__(self, status: int, code: str, detail: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
         self.detail = detail
-        self.headers = headers
+        self.headers = dict(headers) if headers else None
 
 
 def _body(code: str, detail: str) -> dict[str, str]:
@@ -36,7 +42,7 @@ def _wants_page(request: Request) -> bool:
 
 
 def error_response(
-    request: Request, status: int, code: str, detail: str, headers: dict[str, str] | None = None
+    request: Request, status: int, code: str, detail: str, headers: Mapping[str, str] | None = None
 ) -> Response:
     if _wants_page(request):
         # The request's catalog objects expired with its rollback: the page gets plain values.
@@ -50,8 +56,8 @@ def error_response(
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> Response:
+    @app.exception_handler(GatewayError)
+    async def gateway_error(request: Request, exc: GatewayError) -> Response:
         return error_response(request, exc.status, exc.code, exc.detail, exc.headers)
 
     @app.exception_handler(RequestValidationError)

@@ -18,16 +18,10 @@ import httpx
 from PIL import Image
 
 from picturetime_client import GatewayClient, GatewayError
+from picturetime_common.hashing import sha256_file
 from picturetime_sync.console import EXIT_ERROR, EXIT_OK, Say, say, warn
 from picturetime_sync.daemon import stop_on_signals
-from picturetime_sync.files import (
-    commit_file,
-    create_private,
-    folder_lock,
-    fsync_dir,
-    private_dir,
-    sha256_file,
-)
+from picturetime_sync.files import commit_file, create_private, folder_lock, fsync_dir, private_dir
 from picturetime_sync.settings import SyncSettings
 from picturetime_sync.state import StateDB
 

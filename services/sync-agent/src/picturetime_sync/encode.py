@@ -33,7 +33,8 @@ import numpy as np
 from av.video.stream import VideoStream
 from PIL import Image, ImageOps
 
-from picturetime_sync.files import commit_file, fsync_dir, sha256_file
+from picturetime_common.hashing import sha256_file
+from picturetime_sync.files import commit_file, fsync_dir
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ is private too; and folders found looser than that (an older version, a copy) ar
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import stat
@@ -29,15 +28,6 @@ PRIVATE_UMASK = 0o077
 
 class Busy(Failure):
     """Another agent holds the folder."""
-
-
-def sha256_file(path: Path) -> str:
-    """Return the hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK_SIZE):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def fsync_dir(path: Path) -> None:

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Protocol
 
 from picturetime_client import GatewayError, PendingFrame, PendingPage
-from picturetime_sync.files import commit_file, create_private, fsync_dir, private_dir, sha256_file
+from picturetime_common.hashing import sha256_file
+from picturetime_sync.files import commit_file, create_private, fsync_dir, private_dir
 from picturetime_sync.state import StateDB
 
 log = logging.getLogger(__name__)

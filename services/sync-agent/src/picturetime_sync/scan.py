@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any, cast
 
 from picturetime_common import exif
+from picturetime_common.hashing import sha256_file
 from picturetime_sync.console import EXIT_OK, Failure, say
-from picturetime_sync.files import private_database, private_dir, sha256_file, tighten
+from picturetime_sync.files import private_database, private_dir, tighten
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from picturetime_client import GatewayClient
+from picturetime_common.hashing import sha256_file
 from picturetime_sync.console import EXIT_ERROR, EXIT_OK, Failure, say, warn
 from picturetime_sync.daemon import run_forever
 from picturetime_sync.encode import (
@@ -20,7 +21,7 @@ from picturetime_sync.encode import (
     probe_video,
     select_frames,
 )
-from picturetime_sync.files import folder_lock, sha256_file
+from picturetime_sync.files import folder_lock
 from picturetime_sync.mirror import mirror_pending_frames
 from picturetime_sync.settings import SyncSettings
 from picturetime_sync.state import StateDB

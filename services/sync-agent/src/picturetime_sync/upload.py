@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from picturetime_client import GatewayClient, GatewayError, RetryPolicy
+from picturetime_common.hashing import sha256_file
 from picturetime_sync.console import EXIT_ERROR, EXIT_OK, Say, say, warn
-from picturetime_sync.files import sha256_file
 from picturetime_sync.scan import extension, file_time
 from picturetime_sync.settings import SyncSettings
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -24,6 +25,15 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
+
+from picturetime_common.enums import (
+    AlbumVisibility,
+    FailureReason,
+    PhotoKind,
+    PhotoStatus,
+    ProjectVisibility,
+    Role,
+)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -57,7 +67,32 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+E = TypeVar("E", bound=StrEnum)
+
+
+class StringEnum(TypeDecorator[E]):
+    """A StrEnum stored as its string value in a plain VARCHAR: read back as the enum, and a value
+    outside it refused on write."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
+
+
 class Base(DeclarativeBase):
+    """Collections raise on a lazy load (an async session cannot run one unseen): a query that needs
+    one loads it explicitly (`selectinload`). The many-to-one links every reader uses (a frame's
+    photo, a key's or a session's user) are joined into each query of their row."""
+
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
@@ -68,14 +103,14 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16), default="member")
+    role: Mapped[Role] = mapped_column(StringEnum(Role, 16), default=Role.MEMBER)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    api_keys: Mapped[list[ApiKey]] = relationship(back_populates="user")
+    api_keys: Mapped[list[ApiKey]] = relationship(back_populates="user", lazy="raise")
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        return self.role == Role.ADMIN
 
 
 class ApiKey(Base):
@@ -114,7 +149,7 @@ class Photo(Base):
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(BigInteger)
     original_name: Mapped[str] = mapped_column(String(255), default="")
-    kind: Mapped[str] = mapped_column(String(16), default="daily")
+    kind: Mapped[PhotoKind] = mapped_column(StringEnum(PhotoKind, 16), default=PhotoKind.DAILY)
     width: Mapped[int | None]
     height: Mapped[int | None]
     taken_at: Mapped[datetime] = mapped_column(index=True)
@@ -122,7 +157,9 @@ class Photo(Base):
     utc_offset_minutes: Mapped[int] = mapped_column(Integer, default=0)
     uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
     exif: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    status: Mapped[PhotoStatus] = mapped_column(
+        StringEnum(PhotoStatus, 16), default=PhotoStatus.PENDING, index=True
+    )
     title: Mapped[str] = mapped_column(String(255), default="")
     description: Mapped[str] = mapped_column(Text, default="")
     # Location stays private unless the owner opts in per photo.
@@ -132,12 +169,14 @@ class Photo(Base):
     raw_key: Mapped[str | None] = mapped_column(String(512))
     raw_content_type: Mapped[str | None] = mapped_column(String(100))
     raw_size: Mapped[int | None] = mapped_column(BigInteger)
-    failure_reason: Mapped[str | None] = mapped_column(String(32))
+    failure_reason: Mapped[FailureReason | None] = mapped_column(StringEnum(FailureReason, 32))
     failure_detail: Mapped[str | None] = mapped_column(Text)
 
-    frame: Mapped[Frame | None] = relationship(back_populates="photo", uselist=False)
-    albums: Mapped[list[Album]] = relationship(secondary="album_photos", back_populates="photos")
-    tags: Mapped[list[Tag]] = relationship(secondary="photo_tags", back_populates="photos")
+    frame: Mapped[Frame | None] = relationship(back_populates="photo", uselist=False, lazy="raise")
+    albums: Mapped[list[Album]] = relationship(
+        secondary="album_photos", back_populates="photos", lazy="raise"
+    )
+    tags: Mapped[list[Tag]] = relationship(secondary="photo_tags", back_populates="photos", lazy="raise")
 
     @property
     def taken_at_local(self) -> datetime:
@@ -221,11 +260,13 @@ class Album(Base):
     name: Mapped[str] = mapped_column(String(200))
     slug: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
-    visibility: Mapped[str] = mapped_column(String(16), default="private")  # public | private
+    visibility: Mapped[AlbumVisibility] = mapped_column(
+        StringEnum(AlbumVisibility, 16), default=AlbumVisibility.PRIVATE
+    )
     cover_photo_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("photos.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    photos: Mapped[list[Photo]] = relationship(secondary=album_photos, back_populates="albums")
+    photos: Mapped[list[Photo]] = relationship(secondary=album_photos, back_populates="albums", lazy="raise")
 
 
 class Tag(Base):
@@ -234,7 +275,7 @@ class Tag(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
 
-    photos: Mapped[list[Photo]] = relationship(secondary=photo_tags, back_populates="tags")
+    photos: Mapped[list[Photo]] = relationship(secondary=photo_tags, back_populates="tags", lazy="raise")
 
 
 class WebSession(Base):
@@ -277,7 +318,9 @@ class Project(Base):
     body_markdown: Mapped[str] = mapped_column(Text, default="")
     cover_photo_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("photos.id", ondelete="SET NULL"))
     position: Mapped[int] = mapped_column(Integer, default=0)
-    visibility: Mapped[str] = mapped_column(String(16), default="private")  # public | unlisted | private
+    visibility: Mapped[ProjectVisibility] = mapped_column(
+        StringEnum(ProjectVisibility, 16), default=ProjectVisibility.PRIVATE
+    )
     album_id: Mapped[int | None] = mapped_column(ForeignKey("albums.id", ondelete="SET NULL"))
     show_timelapse: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

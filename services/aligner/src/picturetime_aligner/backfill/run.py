@@ -27,11 +27,12 @@ from rich.progress import (
 from rich.table import Table
 
 from picturetime_aligner.backfill.manifest import Entry, Manifest
-from picturetime_aligner.backfill.scan import CONTENT_TYPES, Candidate, scan, sha256_file
+from picturetime_aligner.backfill.scan import CONTENT_TYPES, Candidate, scan
 from picturetime_aligner.backfill.work import Outcome, align_photo, prepare_process
 from picturetime_aligner.models import AlignmentSettings
 from picturetime_aligner.pool import AlignerPool
 from picturetime_client import GatewayClient, GatewayError, UploadResult
+from picturetime_common.hashing import sha256_file
 
 HASH_BATCH = 64  # files hashed (and looked up) together
 REGISTER_THREADS = 4

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -76,14 +75,6 @@ def scan(
                 yield Candidate(path, rel, kind, st.st_size, st.st_mtime_ns)
             elif skipped is not None:
                 skipped[path.suffix.lower() or "(no extension)"] += 1
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1024 * 1024):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def localize(naive: datetime, tz: tzinfo | None) -> datetime:

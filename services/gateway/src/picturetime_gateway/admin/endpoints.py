@@ -7,13 +7,11 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from picturetime_gateway.admin import repository
-from picturetime_gateway.auth import repository as accounts
+from picturetime_common.enums import Role
+from picturetime_gateway.admin import service
 from picturetime_gateway.auth.service import (
     MIN_PASSWORD_LENGTH,
-    ROLES,
     AuthError,
     check_password,
     create_user,
@@ -23,19 +21,16 @@ from picturetime_gateway.deps import AdminFormUser, AdminUser, SessionDep
 from picturetime_gateway.web import render
 
 router = APIRouter(tags=["web"], include_in_schema=False)
-STATUSES = ("pending", "aligned", "failed")
 
 
 async def _overview(
-    request: Request, session: AsyncSession, status: int = 200, **context: object
+    request: Request, session: SessionDep, status: int = 200, **context: object
 ) -> HTMLResponse:
-    by_status = await repository.photos_by_status(session)
-    # The usual statuses always show (as 0); any other one the catalog holds follows them.
-    photos = {s: by_status.get(s, 0) for s in STATUSES} | by_status
+    found = await service.overview(session)
     return render(
-        request, "admin/overview.html", status, section="overview", photos=photos,
-        photo_total=sum(by_status.values()), frames_pending=await repository.frames_pending_mirror(session),
-        users=await accounts.all_users(session), roles=sorted(ROLES), min_password=MIN_PASSWORD_LENGTH,
+        request, "admin/overview.html", status, section="overview", photos=found.photos,
+        photo_total=found.photo_total, frames_pending=found.frames_pending, users=found.users,
+        roles=sorted(Role), min_password=MIN_PASSWORD_LENGTH,
         **{"error": None, "form": {}, "created": None, **context},
     )  # fmt: skip
 
@@ -60,5 +55,5 @@ async def add_user(
         user = await create_user(session, name, role=role, password=check_password(password))
     except AuthError as exc:
         form = {"name": printable(name)[:64], "role": role}
-        return await _overview(request, session, 422, error=str(exc), form=form)
+        return await _overview(request, session, 422, error=exc.detail, form=form)
     return RedirectResponse(f"/admin?created={quote(user.name)}#users", status_code=303)

@@ -9,16 +9,9 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from picturetime_gateway.auth import ratelimit, repository
-from picturetime_gateway.auth.service import printable, verify_password
-from picturetime_gateway.auth.sessions import (
-    LOGIN_CSRF_COOKIE,
-    SESSION_COOKIE,
-    clear_session_cookie,
-    end_session,
-    set_session_cookie,
-    start_session,
-)
+from picturetime_common.websessions import SESSION_COOKIE
+from picturetime_gateway.auth import service
+from picturetime_gateway.auth.service import LOGIN_CSRF_COOKIE
 from picturetime_gateway.deps import FormUser, SessionDep, WebSessionDep
 from picturetime_gateway.web import render
 
@@ -64,34 +57,33 @@ async def login(
         return render(
             request, "login.html", 403, next=_safe_next(next), error="The form expired; please try again."
         )
-    client = _client(request)
     # A name no account can have (control characters) still counts as a failure, stored cleaned.
-    name = printable(username.strip())
-    wait = await ratelimit.retry_after(session, name, client)
-    if wait is not None:
+    name = service.printable(username.strip())
+    signed = await service.sign_in(
+        session, name, password, client=_client(request), user_agent=request.headers.get("user-agent", ""),
+        known_name=name == username.strip(),
+    )  # fmt: skip
+    if signed.retry_after is not None:
+        wait = signed.retry_after
         response = render(
             request, "login.html", 429, next=_safe_next(next),
             error=f"Too many failed sign-ins. Try again in {wait // 60 + 1} minute(s).",
         )  # fmt: skip
         response.headers["Retry-After"] = str(wait)
         return response
-    user = await repository.user_by_name(session, name) if name == username.strip() else None
-    if user is None or user.password_hash is None or not verify_password(user.password_hash, password):
-        await ratelimit.record_failure(session, name, client)
+    if signed.started is None:
         return render(request, "login.html", 401, next=_safe_next(next), error="Wrong user name or password.")
-    await ratelimit.clear_failures(session, user.name)
-    started = await start_session(session, user, request.headers.get("user-agent", ""))
-    response = RedirectResponse(_safe_next(next), status_code=303)
-    set_session_cookie(request, response, started.token)
-    response.delete_cookie(LOGIN_CSRF_COOKIE)
-    return response
+    redirect = RedirectResponse(_safe_next(next), status_code=303)
+    service.set_session_cookie(request, redirect, signed.started.token)
+    redirect.delete_cookie(LOGIN_CSRF_COOKIE)
+    return redirect
 
 
 @router.post("/logout")
 async def logout(request: Request, session: SessionDep, user: FormUser) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        await end_session(session, token)
+        await service.end_session(session, token)
     response = RedirectResponse("/login", status_code=303)
-    clear_session_cookie(response)
+    service.clear_session_cookie(response)
     return response

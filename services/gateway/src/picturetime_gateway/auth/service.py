@@ -1,36 +1,60 @@
-"""Accounts and API keys: hashing, issuing and verifying."""
+"""Accounts, passwords, API keys and browser sessions: hashing, issuing, verifying, signing in.
+
+A browser session is a random token in an HttpOnly cookie; the catalog keeps only its hash, as it
+does of API keys. Failed sign-ins are counted in the catalog, so every gateway replica agrees.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 import unicodedata
 from dataclasses import dataclass
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from sqlalchemy import delete
+from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from picturetime_common.db.models import ApiKey, User, WebSession, utcnow
+from picturetime_common.enums import Role
+from picturetime_common.websessions import SESSION_COOKIE, token_hash
 from picturetime_gateway.auth import repository
+from picturetime_gateway.auth.repository import (
+    all_users,
+    api_key_of_user,
+    api_keys_by_prefix,
+    api_keys_of,
+    user_by_name,
+)
+from picturetime_gateway.errors import GatewayError
+
+__all__ = ["all_users", "api_key_of_user", "api_keys_by_prefix", "api_keys_of", "user_by_name"]
 
 SCOPES = frozenset({"upload", "sync", "admin"})
-ROLES = frozenset({"admin", "member"})
-ROLE_SCOPES = {"admin": frozenset({"upload", "sync", "admin"}), "member": frozenset({"upload", "sync"})}
+ROLE_SCOPES = {Role.ADMIN: frozenset({"upload", "sync", "admin"}), Role.MEMBER: frozenset({"upload", "sync"})}
 KEY_PREFIX = "pt_"
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 MAX_LABEL_LENGTH = 100
+LOGIN_CSRF_COOKIE = "pt_login_csrf"
+SESSION_LIFETIME = timedelta(days=30)
+# Sign-in rate limits, over a sliding window.
+FAILURE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_USER = 5
+MAX_FAILURES_PER_CLIENT = 20
 _hasher = PasswordHasher()
 
 log = logging.getLogger(__name__)
 
 
-class AuthError(ValueError):
+class AuthError(GatewayError):
     """A request to create or change an account that cannot be honoured."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(422, "invalid_request", detail)
 
 
 def unprintable(text: str) -> bool:
@@ -54,7 +78,7 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 
 def hash_api_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+    return token_hash(key)
 
 
 def parse_scopes(text: str) -> list[str]:
@@ -75,19 +99,26 @@ def check_password(password: str) -> str:
     return password
 
 
+def parse_role(value: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        raise AuthError(f"role must be one of {', '.join(sorted(Role))}") from None
+
+
 async def create_user(session: AsyncSession, name: str, *, role: str, password: str | None) -> User:
-    if role not in ROLES:
-        raise AuthError(f"role must be one of {', '.join(sorted(ROLES))}")
+    checked_role = parse_role(role)
     name = name.strip()
     if not name or len(name) > 64 or unprintable(name):
         raise AuthError("a user name is 1 to 64 printable characters")
     if await repository.user_by_name(session, name) is not None:
         raise AuthError(f"user {name!r} already exists")
     user = User(
-        name=name, role=role, password_hash=hash_password(check_password(password)) if password else None
+        name=name,
+        role=checked_role,
+        password_hash=hash_password(check_password(password)) if password else None,
     )
-    session.add(user)
-    await session.flush()
+    await repository.add(session, user)
     return user
 
 
@@ -100,7 +131,7 @@ class IssuedKey:
 async def set_password(session: AsyncSession, user: User, password: str) -> None:
     """Replace the password and sign the user out everywhere."""
     user.password_hash = hash_password(check_password(password))
-    await session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+    await repository.delete_web_sessions_of(session, user.id)
 
 
 async def issue_api_key(session: AsyncSession, user: User, *, label: str, scopes: list[str]) -> IssuedKey:
@@ -120,8 +151,7 @@ async def issue_api_key(session: AsyncSession, user: User, *, label: str, scopes
         prefix=secret[:10],
         scopes=",".join(scopes),
     )
-    session.add(key)
-    await session.flush()
+    await repository.add(session, key)
     return IssuedKey(key, secret)
 
 
@@ -150,3 +180,99 @@ async def authenticate_key(session: AsyncSession, secret: str) -> ApiKey | None:
         else:
             set_committed_value(key, "last_used_at", now)
     return key
+
+
+def has_upload_scope(key: ApiKey) -> bool:
+    return bool({"upload", "admin"} & key.scope_set)
+
+
+# -- browser sessions ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NewSession:
+    token: str
+    row: WebSession
+
+
+async def start_session(session: AsyncSession, user: User, user_agent: str) -> NewSession:
+    token = secrets.token_urlsafe(32)
+    row = WebSession(
+        token_hash=token_hash(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32),
+        expires_at=utcnow() + SESSION_LIFETIME, user_agent=user_agent[:255],
+    )  # fmt: skip
+    await repository.add(session, row)
+    return NewSession(token, row)
+
+
+async def find_session(session: AsyncSession, token: str) -> WebSession | None:
+    row = await repository.web_session_by_hash(session, token_hash(token))
+    if row is None or row.expires_at <= utcnow():
+        return None
+    return row
+
+
+async def end_session(session: AsyncSession, token: str) -> None:
+    await repository.delete_web_session(session, token_hash(token))
+
+
+async def delete_expired_sessions(session: AsyncSession) -> int:
+    """Delete the sessions past their expiry (their cookies are refused anyway); how many went."""
+    return await repository.delete_expired_web_sessions(session)
+
+
+def set_session_cookie(request: Request, response: Response, token: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=int(SESSION_LIFETIME.total_seconds()), httponly=True, samesite="lax",
+        secure=request.url.scheme == "https", path="/",
+    )  # fmt: skip
+
+
+def clear_session_cookie(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+# -- signing in ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SignIn:
+    """A sign-in's outcome: a new session; or refused for now (`retry_after` seconds); or neither,
+    a wrong name or password (counted, so the caller must let the transaction commit)."""
+
+    started: NewSession | None = None
+    retry_after: int | None = None
+
+
+async def sign_in(
+    session: AsyncSession, name: str, password: str, *, client: str, user_agent: str, known_name: bool = True,
+    key_stands_in: bool = False,
+) -> SignIn:  # fmt: skip
+    """Check a user name and password, within the rate limits. `known_name` False: a name no
+    account can have, which still counts as a failure. `key_stands_in`: an API key with the upload
+    scope may stand in for the password (Piwigo clients, accounts without one)."""
+    wait = await retry_after(session, name, client)
+    if wait is not None:
+        return SignIn(retry_after=wait)
+    user = await repository.user_by_name(session, name) if known_name else None
+    good = (
+        user is not None and user.password_hash is not None and verify_password(user.password_hash, password)
+    )
+    if key_stands_in and user is not None and not good and password.startswith(KEY_PREFIX):
+        key = await authenticate_key(session, password)
+        good = key is not None and key.user_id == user.id and has_upload_scope(key)
+    if user is None or not good:
+        repository.add_failure(session, name[:64], client[:64])
+        return SignIn()
+    await repository.clear_failures(session, user.name)
+    return SignIn(started=await start_session(session, user, user_agent))
+
+
+async def retry_after(session: AsyncSession, user_name: str, client: str) -> int | None:
+    """Seconds until another attempt is allowed, or None when one is allowed now."""
+    since = utcnow() - FAILURE_WINDOW
+    waits = []
+    for count, oldest, limit in (
+        (*await repository.failures_since(session, user_name=user_name, since=since), MAX_FAILURES_PER_USER),
+        (*await repository.failures_since(session, client=client, since=since), MAX_FAILURES_PER_CLIENT),
+    ):
+        if count >= limit and oldest is not None:
+            oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=utcnow().tzinfo)
+            waits.append(max(1, int((oldest + FAILURE_WINDOW - utcnow()).total_seconds()) + 1))
+    return max(waits) if waits else None

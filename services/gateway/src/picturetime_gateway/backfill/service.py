@@ -13,101 +13,42 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
-import math
-import unicodedata
 import uuid
-import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
-import obstore
-from minio import Minio
+from fastapi import Request
 from PIL import Image
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy.exc import IntegrityError
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Message
 
 from picturetime_common.db.models import Frame, Photo, User, utcnow
+from picturetime_common.enums import PhotoKind, PhotoStatus
+from picturetime_common.hashing import sha256_stream
+from picturetime_common.object_keys import frame_key, original_key
+from picturetime_common.objectstore import ObjectStore
 from picturetime_common.s3 import EPHEMERAL
-from picturetime_gateway.photos import repository
+from picturetime_gateway.backfill import repository
+from picturetime_gateway.backfill.schemas import FrameMetadata
+from picturetime_gateway.ingest.errors import RejectedUpload
+from picturetime_gateway.ingest.service import inspect_whole_file, verify_whole_jpeg
+from picturetime_gateway.photos import service as photos
 from picturetime_gateway.settings import GatewaySettings
-from picturetime_gateway.uploads.errors import RejectedUpload
-from picturetime_gateway.uploads.formats import HEAD_BYTES, sniff
-from picturetime_gateway.uploads.jpeg import verify_jpeg
-from picturetime_gateway.uploads.metadata import exif_summary, original_key
-from picturetime_gateway.uploads.objects import object_store
-from picturetime_gateway.uploads.streaming import put_options
 
 log = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 32 * 1024 * 1024
-MAX_FRAME_SIDE = 8192
+MAX_METADATA_BYTES = 64 * 1024
+MULTIPART_OVERHEAD = 1024 * 1024
 NO_ORIGINAL = ""  # bucket and key of a photo whose original was not sent
-HEX64 = r"^[0-9a-f]{64}$"
-ORIGINAL_TYPES = ("image/jpeg", "image/png", "image/heic", "image/heif", "image/webp")
-
-
-class FrameMetadata(BaseModel):
-    """What the backfill job knows about one original and the frame it aligned from it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    sha256: str = Field(pattern=HEX64, description="SHA-256 of the original file")
-    size: int = Field(ge=1, description="size of the original file in bytes")
-    content_type: str = Field(description="type of the original: " + ", ".join(ORIGINAL_TYPES))
-    taken_at: AwareDatetime = Field(description="capture time, with its UTC offset")
-    original_name: str = Field(default="", max_length=255)
-    original_width: int | None = Field(default=None, ge=1, description="upright width of the original")
-    original_height: int | None = Field(default=None, ge=1)
-    matrix: list[list[float]] = Field(description="2x3 similarity: original pixels to frame pixels")
-    left_eye: tuple[float, float]
-    right_eye: tuple[float, float]
-    confidence: float = Field(ge=0, le=1)
-    quality: dict[str, Any] = Field(default_factory=dict)
-    params_hash: str = Field(pattern=r"^[0-9a-f]{8,32}$")
-    width: int = Field(ge=8, le=MAX_FRAME_SIDE, description="frame width, checked against the JPEG")
-    height: int = Field(ge=8, le=MAX_FRAME_SIDE)
-    frame_sha256: str | None = Field(default=None, pattern=HEX64, description="verified when given")
-    exif: dict[str, Any] = Field(default_factory=dict, description="a summary: make, model, lens, ...")
-
-    @field_validator("sha256", "frame_sha256", mode="before")
-    @classmethod
-    def _lower(cls, value: object) -> object:
-        return value.strip().lower() if isinstance(value, str) else value
-
-    @field_validator("original_name")
-    @classmethod
-    def _plain_name(cls, value: str) -> str:
-        # A base name only, without control characters: it is shown, never used as a path.
-        base = value.replace("\\", "/").rsplit("/", 1)[-1]
-        return "".join(ch for ch in base if unicodedata.category(ch)[0] != "C")
-
-    @field_validator("content_type")
-    @classmethod
-    def _known_type(cls, value: str) -> str:
-        if value not in ORIGINAL_TYPES:
-            raise ValueError(f"must be one of {', '.join(ORIGINAL_TYPES)}")
-        return value
-
-    @field_validator("matrix")
-    @classmethod
-    def _two_by_three(cls, value: list[list[float]]) -> list[list[float]]:
-        if len(value) != 2 or any(len(row) != 3 for row in value):
-            raise ValueError("must be a 2x3 matrix")
-        if not all(math.isfinite(v) for row in value for v in row):
-            raise ValueError("must hold finite numbers")
-        return value
-
-    @field_validator("left_eye", "right_eye")
-    @classmethod
-    def _finite_point(cls, value: tuple[float, float]) -> tuple[float, float]:
-        if not all(math.isfinite(v) for v in value):
-            raise ValueError("must hold finite numbers")
-        return value
 
 
 @dataclass(frozen=True)
@@ -120,15 +61,116 @@ class IncomingOriginal:
 
 
 @dataclass(frozen=True)
+class Registration:
+    """What one `POST /api/v1/frames` carries."""
+
+    meta: FrameMetadata
+    frame_jpeg: bytes
+    original: IncomingOriginal | None
+
+
+@dataclass(frozen=True)
 class RegisteredPhoto:
     photo: Photo
     frame: Frame | None
     created: bool
 
 
-def frame_key(taken_at: datetime, photo_id: str, params_hash: str) -> str:
-    """The aligner's frame key (`picturetime_aligner.worker.frame_key`), so both paths look alike."""
-    return f"{taken_at:%Y}/{taken_at:%m}/{photo_id}-{params_hash}.jpg"
+@dataclass(frozen=True)
+class OriginalInfo:
+    ext: str
+    content_type: str
+    exif: dict[str, Any]
+
+
+async def known_sha256(session: AsyncSession, owner_id: int, hashes: Sequence[str]) -> list[str]:
+    """Which of `hashes` the owner already has a photo for, in the order given, once each."""
+    known = await repository.known_sha256(session, owner_id, sorted(set(hashes)))
+    return [h for h in dict.fromkeys(hashes) if h in known]
+
+
+async def read_registration(request: Request, settings: GatewaySettings) -> tuple[Registration, FormData]:
+    """Parse the multipart body (files spool to disk past 1 MB), refusing it past its size limit;
+    the caller closes the form."""
+    limit = settings.gateway.max_upload_bytes + MAX_FRAME_BYTES + MULTIPART_OVERHEAD
+    form = await _bounded_form(request, limit)
+    try:
+        meta, frame, original = _parts(form)
+        frame_jpeg = await frame.read(MAX_FRAME_BYTES + 1)
+        incoming = None
+        if original is not None:
+            size = original.size if original.size is not None else _size_of(original)
+            incoming = IncomingOriginal(original.file, original.filename or meta.original_name, size)
+    except BaseException:
+        await form.close()
+        raise
+    return Registration(meta, frame_jpeg, incoming), form
+
+
+async def _bounded_form(request: Request, limit: int) -> FormData:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise RejectedUpload("too_large", f"the request body is larger than the limit of {limit} bytes", 413)
+    received = 0
+
+    async def counting_receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise RejectedUpload(
+                    "too_large", f"the request body is larger than the limit of {limit} bytes", 413
+                )
+        return message
+
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise RejectedUpload(
+            "invalid_request", "send frame, metadata and original as multipart/form-data", 415
+        )
+    bounded = Request(request.scope, counting_receive)
+    try:
+        return await bounded.form(max_files=2, max_fields=1, max_part_size=MAX_METADATA_BYTES)
+    except StarletteHTTPException as exc:
+        raise RejectedUpload(
+            "invalid_request", f"the multipart body is malformed: {exc.detail}", 400
+        ) from None
+
+
+def _parts(form: FormData) -> tuple[FrameMetadata, UploadFile, UploadFile | None]:
+    unknown = set(form.keys()) - {"frame", "original", "metadata"}
+    if unknown:
+        raise RejectedUpload("invalid_request", f"unexpected fields: {', '.join(sorted(unknown))}", 400)
+    raw = form.get("metadata")
+    if not isinstance(raw, str):
+        raise RejectedUpload("invalid_request", "the 'metadata' field (JSON text) is missing", 400)
+    frame = form.get("frame")
+    if not isinstance(frame, UploadFile):
+        raise RejectedUpload("missing_file", "the 'frame' file is missing", 400)
+    original = form.get("original")
+    if original is not None and not isinstance(original, UploadFile):
+        raise RejectedUpload("invalid_request", "'original' must be a file", 400)
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise RejectedUpload("invalid_metadata", f"metadata is not valid JSON: {exc}", 400) from None
+    try:
+        meta = FrameMetadata.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "metadata"
+        raise RejectedUpload(
+            "invalid_metadata", f"metadata.{where}: {first.get('msg', 'invalid')}", 422
+        ) from None
+    return meta, frame, original
+
+
+def _size_of(upload: UploadFile) -> int:
+    upload.file.seek(0, 2)
+    size = upload.file.tell()
+    upload.file.seek(0)
+    return size
 
 
 def check_frame(data: bytes, meta: FrameMetadata) -> str:
@@ -151,20 +193,13 @@ def check_frame(data: bytes, meta: FrameMetadata) -> str:
             422,
         )
     try:
-        verify_jpeg(io.BytesIO(data))  # whole and decodable, without paying for a full decode
+        verify_whole_jpeg(data)  # whole and decodable, without paying for a full decode
     except RejectedUpload as exc:
         raise RejectedUpload("invalid_frame", f"the frame {exc.detail.removeprefix('the ')}", 422) from None
     digest = hashlib.sha256(data).hexdigest()
     if meta.frame_sha256 is not None and meta.frame_sha256 != digest:
         raise RejectedUpload("sha256_mismatch", "frame_sha256 does not match the frame's bytes", 400)
     return digest
-
-
-@dataclass(frozen=True)
-class OriginalInfo:
-    ext: str
-    content_type: str
-    exif: dict[str, Any]
 
 
 def check_original(
@@ -177,87 +212,52 @@ def check_original(
             f"the original is larger than the limit of {settings.gateway.max_upload_bytes} bytes",
             413,
         )
-    stream = original.file
-    stream.seek(0)
-    digest = hashlib.sha256()
-    size = 0
-    while block := stream.read(1024 * 1024):
-        digest.update(block)
-        size += len(block)
-    if digest.hexdigest() != meta.sha256 or size != meta.size:
+    original.file.seek(0)
+    size, sha256 = sha256_stream(original.file)
+    if sha256 != meta.sha256 or size != meta.size:
         raise RejectedUpload("sha256_mismatch", "the original's bytes do not match its sha256 and size", 400)
-    stream.seek(0)
-    kind = sniff(stream.read(HEAD_BYTES), original.filename)
-    if kind.raw:
-        raise RejectedUpload("unsupported_type", "send the JPEG, PNG, WebP or HEIC original, not a RAW file")
-    stream.seek(0)
-    max_pixels = settings.gateway.max_pixels
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(stream, formats=[kind.name]) as image:
-                width, height = image.size
-                if width * height > max_pixels:
-                    raise RejectedUpload(
-                        "too_many_pixels",
-                        f"{width}x{height} is more than the limit of {max_pixels} pixels",
-                        413,
-                    )
-                exif, _, _ = exif_summary(image.getexif(), ZoneInfo(settings.gateway.timezone))
-                if kind.name != "JPEG":
-                    image.load()
-        if kind.name == "JPEG":
-            verify_jpeg(stream)
-    except RejectedUpload:
-        raise
-    except Exception as exc:
-        raise RejectedUpload("corrupt_image", f"the original cannot be decoded: {exc}", 422) from None
-    stream.seek(0)
+    kind, exif = inspect_whole_file(
+        original.file, original.filename, max_pixels=settings.gateway.max_pixels,
+        tz=ZoneInfo(settings.gateway.timezone),
+    )  # fmt: skip
     return OriginalInfo(kind.ext, kind.content_type, exif)
 
 
 async def register_frame(
     session: AsyncSession,
-    s3: Minio,
+    store: ObjectStore,
     settings: GatewaySettings,
     owner: User,
-    meta: FrameMetadata,
-    frame_jpeg: bytes,
-    original: IncomingOriginal | None,
+    registration: Registration,
 ) -> RegisteredPhoto:
     """Check everything, then store the frame (and original) and record photo and frame rows."""
+    meta, frame_jpeg, original = registration.meta, registration.frame_jpeg, registration.original
     frame_sha256 = await run_in_threadpool(check_frame, frame_jpeg, meta)
     info = await run_in_threadpool(check_original, original, meta, settings) if original else None
-    existing = await repository.photo_by_sha256(session, owner.id, meta.sha256)
+    existing = await photos.photo_by_sha256(session, owner.id, meta.sha256)
     if existing is not None:
-        return RegisteredPhoto(existing, await repository.frame_of_photo(session, existing.id), created=False)
+        return RegisteredPhoto(existing, await photos.frame_of_photo(session, existing.id), created=False)
 
     photo_id = uuid.uuid4()
     key = frame_key(meta.taken_at, photo_id.hex, meta.params_hash)
     frames_bucket = settings.buckets.frames
-    # File bytes take the uploads' data path (obstore); the MinIO SDK keeps the control path.
-    await obstore.put_async(
-        object_store(settings.s3, frames_bucket), key, frame_jpeg, **put_options("image/jpeg", {})
-    )
+    await store.put(frames_bucket, key, frame_jpeg, content_type="image/jpeg")
     bucket = original_object = NO_ORIGINAL
     content_type, exif = meta.content_type, meta.exif
     if original is not None and info is not None:
-        bucket, original_object = (
-            settings.buckets.originals,
-            original_key(owner.id, meta.taken_at, meta.sha256, info.ext),
-        )
+        bucket = settings.buckets.originals
+        original_object = original_key(owner.id, meta.taken_at, meta.sha256, info.ext)
         content_type, exif = info.content_type, info.exif or meta.exif
         # Daily originals are ephemeral: once the frame is mirrored home, lifecycle expiry may take them.
-        await obstore.put_async(
-            object_store(settings.s3, bucket), original_object, original.file,
-            **put_options(content_type, {EPHEMERAL: "true"}),
-        )  # fmt: skip
+        await store.put(
+            bucket, original_object, original.file, content_type=content_type, tags={EPHEMERAL: "true"}
+        )
     photo = Photo(
-        id=photo_id, owner_id=owner.id, piwigo_id=await repository.free_piwigo_id(session, owner.id),
+        id=photo_id, owner_id=owner.id, piwigo_id=await photos.free_piwigo_id(session, owner.id),
         sha256=meta.sha256, bucket=bucket, key=original_object,
-        content_type=content_type, size=meta.size, original_name=meta.original_name, kind="daily",
+        content_type=content_type, size=meta.size, original_name=meta.original_name, kind=PhotoKind.DAILY,
         width=meta.original_width, height=meta.original_height, taken_at=meta.taken_at,
-        utc_offset_minutes=_offset_minutes(meta.taken_at), exif=exif, status="aligned",
+        utc_offset_minutes=photos.offset_minutes(meta.taken_at), exif=exif, status=PhotoStatus.ALIGNED,
     )  # fmt: skip
     frame = Frame(
         photo_id=photo_id, bucket=frames_bucket, key=key, params_hash=meta.params_hash, sha256=frame_sha256,
@@ -265,33 +265,15 @@ async def register_frame(
         left_eye=list(meta.left_eye), right_eye=list(meta.right_eye), confidence=meta.confidence,
         quality=meta.quality, aligned_at=utcnow(),
     )  # fmt: skip
-    try:
-        session.add(photo)
-        await session.flush()  # the photo row first: the frame's foreign key names it
-        session.add(frame)
-        await session.flush()
-    except IntegrityError:
+    if not await repository.add_photo_with_frame(session, photo, frame):
         # The same original raced in from another request: answer with the winner, drop our frame.
-        await session.rollback()
-        await run_in_threadpool(_remove_quietly, s3, frames_bucket, key)
-        winner = await repository.photo_by_sha256(session, owner.id, meta.sha256)
+        await store.remove_quietly(frames_bucket, key)
+        winner = await photos.photo_by_sha256(session, owner.id, meta.sha256)
         if winner is None:
-            raise
-        return RegisteredPhoto(winner, await repository.frame_of_photo(session, winner.id), created=False)
+            raise LookupError(f"photo {meta.sha256} neither recorded nor found")
+        return RegisteredPhoto(winner, await photos.frame_of_photo(session, winner.id), created=False)
     log.info(
         "gateway.backfill.registered photo=%s sha256=%s frame=%s original=%s",
         photo_id.hex, meta.sha256, key, bool(original_object),
     )  # fmt: skip
     return RegisteredPhoto(photo, frame, created=True)
-
-
-def _remove_quietly(s3: Minio, bucket: str, key: str) -> None:
-    try:
-        s3.remove_object(bucket, key)
-    except Exception:
-        log.warning("gateway.backfill.cleanup_failed bucket=%s key=%s", bucket, key, exc_info=True)
-
-
-def _offset_minutes(moment: datetime) -> int:
-    offset = moment.utcoffset()
-    return int(offset.total_seconds() // 60) if offset is not None else 0

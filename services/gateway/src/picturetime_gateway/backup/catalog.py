@@ -9,14 +9,16 @@ import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
+from typing import Literal
 
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 
 from picturetime_common.db import alembic_config, run_migrations
+from picturetime_common.hashing import sha256_file
 from picturetime_gateway.backup import repository
 from picturetime_gateway.backup.errors import BackupError
-from picturetime_gateway.backup.manifest import CatalogEntry, sha256_file
+from picturetime_gateway.backup.manifest import CatalogEntry
 
 FILES = {"postgresql": "catalog.pgdump", "sqlite": "catalog.sqlite3"}
 RESTORE_OPTIONS = [
@@ -29,11 +31,16 @@ RESTORE_OPTIONS = [
 ]  # fmt: skip
 
 
-def backend_of(url: str) -> str:
+Backend = Literal["postgresql", "sqlite"]
+
+
+def backend_of(url: str) -> Backend:
     name = make_url(url).get_backend_name()
-    if name not in FILES:
-        raise BackupError(f"unsupported catalog database {name!r}: use sqlite or postgresql")
-    return name
+    if name == "postgresql":
+        return "postgresql"
+    if name == "sqlite":
+        return "sqlite"
+    raise BackupError(f"unsupported catalog database {name!r}: use sqlite or postgresql")
 
 
 def dump_catalog(url: str, staging: Path) -> CatalogEntry:
@@ -43,7 +50,7 @@ def dump_catalog(url: str, staging: Path) -> CatalogEntry:
         raise BackupError(f"no catalog at {_sqlite_path(url)}: is PT_DATA_DIR (or PT_DATABASE_URL) right?")
     with repository.connect(url) as conn:
         revision = repository.schema_revision(conn)
-        server_major = conn.dialect.server_version_info[0] if backend == "postgresql" else None
+        server_major = server_major_of(conn) if backend == "postgresql" else None
     if revision is None:
         raise BackupError(
             f"the catalog at {redacted(url)} has no Picture Time schema: is PT_DATABASE_URL right?"
@@ -59,7 +66,7 @@ def dump_catalog(url: str, staging: Path) -> CatalogEntry:
     else:
         _sqlite_copy(_sqlite_path(url), target)
         tool, tool_major = f"sqlite {sqlite3.sqlite_version}", None
-    size, sha256 = sha256_file(target)
+    size, sha256 = target.stat().st_size, sha256_file(target)
     return CatalogEntry(
         backend=backend, file=FILES[backend], size=size, sha256=sha256, schema_revision=revision, tool=tool,
         tool_major=tool_major,
@@ -83,7 +90,7 @@ def check_restorable(url: str, entry: CatalogEntry) -> None:
         )
     if backend == "postgresql":
         with repository.connect(url) as conn:
-            server_major = conn.dialect.server_version_info[0]
+            server_major = server_major_of(conn)
         pg_tool("pg_restore", max(server_major, entry.tool_major or 0))
 
 
@@ -121,6 +128,14 @@ def migrate(url: str) -> str:
 def requeue_pending_alignments(url: str) -> int:
     with repository.connect(url) as conn:
         return repository.requeue_pending_alignments(conn)
+
+
+def server_major_of(conn: Connection) -> int:
+    """The PostgreSQL server's major version."""
+    version = conn.dialect.server_version_info
+    if not version or not isinstance(version[0], int):
+        raise BackupError(f"cannot tell the version of the PostgreSQL server ({version!r})")
+    return version[0]
 
 
 def pg_tool(name: str, server_major: int) -> tuple[str, str, int]:

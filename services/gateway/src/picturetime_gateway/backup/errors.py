@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from picturetime_gateway.errors import GatewayError
 
-class BackupError(Exception):
+
+class BackupError(GatewayError):
     """A backup or restore that cannot go on; the message says what to do."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(500, "backup_failed", detail)

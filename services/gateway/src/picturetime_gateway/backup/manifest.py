@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -15,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from picturetime_common.settings import BucketNames
 from picturetime_gateway.backup.errors import BackupError
 
-FORMAT = 1
+FORMAT: Literal[1] = 1
 MANIFEST = "manifest.json"
 BUCKETS_DIR = "buckets"
 # The bucket roles a backup covers, by their settings name (PT_BUCKETS__<ROLE>).
@@ -114,19 +112,6 @@ def object_path(root: Path, role: str, key: str) -> Path:
     if not key or "\0" in key or any(part in ("", ".", "..") for part in parts):
         raise BackupError(f"object key {key!r} in bucket {role} cannot be stored as a file safely")
     return root.joinpath(BUCKETS_DIR, role, *parts)
-
-
-def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> tuple[int, str]:
-    """Size and SHA-256 of a file, read in chunks; `progress(n)` is called with each chunk's size."""
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-            if progress is not None:
-                progress(len(chunk))
-    return size, digest.hexdigest()
 
 
 def fsync_dir(path: Path) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, BinaryIO, cast
 
 from minio import Minio
 from minio.commonconfig import Tags
@@ -199,7 +200,8 @@ def put_objects(
             tags.update(entry.tags)
         with path.open("rb") as data:
             client.put_object(
-                bucket, entry.key, _Counting(data, advance), entry.size, content_type=entry.content_type,
+                # read() is all the SDK asks of its stream.
+                bucket, entry.key, cast(BinaryIO, _Counting(data, advance)), entry.size, content_type=entry.content_type,
                 metadata={f"{META_PREFIX}{k}": v for k, v in entry.metadata.items()} or None, tags=tags,
             )  # fmt: skip
         return entry
@@ -211,7 +213,7 @@ def put_objects(
 class _Counting:
     """A file reader that reports progress as the SDK reads it."""
 
-    def __init__(self, data, advance: Advance) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, data: IO[bytes], advance: Advance) -> None:
         self._data = data
         self._advance = advance
 

@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from picturetime_common.db.models import utcnow
+from picturetime_common.hashing import sha256_file
 from picturetime_common.s3 import ensure_buckets, make_client
 from picturetime_gateway.backup import catalog, objects
 from picturetime_gateway.backup.errors import BackupError
@@ -41,7 +42,6 @@ from picturetime_gateway.backup.manifest import (
     ObjectEntry,
     object_path,
     read_manifest,
-    sha256_file,
     write_manifest,
 )
 from picturetime_gateway.backup.objects import Advance, BucketMirror
@@ -236,7 +236,7 @@ def _verify(root: Path, manifest: Manifest, console: Console) -> None:
             elif path.stat().st_size != size:
                 problems.append(f"{name} has {path.stat().st_size} bytes, the manifest says {size}")
                 advance(size)
-            elif sha256_file(path, advance)[1] != sha256:
+            elif sha256_file(path, advance) != sha256:
                 problems.append(f"{name} does not match its SHA-256 in the manifest")
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""

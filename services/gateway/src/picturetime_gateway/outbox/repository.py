@@ -9,15 +9,6 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from picturetime_common.db.models import OutboxEvent
-from picturetime_common.events import Event
-
-STAGED = "outbox_events_staged"
-
-
-def add_event(session: AsyncSession, event: Event) -> None:
-    """Stage an event in the caller's transaction: it is published only if the rows commit."""
-    session.info[STAGED] = True  # the request's session wakes the relay after its commit
-    session.add(OutboxEvent(event_id=event.event_id, subject=event.subject, payload=event.model_dump_json()))
 
 
 async def claim_unpublished(session: AsyncSession, limit: int) -> Sequence[OutboxEvent]:

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from picturetime_common.db.models import Frame, Photo, utcnow
-from picturetime_common.ids import parse_id
-
-__all__ = ["parse_id"]
+from picturetime_common.enums import PhotoKind, PhotoStatus
+from picturetime_gateway.scoping import frame_owned_by, photo_owned_by
 
 
 async def photo_for_owner(session: AsyncSession, owner_id: int, photo_id: uuid.UUID) -> Photo | None:
-    return await session.scalar(select(Photo).where(Photo.id == photo_id, Photo.owner_id == owner_id))
+    return await session.scalar(select(Photo).where(Photo.id == photo_id, photo_owned_by(owner_id)))
 
 
 async def photo_by_id(session: AsyncSession, photo_id: uuid.UUID) -> Photo | None:
@@ -24,22 +22,18 @@ async def photo_by_id(session: AsyncSession, photo_id: uuid.UUID) -> Photo | Non
 
 
 async def photo_by_sha256(session: AsyncSession, owner_id: int, sha256: str) -> Photo | None:
-    return await session.scalar(select(Photo).where(Photo.owner_id == owner_id, Photo.sha256 == sha256))
-
-
-MAX_PIWIGO_ID = 0x1FFFFFFF  # Darktable prints image ids into 10 bytes: at most 9 digits
-
-
-async def free_piwigo_id(session: AsyncSession, owner_id: int) -> int:
-    """A Piwigo image id none of the owner's photos has (a random one: nothing to contend on)."""
-    while True:
-        value = secrets.randbelow(MAX_PIWIGO_ID) + 1
-        if await photo_by_piwigo_id(session, owner_id, value) is None:
-            return value
+    return await session.scalar(select(Photo).where(photo_owned_by(owner_id), Photo.sha256 == sha256))
 
 
 async def photo_by_piwigo_id(session: AsyncSession, owner_id: int, piwigo_id: int) -> Photo | None:
-    return await session.scalar(select(Photo).where(Photo.owner_id == owner_id, Photo.piwigo_id == piwigo_id))
+    return await session.scalar(select(Photo).where(photo_owned_by(owner_id), Photo.piwigo_id == piwigo_id))
+
+
+async def photos_of_owner(session: AsyncSession, owner_id: int) -> Sequence[Photo]:
+    """The owner's photos, oldest upload first."""
+    return (
+        await session.scalars(select(Photo).where(photo_owned_by(owner_id)).order_by(Photo.uploaded_at))
+    ).all()
 
 
 async def piwigo_ids(session: AsyncSession, photo_ids: set[uuid.UUID]) -> dict[uuid.UUID, int]:
@@ -55,15 +49,14 @@ async def frame_of_photo(session: AsyncSession, photo_id: uuid.UUID) -> Frame | 
 
 
 async def frame_for_owner(session: AsyncSession, owner_id: int, frame_id: uuid.UUID) -> Frame | None:
-    query = select(Frame).join(Photo).where(Frame.id == frame_id, Photo.owner_id == owner_id)
-    return await session.scalar(query)
+    return await session.scalar(select(Frame).where(Frame.id == frame_id, frame_owned_by(owner_id)))
 
 
 async def unmirrored_frames(session: AsyncSession, owner_id: int, limit: int) -> Sequence[Frame]:
     query = (
         select(Frame)
         .join(Photo)
-        .where(Photo.owner_id == owner_id, Frame.mirrored_at.is_(None))
+        .where(photo_owned_by(owner_id), Frame.mirrored_at.is_(None))
         .order_by(Photo.taken_at, Photo.id)
         .limit(limit)
     )
@@ -73,7 +66,7 @@ async def unmirrored_frames(session: AsyncSession, owner_id: int, limit: int) ->
 async def frames_for_owner(
     session: AsyncSession, owner_id: int, frame_ids: list[uuid.UUID]
 ) -> Sequence[Frame]:
-    query = select(Frame).join(Photo).where(Photo.owner_id == owner_id, Frame.id.in_(frame_ids))
+    query = select(Frame).where(frame_owned_by(owner_id), Frame.id.in_(frame_ids))
     return (await session.scalars(query)).unique().all()
 
 
@@ -85,3 +78,24 @@ async def mark_mirrored(session: AsyncSession, frames: list[tuple[uuid.UUID, str
     await session.execute(
         update(Frame).where(still_same, Frame.mirrored_at.is_(None)).values(mirrored_at=utcnow())
     )
+
+
+async def waiting_counts(session: AsyncSession, owner_id: int) -> dict[str, int]:
+    """Counts of what waits: photos still to align, failed ones, aligned frames not yet mirrored home."""
+    aligning = await session.scalar(
+        select(func.count())
+        .select_from(Photo)
+        .where(photo_owned_by(owner_id), Photo.kind == PhotoKind.DAILY, Photo.status == PhotoStatus.PENDING)
+    )
+    failed = await session.scalar(
+        select(func.count())
+        .select_from(Photo)
+        .where(photo_owned_by(owner_id), Photo.status == PhotoStatus.FAILED)
+    )
+    unmirrored = await session.scalar(
+        select(func.count())
+        .select_from(Frame)
+        .join(Photo)
+        .where(photo_owned_by(owner_id), Frame.mirrored_at.is_(None))
+    )
+    return {"aligning": aligning or 0, "failed": failed or 0, "frames_waiting": unmirrored or 0}

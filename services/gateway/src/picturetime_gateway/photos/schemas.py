@@ -93,3 +93,11 @@ class PhotoOut(BaseModel):
             failure_detail=photo.failure_detail, frame=FrameOut.of(frame) if frame else None,
             show_location=bool(photo.show_location), location=location,
         )  # fmt: skip
+
+
+def frame_listing(frame: Frame) -> dict[str, Any]:
+    """What a list of frames says of each (the sync agent's pending frames, Photolog's status)."""
+    return {
+        "frame_id": frame.id.hex, "photo_id": frame.photo_id.hex, "taken_at": frame.photo.taken_at_local.isoformat(),
+        "sha256": frame.sha256, "size": frame.size, "content_url": f"/api/v1/frames/{frame.id.hex}/content",
+    }  # fmt: skip

@@ -19,3 +19,12 @@ async def latest(session: AsyncSession) -> TimelapseVersion | None:
 async def older_than_newest(session: AsyncSession, keep: int) -> Sequence[TimelapseVersion]:
     query = select(TimelapseVersion).order_by(TimelapseVersion.created_at.desc(), TimelapseVersion.id.desc())
     return (await session.scalars(query.offset(keep))).all()
+
+
+async def add(session: AsyncSession, row: TimelapseVersion) -> None:
+    session.add(row)
+    await session.flush()
+
+
+async def delete(session: AsyncSession, row: TimelapseVersion) -> None:
+    await session.delete(row)

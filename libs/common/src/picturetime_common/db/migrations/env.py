@@ -11,6 +11,7 @@ target_metadata = Base.metadata
 
 def run() -> None:
     url = config.get_main_option("sqlalchemy.url")
+    assert url is not None, "alembic_config() sets the catalog's URL"
     engine = create_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
         # Batch mode lets ALTER TABLE migrations work on SQLite too.

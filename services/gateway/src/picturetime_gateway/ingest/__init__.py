@@ -1,0 +1,1 @@
+"""Picture Time gateway: ingestion, an upload's path from request to commit (`service.py`)."""

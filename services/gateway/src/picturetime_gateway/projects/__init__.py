@@ -1,0 +1,1 @@
+"""Picture Time gateway: the portfolio projects the admin edits and the archive shows."""
