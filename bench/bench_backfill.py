@@ -211,12 +211,18 @@ def run_backfill(src: Path, stack: Stack | None, jobs: int, n: int, work: Path) 
     out, err = (work / "backfill.out").open("wb"), (work / "backfill.err").open("wb")
     # CPU seconds of each party: the backfill process tree, and the servers it talks to (on this
     # machine they share its cores; on a real deployment the gateway and S3 are on the server).
-    servers = {}
+    servers: dict[str, list] = {}
     if stack is not None:
-        servers["gateway"] = psutil.Process(stack.gateway.pid)
+        servers["gateway"] = [psutil.Process(stack.gateway.pid)]
         for server in stack.servers:
-            servers[server.name] = psutil.Process(server.proc.pid)
-    server_cpu = {name: _cpu(p) for name, p in servers.items()}
+            # SeaweedFS runs as several processes (master, volume, filer): count them as one party.
+            for part in getattr(server, "processes", [server]):
+                assert part.proc is not None
+                servers[part.name.split()[0]] = [
+                    *servers.get(part.name.split()[0], []),
+                    psutil.Process(part.proc.pid),
+                ]
+    server_cpu = {name: sum(_cpu(p) for p in procs) for name, procs in servers.items()}
     started = time.monotonic()
     proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
     ps = psutil.Process(proc.pid)
@@ -237,7 +243,7 @@ def run_backfill(src: Path, stack: Stack | None, jobs: int, n: int, work: Path) 
         time.sleep(0.1)
     wall = time.monotonic() - started
     cpu = {"backfill": sum(tree_cpu.values())}
-    cpu.update({name: _cpu(p) - server_cpu[name] for name, p in servers.items()})
+    cpu.update({name: sum(_cpu(p) for p in procs) - server_cpu[name] for name, procs in servers.items()})
     out.close()
     err.close()
     done = manifest.read_bytes().count(b"\n") if manifest.exists() else 0
