@@ -123,8 +123,10 @@ def test_inputs_that_cannot_succeed_end_as_frame_failed(single: tuple[Setup, Ser
     undecodable = setup.put_original(b"this is not an image, whatever its name says" * 20)
     missing = setup.uploaded("2024/03/" + "f" * 64 + ".jpg")
     blank = setup.put_original(blank_photo())
-    # A fault that no retry can fix: the original's bucket does not exist, so every read raises.
-    broken = setup.uploaded("2024/03/x.jpg", bucket=f"missing-{uuid.uuid4().hex[:8]}")
+    # A fault that no retry can fix: the original's bucket does not exist, so every read raises (named
+    # like an originals bucket: another name is outside the aligner's S3 policy, and a refusal by
+    # the policy is the infrastructure's fault, retried until someone fixes it).
+    broken = setup.uploaded("2024/03/x.jpg", bucket=f"missing-{uuid.uuid4().hex[:8]}-originals")
     cases = {undecodable.photo_id: "undecodable", missing.photo_id: "missing_original",
              blank.photo_id: "no_face", broken.photo_id: "error"}  # fmt: skip
     for event in (undecodable, missing, blank, broken):

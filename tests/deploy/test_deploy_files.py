@@ -319,7 +319,7 @@ def test_env_example_documents_every_variable(file: Path, env_file: Path) -> Non
 SETTINGS_CLASSES = {
     "gateway": "picturetime_gateway.settings:GatewaySettings",
     "archive": "picturetime_archive.settings:ArchiveSettings",
-    "aligner": "picturetime_aligner.worker:AlignerServiceSettings",
+    "aligner": "picturetime_aligner.settings:AlignerSettings",
 }
 # The containers that read a secret from deploy/.env in a script of ours, and that script.
 INIT_SCRIPTS = {

@@ -45,6 +45,8 @@ class ServiceGrants:
     consumers: tuple[tuple[str, str], ...] = ()
     # creates the stream, or brings it to the expected subjects, when it starts
     manages_stream: bool = False
+    # JetStream key-value buckets the service keeps (creates on first use, reads and writes)
+    kv_buckets: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -70,6 +72,8 @@ GRANTS: dict[str, ServiceGrants] = {
         consumers=(("aligner", "pt.photo.>"),),
         # The worker also creates the stream when it starts before the gateway.
         manages_stream=True,
+        # Failed attempts per photo, so a photo that crashes every aligner ends (retries.py).
+        kv_buckets=("aligner-attempts",),
     ),
     "archive": ServiceGrants(
         "archive",
@@ -98,7 +102,7 @@ def nats_permissions(grants: ServiceGrants, stream: str = STREAM) -> dict[str, d
     """The `permissions` block of a NATS user: only its subjects and its own JetStream API calls."""
     publish = list(grants.publish)
     subscribe = list(grants.subscribe)
-    if grants.publish or grants.consumers or grants.manages_stream:
+    if grants.publish or grants.consumers or grants.manages_stream or grants.kv_buckets:
         subscribe.append(f"{grants.inbox_prefix}.>")
     api = "$JS.API"
     if grants.manages_stream:
@@ -113,6 +117,13 @@ def nats_permissions(grants: ServiceGrants, stream: str = STREAM) -> dict[str, d
             f"{api}.CONSUMER.MSG.NEXT.{stream}.{durable}",
             # ack, nak, term and in-progress answers to its messages
             f"$JS.ACK.{stream}.{durable}.>",
+        ]
+    for bucket in grants.kv_buckets:
+        kv_stream = f"KV_{bucket}"
+        publish += [
+            *(f"{api}.STREAM.{op}.{kv_stream}" for op in ("INFO", "CREATE", "UPDATE", "MSG.GET")),
+            f"{api}.DIRECT.GET.{kv_stream}.>",
+            f"$KV.{bucket}.>",  # puts and deletes
         ]
     return {
         "publish": {"allow": publish} if publish else {"deny": [">"]},
