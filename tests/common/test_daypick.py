@@ -161,9 +161,11 @@ def test_the_sql_rule_picks_what_the_python_rule_picks(engine: Engine) -> None:
 
     for review_confidence in (0.8, 0.9):
         expected = pick_days([f for f, _ in frames], now=NOW, review_confidence=review_confidence)
-        query = daypick.shown_photo_ids(now=NOW, review_confidence=review_confidence)
-        days = select(Photo.id, daypick.local_day()).where(Photo.id.in_(query), Photo.owner_id == owner.id)
+        shown = daypick.shown_days(now=NOW, review_confidence=review_confidence).subquery()
+        days = select(Photo.id, daypick.local_day()).join(shown, shown.c.photo_id == Photo.id)
         with Session(engine) as session:
-            found = {day: photo_id.hex for photo_id, day in session.execute(days)}
-            assert rival in set(session.scalars(query))
+            found = {
+                day: photo_id.hex for photo_id, day in session.execute(days.where(Photo.owner_id == owner.id))
+            }
+            assert rival in set(session.scalars(select(shown.c.photo_id)))
         assert len(expected) >= 8 and found == {day: f.id for day, f in expected.items()}

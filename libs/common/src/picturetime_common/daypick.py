@@ -10,28 +10,28 @@ camera most squarely (smallest |yaw|), then the one with the eyes most open (lar
 the newest. A day whose frames are all held shows nothing until the owner fixes one in the review
 queue (a corrected frame carries confidence 1 and no flags).
 
-`pick_days` is the rule over records in memory (the sync agent's mirror); `shown_photo_ids` is
-the same rule in SQL (the archive), made of `shown_frame` (the filter), `best_first` (the order) and
-`local_day`, over `photos` joined to `frames`, on PostgreSQL and SQLite.
+`pick_days` is the rule over records in memory (the sync agent's mirror); `shown_days` is
+the same rule in SQL over `photos` and `frames` (the archive), on PostgreSQL and SQLite, and
+`local_day` a photo's day in SQL.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     ColumnElement,
     Date,
     Float,
     Select,
     String,
-    and_,
     func,
     literal_column,
     not_,
@@ -111,35 +111,42 @@ def _number(value: object) -> float | None:
 # --- the same rule in SQL, over `photos` joined to `frames` --------------------------------------
 
 
-def shown_frame(*, now: datetime, review_confidence: float = REVIEW_CONFIDENCE) -> ColumnElement[bool]:
-    """The filter: frames that may stand for their day (`held_reasons` is empty)."""
-    return and_(
-        Photo.status == "aligned",
-        Frame.confidence >= review_confidence,
-        *(not_(_JsonTrue(Frame.quality, _key(flag))) for flag in FLAGS),
-        Photo.taken_at <= now + FUTURE_SLACK,
-    )
-
-
-def best_first() -> tuple[ColumnElement[Any], ...]:
-    """The ordering, best first (`rank`)."""
-    yaw = func.coalesce(func.abs(_JsonNumber(Frame.quality, _key("yaw"))), UNKNOWN_YAW)
-    ear = func.coalesce(_JsonNumber(Frame.quality, _key("ear")), 0.0)
-    return (Frame.confidence.desc(), yaw.asc(), ear.desc(), Photo.taken_at.desc(), Photo.id.asc())
-
-
-def shown_photo_ids(
+def shown_days(
     *, now: datetime, review_confidence: float = REVIEW_CONFIDENCE
-) -> Select[tuple[uuid.UUID]]:
-    """The daily photo whose frame is shown, for each person's day (`pick_days` in SQL)."""
-    best = func.row_number().over(partition_by=(Photo.owner_id, local_day()), order_by=best_first())
-    ranked = (
-        select(Photo.id.label("photo_id"), best.label("place"))
+) -> Select[tuple[uuid.UUID, datetime]]:
+    """For each person's day, the daily photo whose frame is shown and its capture time (`pick_days`
+    in SQL). Order and page these rows before joining anything to them: the planner cannot guess
+    how few of the candidates are a day's best, and a join it thinks small costs it O(days²)."""
+    # The cheap tests first, and `quality` parsed once a row: PostgreSQL would otherwise convert the
+    # JSON for each of the four keys read of it (three times slower over ten years of days).
+    candidates = (
+        select(
+            Photo.id.label("photo_id"),
+            Photo.owner_id,
+            Photo.taken_at,
+            Photo.utc_offset_minutes,
+            Frame.confidence,
+            _JsonDocument(Frame.quality).label("quality"),
+        )
         .join(Frame, Frame.photo_id == Photo.id)
-        .where(Photo.kind == "daily", shown_frame(now=now, review_confidence=review_confidence))
-        .subquery()
+        .where(
+            Photo.kind == "daily",
+            Photo.status == "aligned",
+            Frame.confidence >= review_confidence,
+            Photo.taken_at <= now + FUTURE_SLACK,
+        )
+        .cte("day_candidates")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
-    return select(ranked.c.photo_id).where(ranked.c.place == 1)
+    c = candidates.c
+    unflagged = [not_(_JsonTrue(c.quality, _key(flag))) for flag in FLAGS]
+    yaw = func.coalesce(func.abs(_JsonNumber(c.quality, _key("yaw"))), UNKNOWN_YAW)
+    ear = func.coalesce(_JsonNumber(c.quality, _key("ear")), 0.0)
+    best_first = (c.confidence.desc(), yaw.asc(), ear.desc(), c.taken_at.desc(), c.photo_id.asc())  # `rank`
+    day = _LocalDay(c.taken_at, c.utc_offset_minutes)
+    place = func.row_number().over(partition_by=(c.owner_id, day), order_by=best_first)
+    ranked = select(c.photo_id, c.taken_at, place.label("place")).where(*unflagged).subquery()
+    return select(ranked.c.photo_id, ranked.c.taken_at).where(ranked.c.place == 1)
 
 
 def local_day() -> ColumnElement[date]:
@@ -160,6 +167,12 @@ class _LocalDay(FunctionElement[date]):
     name = "local_day"
 
 
+class _JsonDocument(FunctionElement[Any]):
+    type = JSON()
+    inherit_cache = True
+    name = "json_document"
+
+
 class _JsonNumber(FunctionElement[float]):
     type = Float()
     inherit_cache = True
@@ -172,45 +185,32 @@ class _JsonTrue(FunctionElement[bool]):
     name = "json_true"
 
 
-def _args(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> list[str]:
-    return [compiler.process(clause, **kw) for clause in element.clauses]
+# Each construct's SQL per dialect; {0}, {1} are its arguments. `quality` is free-form JSON (the
+# backfill API takes any object): a value of another type than expected is no measurement and no
+# flag, never an error in a cast. SQLite stores times as UTC text, 'YYYY-MM-DD HH:MM:SS.ffffff'.
+_SQL: dict[tuple[type[FunctionElement[Any]], str], str] = {
+    (_LocalDay, "postgresql"): "CAST(timezone('UTC', {0}) + {1} * INTERVAL '1 minute' AS DATE)",
+    (_LocalDay, "sqlite"): "date({0}, {1} || ' minutes')",
+    (_JsonDocument, "postgresql"): "CAST({0} AS jsonb)",  # json or jsonb alike
+    (_JsonDocument, "sqlite"): "{0}",
+    (_JsonNumber, "postgresql"): (
+        "(CASE WHEN jsonb_typeof({0} -> {1}) = 'number' THEN CAST({0} -> {1} AS text)::double precision END)"
+    ),
+    (_JsonNumber, "sqlite"): (
+        "(CASE WHEN json_type({0}, '$.\"' || {1} || '\"') IN ('integer', 'real')"
+        " THEN json_extract({0}, '$.\"' || {1} || '\"') END)"
+    ),
+    (_JsonTrue, "postgresql"): "COALESCE({0} -> {1} = 'true'::jsonb, false)",
+    (_JsonTrue, "sqlite"): "COALESCE(json_type({0}, '$.\"' || {1} || '\"') = 'true', 0)",
+}
 
 
-@compiles(_LocalDay, "postgresql")
-def _local_day_postgresql(element: _LocalDay, compiler: SQLCompiler, **kw: Any) -> str:
-    taken_at, offset = _args(element, compiler, **kw)
-    return f"CAST(timezone('UTC', {taken_at}) + {offset} * INTERVAL '1 minute' AS DATE)"
+def _compiler(template: str) -> Callable[..., str]:
+    def compile_element(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+        return template.format(*(compiler.process(clause, **kw) for clause in element.clauses))
+
+    return compile_element
 
 
-@compiles(_LocalDay, "sqlite")
-def _local_day_sqlite(element: _LocalDay, compiler: SQLCompiler, **kw: Any) -> str:
-    taken_at, offset = _args(element, compiler, **kw)  # stored as UTC 'YYYY-MM-DD HH:MM:SS.ffffff'
-    return f"date({taken_at}, {offset} || ' minutes')"
-
-
-# The catalog's `quality` is free-form JSON (the backfill API takes any object): a value of
-# another type than expected is no measurement and no flag, never an error in a cast.
-@compiles(_JsonNumber, "postgresql")
-def _json_number_postgresql(element: _JsonNumber, compiler: SQLCompiler, **kw: Any) -> str:
-    document, key = _args(element, compiler, **kw)
-    value = f"(CAST({document} AS jsonb) -> {key})"
-    return f"(CASE WHEN jsonb_typeof({value}) = 'number' THEN CAST({value} AS text)::double precision END)"
-
-
-@compiles(_JsonNumber, "sqlite")
-def _json_number_sqlite(element: _JsonNumber, compiler: SQLCompiler, **kw: Any) -> str:
-    document, key = _args(element, compiler, **kw)
-    path = f"('$.\"' || {key} || '\"')"
-    return f"(CASE WHEN json_type({document}, {path}) IN ('integer', 'real') THEN json_extract({document}, {path}) END)"
-
-
-@compiles(_JsonTrue, "postgresql")
-def _json_true_postgresql(element: _JsonTrue, compiler: SQLCompiler, **kw: Any) -> str:
-    document, key = _args(element, compiler, **kw)
-    return f"COALESCE(CAST({document} AS jsonb) -> {key} = 'true'::jsonb, false)"
-
-
-@compiles(_JsonTrue, "sqlite")
-def _json_true_sqlite(element: _JsonTrue, compiler: SQLCompiler, **kw: Any) -> str:
-    document, key = _args(element, compiler, **kw)
-    return f"COALESCE(json_type({document}, ('$.\"' || {key} || '\"')) = 'true', 0)"
+for (_construct, _dialect), _template in _SQL.items():
+    compiles(_construct, _dialect)(_compiler(_template))
