@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import TypeEngine
 
 from picturetime_common.db.models import Frame, Photo
 
@@ -161,48 +162,17 @@ def _key(name: str) -> ColumnElement[str]:
     return literal_column(f"'{name}'", String())
 
 
-class _LocalDay(FunctionElement[date]):
-    type = Date()
-    inherit_cache = True
-    name = "local_day"
-
-
-class _JsonDocument(FunctionElement[Any]):
-    type = JSON()
-    inherit_cache = True
-    name = "json_document"
-
-
-class _JsonNumber(FunctionElement[float]):
-    type = Float()
-    inherit_cache = True
-    name = "json_number"
-
-
-class _JsonTrue(FunctionElement[bool]):
-    type = Boolean()
-    inherit_cache = True
-    name = "json_true"
-
-
-# Each construct's SQL per dialect; {0}, {1} are its arguments. `quality` is free-form JSON (the
-# backfill API takes any object): a value of another type than expected is no measurement and no
-# flag, never an error in a cast. SQLite stores times as UTC text, 'YYYY-MM-DD HH:MM:SS.ffffff'.
-_SQL: dict[tuple[type[FunctionElement[Any]], str], str] = {
-    (_LocalDay, "postgresql"): "CAST(timezone('UTC', {0}) + {1} * INTERVAL '1 minute' AS DATE)",
-    (_LocalDay, "sqlite"): "date({0}, {1} || ' minutes')",
-    (_JsonDocument, "postgresql"): "CAST({0} AS jsonb)",  # json or jsonb alike
-    (_JsonDocument, "sqlite"): "{0}",
-    (_JsonNumber, "postgresql"): (
-        "(CASE WHEN jsonb_typeof({0} -> {1}) = 'number' THEN CAST({0} -> {1} AS text)::double precision END)"
-    ),
-    (_JsonNumber, "sqlite"): (
-        "(CASE WHEN json_type({0}, '$.\"' || {1} || '\"') IN ('integer', 'real')"
-        " THEN json_extract({0}, '$.\"' || {1} || '\"') END)"
-    ),
-    (_JsonTrue, "postgresql"): "COALESCE({0} -> {1} = 'true'::jsonb, false)",
-    (_JsonTrue, "sqlite"): "COALESCE(json_type({0}, '$.\"' || {1} || '\"') = 'true', 0)",
-}
+def _construct(
+    name: str, result: TypeEngine[Any], postgresql: str, sqlite: str
+) -> type[FunctionElement[Any]]:
+    """An SQL function of this module, written out per dialect ({0}, {1}: its arguments)."""
+    construct = cast(
+        "type[FunctionElement[Any]]",
+        type(name, (FunctionElement,), {"type": result, "inherit_cache": True, "name": name}),
+    )
+    for dialect, template in (("postgresql", postgresql), ("sqlite", sqlite)):
+        compiles(construct, dialect)(_compiler(template))
+    return construct
 
 
 def _compiler(template: str) -> Callable[..., str]:
@@ -212,5 +182,24 @@ def _compiler(template: str) -> Callable[..., str]:
     return compile_element
 
 
-for (_construct, _dialect), _template in _SQL.items():
-    compiles(_construct, _dialect)(_compiler(_template))
+# SQLite stores times as UTC text, 'YYYY-MM-DD HH:MM:SS.ffffff'.
+_LocalDay = _construct(
+    "local_day", Date(),
+    postgresql="CAST(timezone('UTC', {0}) + {1} * INTERVAL '1 minute' AS DATE)",
+    sqlite="date({0}, {1} || ' minutes')",
+)  # fmt: skip
+# `quality` is free-form JSON (the backfill API takes any object): a value of another type than
+# expected is no measurement and no flag, never an error in a cast.
+# The document is read once a row (`shown_days`); on PostgreSQL as jsonb, whether stored as json or jsonb.
+_JsonDocument = _construct("json_document", JSON(), postgresql="CAST({0} AS jsonb)", sqlite="{0}")
+_JsonNumber = _construct(
+    "json_number", Float(),
+    postgresql="(CASE WHEN jsonb_typeof({0} -> {1}) = 'number' THEN CAST({0} -> {1} AS text)::double precision END)",
+    sqlite="""(CASE WHEN json_type({0}, '$."' || {1} || '"') IN ('integer', 'real')
+              THEN json_extract({0}, '$."' || {1} || '"') END)""",
+)  # fmt: skip
+_JsonTrue = _construct(
+    "json_true", Boolean(),
+    postgresql="COALESCE({0} -> {1} = 'true'::jsonb, false)",
+    sqlite="""COALESCE(json_type({0}, '$."' || {1} || '"') = 'true', 0)""",
+)  # fmt: skip
