@@ -72,6 +72,10 @@ def huge_png(width: int = 12000, height: int = 12000, color: tuple[int, int, int
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
 
 
+# What the aligner records of a face looking at the camera, eyes open (`face_quality`).
+GOOD_FACE = {"roll_deg": 0.4, "yaw": 0.02, "strong_yaw": False, "ear": 0.29, "eyes_closed": False, "faces": 1}
+
+
 @dataclass
 class Catalog:
     """Inserts catalog rows the way the gateway would have written them, with real objects in S3."""
@@ -122,6 +126,7 @@ class Catalog:
         image: bytes | None = None,
         content_type: str = "image/jpeg",
         upload: bool = True,
+        status: str | None = None,
     ) -> Photo:
         body = image if image is not None else image_bytes(width, height)
         sha = hashlib.sha256(body + uuid.uuid4().bytes).hexdigest()
@@ -132,12 +137,16 @@ class Catalog:
             owner_id=owner.id, piwigo_id=next(self._piwigo_ids), sha256=sha, bucket=self.settings.buckets.originals, key=key,
             content_type=content_type, size=len(body), kind=kind, width=width, height=height,
             taken_at=taken_at or datetime.now(UTC), utc_offset_minutes=offset_minutes, exif=exif or {},
-            status="aligned" if kind == "daily" else "stored", title=title, description=description, gps=gps,
+            status=status or ("aligned" if kind == "daily" else "stored"), title=title, description=description, gps=gps,
             show_location=show_location,
         )  # fmt: skip
         return self._add(photo)
 
-    def frame(self, photo: Photo, *, image: bytes | None = None, upload: bool = True) -> Frame:
+    def frame(
+        self, photo: Photo, *, image: bytes | None = None, upload: bool = True, confidence: float = 0.99,
+        quality: dict[str, Any] | None = None,
+    ) -> Frame:  # fmt: skip
+        """An aligned frame; `quality` as the aligner measures it (a good face when not given)."""
         body = image if image is not None else image_bytes(1080, 1350, color=(60, 120, 200))
         key = f"2024/06/{photo.id}-abc.jpg"
         if upload:
@@ -145,15 +154,20 @@ class Catalog:
         frame = Frame(
             photo_id=photo.id, bucket=self.settings.buckets.frames, key=key, params_hash="abc",
             sha256=hashlib.sha256(body).hexdigest(), size=len(body), width=1080, height=1350,
-            matrix=[[1, 0, 0], [0, 1, 0]], left_eye=[400, 500], right_eye=[680, 500], confidence=0.99,
+            matrix=[[1, 0, 0], [0, 1, 0]], left_eye=[400, 500], right_eye=[680, 500], confidence=confidence,
+            quality=GOOD_FACE if quality is None else quality,
         )  # fmt: skip
         return self._add(frame)
 
-    def day(self, owner: User, taken_at: datetime, *, offset_minutes: int = 0, upload: bool = False) -> Photo:
+    def day(
+        self, owner: User, taken_at: datetime, *, offset_minutes: int = 0, upload: bool = False,
+        confidence: float = 0.99, quality: dict[str, Any] | None = None, image: bytes | None = None,
+        status: str = "aligned",
+    ) -> Photo:  # fmt: skip
         """A daily photo with its aligned frame (objects only when `upload`)."""
         photo = self.photo(owner, kind="daily", width=1080, height=1350, taken_at=taken_at,
-                           offset_minutes=offset_minutes, upload=upload)  # fmt: skip
-        self.frame(photo, upload=upload)
+                           offset_minutes=offset_minutes, upload=upload, status=status)  # fmt: skip
+        self.frame(photo, upload=upload, confidence=confidence, quality=quality, image=image)
         return photo
 
     def album(

@@ -1,9 +1,11 @@
-"""The site in Debian's Chromium: the lightbox by keyboard, and screenshots at desktop and phone widths.
+"""The site in Debian's Chromium: the lightbox by keyboard and on phones, and screenshots at desktop
+and phone widths.
 
 The archive runs under uvicorn on a real port, on a catalog of real images in S3 (skimage's sample
 photos for the portfolio, aligned-looking frames for the days). Screenshots land in the test's
-temporary folder (printed), to be looked at. Every test fails on a Content-Security-Policy
-violation: a style, script or image the archive's policy blocks is a page that lost part of itself.
+temporary folder (printed), to be looked at. Every test fails on any error in the browser's console:
+a Content-Security-Policy violation (a style, script or image the policy blocks is a page that lost
+part of itself), a script error, or a resource that did not load (the favicon included).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import io
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,8 +26,9 @@ from PIL import Image, ImageEnhance
 
 from picturetime_archive.app import create_app
 from picturetime_archive.settings import ArchiveSettings
+from picturetime_common.db.models import Photo
 from picturetime_common.localservers import free_port
-from tests.archive.factories import Catalog
+from tests.archive.factories import Catalog, image_bytes
 
 pytestmark = pytest.mark.browser
 
@@ -32,6 +36,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]  # fmt: skip
 VIEWPORTS = {"desktop": (1280, 900), "phone": (390, 844)}
+LIGHTBOX_VIEWPORTS = {"phone": (390, 844), "small-phone": (360, 740), "phone-landscape": (844, 390),
+                      "desktop": (1280, 900)}  # fmt: skip
 # (sample, crop box as fractions, title): skimage's bundled photos in several shapes.
 SAMPLES = [
     ("coffee", (0, 0, 1, 1), "Morning coffee"),
@@ -39,12 +45,12 @@ SAMPLES = [
     ("rocket", (0, 0, 1, 1), "Launch day"),
     ("astronaut", (0, 0, 1, 1), "Portrait in orbit"),
     ("hubble_deep_field", (0, 0, 1, 0.5), "Deep field"),
-    ("immunohistochemistry", (0, 0, 1, 1), "Under the microscope"),
+    ("immunohistochemistry", (0, 0, 1, 1), "Under the microscope: a stained section of tissue, magnified"),
     ("coffee", (0.1, 0, 0.6, 1), "Cup, close"),
     ("chelsea", (0.3, 0, 0.8, 1), "Whiskers"),
     ("rocket", (0.2, 0, 0.7, 1), "Tower"),
     ("astronaut", (0, 0.3, 1, 0.7), "Suit detail"),
-    ("hubble_deep_field", (0.2, 0.2, 0.7, 0.9), "Galaxies"),
+    ("hubble_deep_field", (0.2, 0.2, 0.7, 0.9), ""),  # untitled: its caption is its date
     ("coffee", (0, 0.2, 1, 0.6), "Saucer"),
 ]
 
@@ -90,8 +96,15 @@ def tiny_mp4(frames: list[bytes]) -> bytes:
     return out.getvalue()
 
 
+@dataclass(frozen=True)
+class LiveSite:
+    url: str
+    today: Photo  # the day's best frame: the hero, the poster, the latest frame
+    held: list[Photo]  # frames that must never stand for a day
+
+
 @pytest.fixture
-def live_site(archive_settings: ArchiveSettings, catalog: Catalog) -> Iterator[str]:
+def live_site(archive_settings: ArchiveSettings, catalog: Catalog) -> Iterator[LiveSite]:
     owner = catalog.user("ada")
     photos = []
     start = datetime(2024, 4, 2, 9, tzinfo=UTC)
@@ -105,16 +118,21 @@ def live_site(archive_settings: ArchiveSettings, catalog: Catalog) -> Iterator[s
     catalog.album(owner, "Sky", photos[4:6] + photos[10:11])
     catalog.album(owner, "Private drafts", photos[:2], visibility="private")
     today = datetime.now(UTC).replace(hour=8, minute=0, second=0, microsecond=0)
-    frames = []
+    frames, days = [], []
     for back in range(400):
         if back % 17 in (5, 6) or 120 < back < 131:
             continue  # a few gaps, and a holiday
         body = frame_jpeg(back) if back < 40 else None
-        day = catalog.photo(owner, kind="daily", width=1080, height=1350, taken_at=today - timedelta(days=back),
-                            upload=False)  # fmt: skip
-        catalog.frame(day, image=body, upload=body is not None)
+        days.append(catalog.day(owner, today - timedelta(days=back), image=body, upload=body is not None))
         if body is not None and len(frames) < 16:
             frames.append(body)
+    # Later today, a frame from a tiny source with the face turned away (the aligner flagged it),
+    # and a photo from a camera whose clock says 2099: neither may stand for its day.
+    red = image_bytes(1080, 1350, color=(230, 20, 20))
+    held = [catalog.day(owner, today + timedelta(hours=3), confidence=0.96, image=red, upload=True,
+                        quality={"yaw": 0.58, "strong_yaw": True, "ear": 0.25, "eyes_closed": False}),
+            catalog.day(owner, datetime(2099, 1, 1, tzinfo=UTC), confidence=1.0, image=red, upload=True)]  # fmt: skip
+    catalog.day(owner, datetime(2011, 5, 14, 8, tzinfo=UTC))  # the first photo, years before the others
     catalog.timelapse(tiny_mp4(frames[::-1]), frames=len(frames))
     catalog.project(
         owner, "Everyday things", summary="A year of small still lifes, photographed on the way to work.",
@@ -135,7 +153,7 @@ def live_site(archive_settings: ArchiveSettings, catalog: Catalog) -> Iterator[s
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.started
-    yield f"http://127.0.0.1:{port}"
+    yield LiveSite(f"http://127.0.0.1:{port}", days[0], held)
     server.should_exit = True
     thread.join(10)
 
@@ -159,11 +177,17 @@ document.addEventListener("securitypolicyviolation", (event) => console.error(
 
 
 def watch(context) -> list[str]:  # type: ignore[no-untyped-def]
-    """The CSP violations and script errors of every page in `context`, as they happen."""
+    """Every console error (CSP violations, resources that failed to load) and script error of every
+    page in `context`, as they happen."""
     problems: list[str] = []
     context.add_init_script(REPORT_VIOLATIONS)
-    context.on("console", lambda message: problems.append(message.text) if message.type == "error"
-               and "Content Security Policy" in message.text else None)  # fmt: skip
+
+    def on_console(message) -> None:  # type: ignore[no-untyped-def]
+        if message.type == "error":
+            where = message.location.get("url", "")
+            problems.append(f"{message.text} ({where})" if where else message.text)
+
+    context.on("console", on_console)
     context.on("weberror", lambda error: problems.append(str(error.error)))
     return problems
 
@@ -183,11 +207,11 @@ def settle(page) -> None:  # type: ignore[no-untyped-def]
                            timeout=60_000)  # fmt: skip
 
 
-def test_lightbox_by_keyboard(live_site: str, browser) -> None:  # type: ignore[no-untyped-def]
+def test_lightbox_by_keyboard(live_site: LiveSite, browser) -> None:  # type: ignore[no-untyped-def]
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     problems = watch(context)
     page = context.new_page()
-    page.goto(f"{live_site}/albums/everyday-things")
+    page.goto(f"{live_site.url}/albums/everyday-things")
     first = page.locator("a.tile").first
     first.focus()
     page.keyboard.press("Enter")
@@ -217,11 +241,65 @@ def test_lightbox_by_keyboard(live_site: str, browser) -> None:  # type: ignore[
     context.close()
 
 
-def test_swipe_moves_the_lightbox(live_site: str, browser) -> None:  # type: ignore[no-untyped-def]
+def boxes(page) -> dict[str, dict[str, float]]:  # type: ignore[no-untyped-def]
+    """The viewport and the bounding boxes of the lightbox's parts, with the caption's overflow."""
+    return page.evaluate("""() => {
+        const box = (selector) => {
+            const element = document.querySelector(selector), rect = element.getBoundingClientRect();
+            return {left: rect.left, top: rect.top, right: rect.right, bottom: rect.bottom, width: rect.width,
+                    height: rect.height, overflow: element.scrollWidth - element.clientWidth};
+        };
+        return {viewport: {width: window.innerWidth, height: window.innerHeight},
+                stage: box(".lightbox .lb-stage"), image: box(".lightbox img"), caption: box(".lb-caption"),
+                bar: box(".lb-bar"), close: box(".lb-close"), prev: box(".lb-prev"), next: box(".lb-next"),
+                details: box(".lb-link")};
+    }""")
+
+
+@pytest.mark.parametrize("viewport", LIGHTBOX_VIEWPORTS)
+def test_the_lightbox_shows_the_whole_photo_and_caption(
+    live_site: LiveSite, browser, viewport: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Every photo of an album (wide, square, tall), its caption and the controls fit the screen."""
+    width, height = LIGHTBOX_VIEWPORTS[viewport]
+    phone = width < 900
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, has_touch=phone, is_mobile=phone
+    )
+    problems = watch(context)
+    page = context.new_page()
+    page.goto(f"{live_site.url}/albums/everyday-things")
+    page.locator("a.tile").first.click()
+    page.locator("dialog.lightbox").wait_for(state="visible")
+    for n in range(len(SAMPLES)):
+        page.wait_for_function("() => document.querySelector('dialog.lightbox img').complete")
+        found = boxes(page)
+        label = f"{viewport}, photo {n + 1}: {found}"
+        for part in ("stage", "image", "caption", "bar", "close", "prev", "next", "details"):
+            rect = found[part]
+            assert rect["left"] >= -0.5 and rect["top"] >= -0.5, f"{part} starts off screen; {label}"
+            assert rect["right"] <= width + 0.5 and rect["bottom"] <= height + 0.5, (
+                f"{part} runs off screen; {label}"
+            )
+        image = found["image"]
+        assert image["width"] >= min(width, height) * 0.4, f"the photo is shown too small; {label}"
+        assert image["bottom"] <= found["bar"]["top"] + 0.5, f"the caption covers the photo; {label}"
+        assert found["caption"]["overflow"] <= 0, f"the caption is cut short; {label}"
+        caption = page.locator(".lb-caption").inner_text()
+        assert caption.count("2024") == 1, f"the caption says the date more than once: {caption!r}"
+        if n in (0, 6):  # a wide photo with a long caption, a tall one: to be looked at
+            page.screenshot(path=tmp_path / f"lightbox-{viewport}-{n + 1}.png")
+        page.keyboard.press("ArrowRight")
+    print(f"screenshots: {tmp_path}")
+    assert not problems, problems
+    context.close()
+
+
+def test_swipe_moves_the_lightbox(live_site: LiveSite, browser) -> None:  # type: ignore[no-untyped-def]
     context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
     problems = watch(context)
     page = context.new_page()
-    page.goto(f"{live_site}/albums/everyday-things")
+    page.goto(f"{live_site.url}/albums/everyday-things")
     page.locator("a.tile").first.tap()
     page.locator("dialog.lightbox").wait_for(state="visible")
     page.evaluate("""() => {
@@ -235,7 +313,7 @@ def test_swipe_moves_the_lightbox(live_site: str, browser) -> None:  # type: ign
     context.close()
 
 
-def test_screenshots_at_desktop_and_phone_widths(live_site: str, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_screenshots_at_desktop_and_phone_widths(live_site: LiveSite, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     shots = tmp_path / "screenshots"
     shots.mkdir()
     pages = {"home": "/", "project": "/projects/everyday-things", "gallery": "/albums/everyday-things",
@@ -246,9 +324,9 @@ def test_screenshots_at_desktop_and_phone_widths(live_site: str, browser, tmp_pa
         page = context.new_page()
         for name, path in pages.items():
             if path is None:
-                page.goto(f"{live_site}/albums/everyday-things")
+                page.goto(f"{live_site.url}/albums/everyday-things")
                 path = page.locator("a.tile").nth(1).get_attribute("href")
-            response = page.goto(live_site + path)
+            response = page.goto(live_site.url + path)
             assert response is not None and response.status == 200, path
             settle(page)
             broken = page.evaluate(
@@ -260,7 +338,9 @@ def test_screenshots_at_desktop_and_phone_widths(live_site: str, browser, tmp_pa
             page.screenshot(path=shots / f"{name}-{label}.png", full_page=True)
             if name == "gallery" and label == "desktop":
                 assert_rows_are_justified(page)
-        page.goto(f"{live_site}/albums/everyday-things")
+            if name in ("home", "picture-time"):
+                assert_the_day_is_its_best_frame(page, live_site)
+        page.goto(f"{live_site.url}/albums/everyday-things")
         settle(page)
         page.locator("a.tile").nth(2).click()
         page.locator("dialog.lightbox").wait_for(state="visible")
@@ -273,13 +353,26 @@ def test_screenshots_at_desktop_and_phone_widths(live_site: str, browser, tmp_pa
     errors = watch(context)
     page = context.new_page()
     for name in ("home", "picture-time"):
-        page.goto(live_site + pages[name])
+        page.goto(live_site.url + pages[name])
         settle(page)
         page.screenshot(path=shots / f"{name}-desktop-dark.png", full_page=True)
     assert not errors, errors
     context.close()
     print(f"screenshots: {shots}")
     assert len(list(shots.glob("*.png"))) == 2 * (len(pages) + 1) + 2
+
+
+def assert_the_day_is_its_best_frame(page, site: LiveSite) -> None:  # type: ignore[no-untyped-def]
+    """The hero, the poster and the latest frame show today's good frame, never a held one."""
+    shown = page.evaluate("""() => Array.from(document.querySelectorAll(
+        '.hero-frame img, .latest-frame img')).map((img) => img.currentSrc).concat(
+        Array.from(document.querySelectorAll('video[poster]')).map((video) => video.poster))""")
+    assert shown and all(f"/media/photos/{site.today.id.hex}/" in url for url in shown), shown
+    html = page.content()
+    assert not [photo for photo in site.held if photo.id.hex in html]
+    if page.locator(".calendar").count():
+        years = page.locator(".year figcaption").all_inner_texts()
+        assert years[-1].startswith("2011:"), years  # every year with a photo, the first one too
 
 
 def assert_rows_are_justified(page) -> None:  # type: ignore[no-untyped-def]
@@ -297,12 +390,12 @@ def assert_rows_are_justified(page) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def framing_site(live_site: str) -> Iterator[str]:
+def framing_site(live_site: LiveSite) -> Iterator[str]:
     """Another origin on this machine (`localhost`, not 127.0.0.1) whose page frames the archive.
 
     A real server: a page Playwright made up itself could not frame a loopback one at all
     (Chromium's private network rules would stop it before the archive's headers could)."""
-    page = f'<!doctype html><title>Win a prize</title><iframe id="victim" src="{live_site}/albums"></iframe>'.encode()
+    page = f'<!doctype html><title>Win a prize</title><iframe id="victim" src="{live_site.url}/albums"></iframe>'.encode()
 
     class FramingPage(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -323,13 +416,13 @@ def framing_site(live_site: str) -> Iterator[str]:
     server.server_close()
 
 
-def test_another_site_cannot_frame_the_archive(live_site: str, framing_site: str, browser) -> None:  # type: ignore[no-untyped-def]
+def test_another_site_cannot_frame_the_archive(live_site: LiveSite, framing_site: str, browser) -> None:  # type: ignore[no-untyped-def]
     """Clickjacking: a page elsewhere puts the archive in an invisible frame. The archive refuses."""
     context = browser.new_context()
     messages: list[str] = []
     context.on("console", lambda message: messages.append(message.text))
     page = context.new_page()
-    with page.expect_response(f"{live_site}/albums") as answered:
+    with page.expect_response(f"{live_site.url}/albums") as answered:
         page.goto(framing_site)
     assert answered.value.status == 200  # the archive answered; the browser would not show it
     page.wait_for_timeout(500)

@@ -40,8 +40,8 @@ def wait_for(condition, timeout: float = 10.0) -> bool:  # type: ignore[no-untyp
     return False
 
 
-def aligned_days(client: TestClient) -> int:
-    match = re.search(r"<dt>Aligned days</dt><dd>(\d+)</dd>", client.get("/picture-time").text)
+def timelapse_days(client: TestClient) -> int:
+    match = re.search(r"<dt>Days in the timelapse</dt><dd>(\d+)</dd>", client.get("/picture-time").text)
     assert match
     return int(match.group(1))
 
@@ -52,15 +52,15 @@ def test_a_published_timelapse_clears_the_cache(gateway_settings: GatewaySetting
     settings = archive_settings_from(gateway_settings, cache_ttl_seconds=600)
     with TestClient(create_app(settings)) as archive:
         assert wait_for(archive.app.state.events.connected.is_set)
-        assert aligned_days(archive) == 1
+        assert timelapse_days(archive) == 1
         catalog.day(owner, datetime.now(UTC))
         version = catalog.timelapse(b"\x00\x00\x00\x18ftypisom" + bytes(500), frames=2)
-        assert aligned_days(archive) == 1, "cached for the TTL without an event"
+        assert timelapse_days(archive) == 1, "cached for the TTL without an event"
         assert "No timelapse has been published yet" in archive.get("/picture-time").text
 
         publish(settings.nats.url, TimelapsePublished(version=version.version, key=version.key, frames=2,
                                                       duration=0.1))  # fmt: skip
-        assert wait_for(lambda: aligned_days(archive) == 2)
+        assert wait_for(lambda: timelapse_days(archive) == 2)
         assert f"/media/timelapse/{version.version}.mp4" in archive.get("/picture-time").text
 
 
@@ -71,7 +71,7 @@ def test_the_archive_serves_while_nats_is_down(gateway_settings: GatewaySettings
     started = time.monotonic()
     with TestClient(create_app(settings)) as archive:
         assert archive.get("/healthz").status_code == 200
-        assert archive.get("/").status_code == 200 and aligned_days(archive) == 1
+        assert archive.get("/").status_code == 200 and timelapse_days(archive) == 1
         assert not archive.app.state.events.connected.is_set()
     assert time.monotonic() - started < 15
 

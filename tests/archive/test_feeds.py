@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 from xml.etree import ElementTree as ET
 
 import feedparser
@@ -45,6 +46,61 @@ def test_the_atom_feed_lists_new_days_and_public_projects(archive: TestClient, c
     project = next(e for e in feed.findall(f"{ATOM}entry") if e.findtext(f"{ATOM}title") == "Public work")
     assert "<strong>world</strong>" in (project.findtext(f"{ATOM}content") or "")
     assert made["secret"].id.hex not in response.text  # type: ignore[attr-defined]
+
+
+class Links(HTMLParser):
+    """Every href and src in an HTML fragment."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found += [value or "" for name, value in attrs if name in ("href", "src")]
+
+
+def feed_links(body: bytes) -> list[str]:
+    """The links of an Atom document: its elements' hrefs and those inside HTML content."""
+    root = ET.fromstring(body)
+    links = [link.get("href", "") for link in root.iter(f"{ATOM}link")]
+    links += [icon.text or "" for icon in root.iter(f"{ATOM}icon")]
+    for content in root.iter(f"{ATOM}content"):
+        parser = Links()
+        parser.feed(content.text or "")
+        links += parser.found
+    return links
+
+
+def test_the_feed_has_one_entry_a_day_and_only_absolute_links(
+    gateway_settings: GatewaySettings, catalog: Catalog
+) -> None:
+    owner = catalog.user()
+    day = datetime.now(UTC).replace(hour=5, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    photos = [catalog.day(owner, day + timedelta(hours=hour)) for hour in (0, 3, 6, 9)]  # four of one day
+    catalog.day(owner, day - timedelta(days=1))
+    body = "See [the albums](/albums), [the timelapse](../picture-time), [below](#end) and ![a frame](/static/icon.svg)."
+    catalog.project(owner, "Links", body=body)
+    for public_url, root in (
+        ("", "http://testserver"),
+        ("https://photos.example.org/", "https://photos.example.org"),
+    ):
+        settings = archive_settings_from(gateway_settings, public_url=public_url)
+        with TestClient(create_app(settings)) as archive:
+            response = archive.get("/feed.atom")
+        parsed = feedparser.parse(response.content)
+        assert not parsed.bozo, parsed.get("bozo_exception")
+        assert parsed.version == "atom10" and parsed.feed.id == f"{root}/"
+        days = [entry for entry in parsed.entries if entry.title.startswith("Day of ")]
+        assert len(days) == 2 and len({entry.id for entry in days}) == 2
+        assert photos[-1].id.hex in days[0].link  # the day's best: all equal, so the newest
+        links = feed_links(response.content)
+        assert links and all(link.startswith(f"{root}/") for link in links), links
+        assert (
+            f"{root}/albums" in links
+            and f"{root}/picture-time" in links
+            and f"{root}/projects/links#end" in links
+        )
+        assert f"{root}/static/icon.svg" in links and f"{root}/favicon.ico" in links
 
 
 def test_the_sitemap_lists_only_public_pages(archive: TestClient, catalog: Catalog) -> None:

@@ -14,7 +14,7 @@ def span(first: date, last: date) -> list[date]:
 def test_streaks_and_gaps_on_known_days() -> None:
     days = span(date(2024, 2, 20), date(2024, 2, 23)) + span(date(2024, 2, 25), date(2024, 3, 4))
     days += [*span(date(2024, 3, 8), date(2024, 3, 10)), date(2024, 3, 9)]  # two photos on the 9th
-    calendar = build_calendar(days, date(2024, 3, 10), years=2)
+    calendar = build_calendar(days, date(2024, 3, 10))
     assert calendar.current_streak == 3
     assert calendar.longest_streak == 9 and calendar.longest_streak_last == date(2024, 3, 4)  # over 29 Feb
     assert calendar.gaps == [
@@ -25,10 +25,11 @@ def test_streaks_and_gaps_on_known_days() -> None:
     assert calendar.days_with_photo == 16
     year = calendar.years[0]
     assert year.year == 2024 and [y.year for y in calendar.years] == [2024]  # none before the first photo
-    assert [y.year for y in build_calendar([date(2022, 5, 1)], date(2024, 3, 10), years=2).years] == [
-        2024,
-        2023,
-    ]
+    # Every year with a photo, however old, and this year; none without a photo in between.
+    old = build_calendar([date(2009, 5, 1), *days], date(2024, 3, 10))
+    assert [y.year for y in old.years] == [2024, 2009]
+    assert old.longest_gap == Gap(date(2009, 5, 2), date(2024, 2, 19)) and old.days_with_photo == 17
+    assert old.missed_days == calendar.missed_days + (date(2024, 2, 19) - date(2009, 5, 1)).days
     levels = {cell.day: cell.level for cell in year.cells}
     assert levels[date(2024, 3, 9)] == 2 and levels[date(2024, 3, 10)] == 1 and levels[date(2024, 3, 7)] == 0
     assert max(levels) == date(2024, 3, 10)  # no future days

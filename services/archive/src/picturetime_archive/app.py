@@ -11,7 +11,7 @@ from html import escape
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -100,6 +100,12 @@ def create_app(settings: ArchiveSettings | None = None) -> FastAPI:
             return not_found(site, request, ANONYMOUS)
         detail = escape(xml_safe(str(exc.detail)))
         return HTMLResponse(f"<h1>{exc.status_code}</h1><p>{detail}</p>", status_code=exc.status_code)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        # Browsers ask for it at the root whatever the page says.
+        return FileResponse(HERE / "static" / "favicon.ico", media_type="image/x-icon",
+                            headers={"Cache-Control": "public, max-age=86400"})  # fmt: skip
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -32,18 +32,21 @@ def _iso(moment: datetime) -> str:
 
 @router.get("/feed.atom")
 async def atom_feed(request: Request, site: SiteDep, session: SessionDep) -> Response:
+    """New days (one entry a day, through its best frame) and public projects; every link absolute."""
     root_url = base_url(site, request)
     archive = site.settings.archive
 
     async def compute() -> bytes:
-        days = await repository.recent_days(session, FEED_DAYS)
+        days = await repository.recent_days(session, FEED_DAYS, review_confidence=archive.review_confidence)
         projects = await repository.public_projects(session)
         ET.register_namespace("", ATOM)
         feed = ET.Element(f"{{{ATOM}}}feed")
         _text(feed, "title", archive.site_title)
+        _text(feed, "subtitle", "New days and projects")
         _text(feed, "id", f"{root_url}/")
-        _link(feed, f"{root_url}/feed.atom", "self")
-        _link(feed, f"{root_url}/", "alternate")
+        _link(feed, f"{root_url}/feed.atom", "self", "application/atom+xml")
+        _link(feed, f"{root_url}/", "alternate", "text/html")
+        _text(feed, "icon", f"{root_url}/favicon.ico")
         author = ET.SubElement(feed, f"{{{ATOM}}}author")
         _text(author, "name", archive.owner_name or archive.site_title)
         entries: list[tuple[datetime, ET.Element]] = []
@@ -52,25 +55,26 @@ async def atom_feed(request: Request, site: SiteDep, session: SessionDep) -> Res
             url = f"{root_url}/projects/{project.slug}"
             _text(entry, "title", project.title)
             _text(entry, "id", url)
-            _link(entry, url, "alternate")
+            _link(entry, url, "alternate", "text/html")
             _text(entry, "updated", _iso(project.updated_at))
             _text(entry, "published", _iso(project.created_at))
             if project.summary:
                 _text(entry, "summary", project.summary)
-            content = _text(entry, "content", str(render_markdown(project.body_markdown)))
-            content.set("type", "html")
+            _text(entry, "content", str(render_markdown(project.body_markdown, url))).set("type", "html")
             entries.append((project.updated_at, entry))
         for tile in days:
+            day = tile.taken_at_local.date()
             entry = ET.Element(f"{{{ATOM}}}entry")
             url = f"{root_url}/photos/{tile.id.hex}?days=1"
-            _text(entry, "title", f"Day of {tile.taken_at_local.strftime('%-d %B %Y')}")
-            _text(entry, "id", f"{root_url}/photos/{tile.id.hex}")
-            _link(entry, url, "alternate")
+            _text(entry, "title", f"Day of {day.strftime('%-d %B %Y')}")
+            # The day, not its photo: a better photo of the same day later replaces the entry.
+            _text(entry, "id", f"{root_url}/picture-time#day-{tile.owner_id}-{day.isoformat()}")
+            _link(entry, url, "alternate", "text/html")
             image = root_url + site.signer.url(tile, 640, "jpg")
             _link(entry, image, "enclosure", "image/jpeg")
             _text(entry, "updated", _iso(tile.taken_at))
-            content = _text(entry, "content", f'<img src="{escape(image)}" alt="{escape(tile.alt)}">')
-            content.set("type", "html")
+            html = f'<p><a href="{escape(url)}"><img src="{escape(image)}" alt="{escape(tile.alt)}"></a></p>'
+            _text(entry, "content", html).set("type", "html")
             entries.append((tile.taken_at, entry))
         entries.sort(key=lambda pair: pair[0], reverse=True)
         newest = entries[0][0] if entries else datetime(2000, 1, 1, tzinfo=UTC)
@@ -97,11 +101,12 @@ async def sitemap(request: Request, site: SiteDep, session: SessionDep) -> Respo
             if modified is not None:
                 _text(url, "lastmod", _iso(modified), SITEMAP)
 
-        latest = await repository.recent_days(session, 1)
+        latest, days = await repository.latest_day(
+            session, review_confidence=site.settings.archive.review_confidence
+        )
         add("/")
         add("/albums")
-        add("/picture-time", latest[0].taken_at if latest else None)
-        days = await repository.aligned_day_count(session)
+        add("/picture-time", latest.taken_at if latest else None)
         for page in range(1, max(1, math.ceil(days / size)) + 1):
             add("/picture-time/days" + (f"?page={page}" if page > 1 else ""))
         for project in await repository.public_projects(session):

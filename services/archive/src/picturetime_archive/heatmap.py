@@ -59,8 +59,11 @@ class Calendar:
     years: list[YearGrid]  # newest first
 
 
-def build_calendar(days: Iterable[date], today: date, *, years: int = 3, recent_gaps: int = 8) -> Calendar:
-    """Streaks and gaps from the local day of every daily photo (a day may appear several times)."""
+def build_calendar(days: Iterable[date], today: date, *, recent_gaps: int = 8) -> Calendar:
+    """Streaks and gaps from the local day of every daily photo (a day may appear several times).
+
+    Days count once however many photos they hold; every year with a photo gets a grid, and this
+    year always does (a streak runs or waits in it)."""
     counts = Counter(day for day in days if day <= today)
     present = sorted(counts)
     current = 0
@@ -83,9 +86,8 @@ def build_calendar(days: Iterable[date], today: date, *, years: int = 3, recent_
         gaps.append(Gap(previous + timedelta(days=1), today - timedelta(days=1)))
     missed = sum(gap.days for gap in gaps)
     longest_gap = max(gaps, key=lambda gap: (gap.days, gap.last), default=None)
-    # Years before the first photo would only be empty grids.
-    first_year = max(present[0].year if present else today.year, today.year - years + 1)
-    grids = [_year_grid(year, counts, today) for year in range(today.year, first_year - 1, -1)]
+    years = sorted({day.year for day in present} | {today.year}, reverse=True)
+    grids = [_year_grid(year, counts, today) for year in years]
     return Calendar(
         today=today, days_with_photo=len(present), current_streak=current, longest_streak=longest,
         longest_streak_last=longest_last, missed_days=missed, gaps=gaps[::-1][:recent_gaps],

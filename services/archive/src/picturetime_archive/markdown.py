@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
+from urllib.parse import urljoin
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 from markupsafe import Markup
 
 
@@ -17,5 +20,21 @@ def _parser() -> MarkdownIt:
 
 
 @lru_cache(maxsize=256)
-def render_markdown(text: str) -> Markup:
-    return Markup(_parser().render(text or ""))
+def render_markdown(text: str, base_url: str = "") -> Markup:
+    """HTML of a body; with `base_url` (the page's own address), every link and image is absolute,
+    as a feed reader needs them (it shows the body away from the page)."""
+    parser = _parser()
+    tokens = parser.parse(text or "")
+    if base_url:
+        _resolve(tokens, base_url)
+    return Markup(parser.renderer.render(tokens, parser.options, {}))
+
+
+def _resolve(tokens: Sequence[Token], base_url: str) -> None:
+    for token in tokens:
+        for name in ("href", "src"):
+            value = token.attrGet(name)
+            if isinstance(value, str):
+                token.attrSet(name, urljoin(base_url, value))
+        if token.children:
+            _resolve(token.children, base_url)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -64,13 +64,12 @@ def og_image(site: Site, request: Request, tile: Tile | None) -> str | None:
 
 
 async def _latest(site: Site, session: AsyncSession) -> dict[str, Any]:
+    """The timelapse, the latest day's frame (the hero, the poster, "latest frame") and the day count."""
+    review_confidence = site.settings.archive.review_confidence
+
     async def compute() -> dict[str, Any]:
-        days = await repository.day_tiles(session, 0, 1)
-        return {
-            "timelapse": await repository.latest_timelapse(session),
-            "latest": days[0] if days else None,
-            "days": await repository.aligned_day_count(session),
-        }
+        latest, days = await repository.latest_day(session, review_confidence=review_confidence)
+        return {"timelapse": await repository.latest_timelapse(session), "latest": latest, "days": days}
 
     return await site.cache.get(("latest",), compute)
 
@@ -187,17 +186,20 @@ async def photo_page(
         newer, older = await repository.album_neighbours(session, context_album.id, detail.tile)
         link_query = f"album={context_album.slug}"
     elif days and detail.tile.from_frame:
-        newer, older = await repository.day_neighbours(session, detail.tile)
+        review_confidence = site.settings.archive.review_confidence
+        newer, older = await repository.day_neighbours(
+            session, detail.tile, review_confidence=review_confidence
+        )
         link_query = "days=1"
     albums = await repository.photo_albums(session, viewer, detail.photo.id)
-    tile = detail.tile
-    description = detail.photo.description or f"{tile.alt}, {tile.taken_at_local.strftime('%-d %B %Y')}"
-    og = {"title": detail.photo.title or tile.alt, "type": "article", "description": description,
+    tile, photo = detail.tile, detail.photo
+    og = {"title": photo.title or tile.alt, "type": "article", "description": photo.description or tile.caption,
           "image": og_image(site, request, tile)}  # fmt: skip
     return render(
-        site, request, viewer, "photo.html", photo=detail.photo, tile=tile, tags=detail.tags, albums=albums,
+        site, request, viewer, "photo.html", photo=photo, tile=tile, tags=detail.tags, albums=albums,
         context_album=context_album, newer=newer, older=older, link_query=link_query, og=og,
-        private=not await _is_public(session, tile), location=_location(detail.photo),
+        private=not await _is_public(session, tile), location=_location(photo),
+        size=repository.upright_size(photo.width, photo.height, photo.exif) if photo.width and photo.height else None,
     )  # fmt: skip
 
 
@@ -233,13 +235,10 @@ async def calendar_of_days(site: Site, session: AsyncSession, latest: Tile | Non
     # The owner's today, in the time zone of their latest daily photo.
     offset = timedelta(minutes=latest.utc_offset_minutes if latest else 0)
     today = datetime.now(timezone(offset)).date()
-    years = site.settings.archive.heatmap_years
 
     async def compute() -> Calendar:
-        since = datetime(today.year - years + 1, 1, 1, tzinfo=UTC) - timedelta(days=1)
-        # Streaks may run back further than the grid shows: read every day, it is one row per photo.
-        days = await repository.daily_photo_days(session, since - timedelta(days=3650))
-        return build_calendar(days, today, years=years)
+        # Every year: streaks and gaps count from the first photo (one row per photo, read once a TTL).
+        return build_calendar(await repository.daily_photo_days(session), today)
 
     return await site.cache.get(("calendar", today), compute)
 
@@ -253,8 +252,10 @@ async def days_page(
     pages = paginate(latest["days"], page, size)
     if pages is None:
         return not_found(site, request, viewer, "page of days")
+    review_confidence = site.settings.archive.review_confidence
     tiles = await site.cache.get(
-        ("day-tiles", page), lambda: repository.day_tiles(session, pages.offset, size)
+        ("day-tiles", page),
+        lambda: repository.day_tiles(session, pages.offset, size, review_confidence=review_confidence),
     )
     og = {"title": f"Every day · {site.settings.archive.site_title}", "type": "website",
           "image": og_image(site, request, tiles[0] if tiles else None)}  # fmt: skip

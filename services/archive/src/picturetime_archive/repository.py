@@ -10,13 +10,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, Subquery, and_, func, literal, or_, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from picturetime_common import daypick
 from picturetime_common.db.models import (
     Album,
     Frame,
@@ -78,12 +79,23 @@ class Tile:
 
     @property
     def alt(self) -> str:
-        when = self.taken_at_local.strftime("%-d %B %Y")
         if self.title:
             return self.title
         if self.description:
             return self.description[:140]
+        return self.untitled
+
+    @property
+    def untitled(self) -> str:
+        """What a photo without a title or description is called: it says the date."""
+        when = self.taken_at_local.strftime("%-d %B %Y")
         return f"Daily photo of {when}" if self.kind == "daily" else f"Photo taken on {when}"
+
+    @property
+    def caption(self) -> str:
+        """The title (or description) and the date, the date said once."""
+        named = self.title or self.description[:140]
+        return f"{named} · {self.taken_at_local.strftime('%-d %B %Y')}" if named else self.untitled
 
 
 def _tile_columns() -> tuple[Any, ...]:
@@ -98,6 +110,14 @@ def _tile_select() -> Select[Any]:
     return select(*_tile_columns()).outerjoin(Frame, Frame.photo_id == Photo.id)
 
 
+def upright_size(width: int | None, height: int | None, exif: dict[str, Any] | None) -> tuple[int, int]:
+    """A photo's size as it is shown: the stored pixels turned by their EXIF orientation."""
+    width, height = width or 1, height or 1
+    if (exif or {}).get("orientation") in (5, 6, 7, 8):  # a quarter turn, mirrored or not
+        return height, width
+    return width, height
+
+
 def _tile(row: Sequence[Any]) -> Tile:
     (pid, owner, kind, width, height, exif, title, description, taken_at, offset, bucket, key, sha,
      f_bucket, f_key, f_sha, f_width, f_height) = row  # fmt: skip
@@ -105,9 +125,7 @@ def _tile(row: Sequence[Any]) -> Tile:
     if kind == "daily" and f_key:
         return Tile(pid, owner, kind, f_width, f_height, title, description, taken_at, offset,
                     f_bucket, f_key, f_sha, True)  # fmt: skip
-    width, height = width or 1, height or 1
-    if (exif or {}).get("orientation") in (5, 6, 7, 8):
-        width, height = height, width
+    width, height = upright_size(width, height, exif)
     return Tile(
         pid, owner, kind, width, height, title, description, taken_at, offset, bucket, key, sha, False
     )
@@ -309,20 +327,43 @@ async def media_source(session: AsyncSession, photo_id: uuid.UUID) -> MediaSourc
 
 
 # --- the timelapse ---------------------------------------------------------------------------
+# A day is shown through one frame, the best (`picturetime_common.daypick`): the home page's
+# latest frame, the video poster, the days gallery, its neighbours and the feed all use it.
 
 
-def _days_query() -> Select[Any]:
-    return _tile_select().where(Photo.kind == "daily", Frame.id.is_not(None))
+def _shown_days(review_confidence: float) -> Subquery:
+    return daypick.shown_days(now=utcnow(), review_confidence=review_confidence).subquery("shown_days")
 
 
-async def day_tiles(session: AsyncSession, offset: int, limit: int) -> list[Tile]:
-    query = _newest_first(_days_query()).offset(offset).limit(limit)
-    return [_tile(row) for row in (await session.execute(query)).all()]
+async def _day_page(
+    session: AsyncSession, offset: int, limit: int, review_confidence: float
+) -> list[tuple[Tile, int]]:
+    """A page of shown days, newest first, each with the number of shown days.
+
+    The page is cut from the days before the tiles are joined to it (see `daypick.shown_days`)."""
+    shown = _shown_days(review_confidence)
+    page = (
+        select(shown.c.photo_id, shown.c.taken_at, func.count().over().label("days"))  # counted before LIMIT
+        .order_by(shown.c.taken_at.desc(), shown.c.photo_id.desc())
+        .offset(offset)
+        .limit(limit)
+        .subquery("day_page")
+    )
+    query = _newest_first(_tile_select().join(page, page.c.photo_id == Photo.id).add_columns(page.c.days))
+    return [(_tile(row[:-1]), int(row[-1])) for row in (await session.execute(query)).all()]
 
 
-async def aligned_day_count(session: AsyncSession) -> int:
-    query = select(func.count()).select_from(Frame).join(Photo).where(Photo.kind == "daily")
-    return int(await session.scalar(query) or 0)
+async def day_tiles(
+    session: AsyncSession, offset: int, limit: int, *, review_confidence: float
+) -> list[Tile]:
+    """Each day's shown frame, newest day first."""
+    return [tile for tile, _ in await _day_page(session, offset, limit, review_confidence)]
+
+
+async def latest_day(session: AsyncSession, *, review_confidence: float) -> tuple[Tile | None, int]:
+    """The newest day's shown frame, and how many days have one (one pass of the rule for both)."""
+    page = await _day_page(session, 0, 1, review_confidence)
+    return page[0] if page else (None, 0)
 
 
 async def latest_timelapse(session: AsyncSession) -> TimelapseVersion | None:
@@ -338,16 +379,10 @@ async def frame_by_id(session: AsyncSession, frame_id: uuid.UUID) -> Frame | Non
     return await session.get(Frame, frame_id)
 
 
-async def daily_photo_days(session: AsyncSession, since: datetime) -> list[date]:
-    """The local calendar day of every daily photo taken since `since` (one per photo)."""
-    query = select(Photo.taken_at, Photo.utc_offset_minutes).where(
-        Photo.kind == "daily", Photo.taken_at >= since
-    )
-    days = []
-    for taken_at, offset in (await session.execute(query)).all():
-        moment = taken_at if taken_at.tzinfo else taken_at.replace(tzinfo=UTC)
-        days.append((moment + timedelta(minutes=offset or 0)).date())
-    return days
+async def daily_photo_days(session: AsyncSession) -> list[date]:
+    """The local calendar day of every daily photo ever taken (one per photo)."""
+    query = select(daypick.local_day()).where(Photo.kind == "daily")
+    return list((await session.scalars(query)).all())
 
 
 async def daily_photo_count(session: AsyncSession) -> int:
@@ -383,8 +418,8 @@ async def public_projects(session: AsyncSession) -> Sequence[Project]:
     return (await session.scalars(query)).all()
 
 
-async def recent_days(session: AsyncSession, limit: int) -> list[Tile]:
-    return await day_tiles(session, 0, limit)
+async def recent_days(session: AsyncSession, limit: int, *, review_confidence: float) -> list[Tile]:
+    return await day_tiles(session, 0, limit, review_confidence=review_confidence)
 
 
 async def public_albums_with_counts(session: AsyncSession) -> list[tuple[Album, int]]:
@@ -421,11 +456,20 @@ async def photo_albums(session: AsyncSession, viewer: Viewer, photo_id: uuid.UUI
     return (await session.scalars(query)).all()
 
 
-async def day_neighbours(session: AsyncSession, tile: Tile) -> tuple[uuid.UUID | None, uuid.UUID | None]:
-    """The aligned days before (newer) and after (older) one, newest first."""
-    base = select(Photo.id).join(Frame, Frame.photo_id == Photo.id).where(Photo.kind == "daily")
-    key = tuple_(Photo.taken_at, Photo.id)
-    here = tuple_(*_bind_key(tile))
-    newer = base.where(key > here).order_by(Photo.taken_at.asc(), Photo.id.asc()).limit(1)
-    older = base.where(key < here).order_by(Photo.taken_at.desc(), Photo.id.desc()).limit(1)
-    return await session.scalar(newer), await session.scalar(older)
+async def day_neighbours(
+    session: AsyncSession, tile: Tile, *, review_confidence: float
+) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    """The shown days before (newer) and after (older) a daily photo, newest first."""
+    # One statement, so the rule runs once for both (PostgreSQL evaluates a CTE used twice once).
+    shown = daypick.shown_days(now=utcnow(), review_confidence=review_confidence).cte("shown_days")
+    key, here = tuple_(shown.c.taken_at, shown.c.photo_id), tuple_(*_bind_key(tile))
+    newer = (
+        select(shown.c.photo_id).where(key > here).order_by(shown.c.taken_at.asc(), shown.c.photo_id.asc())
+    )
+    older = (
+        select(shown.c.photo_id).where(key < here).order_by(shown.c.taken_at.desc(), shown.c.photo_id.desc())
+    )
+    sides = [select(side.c.photo_id, literal(name).label("side")) for name, side in
+             (("newer", newer.limit(1).subquery()), ("older", older.limit(1).subquery()))]  # fmt: skip
+    found = {side: photo_id for photo_id, side in (await session.execute(union_all(*sides))).all()}
+    return found.get("newer"), found.get("older")

@@ -7,6 +7,7 @@ from typing import Self
 
 from pydantic import BaseModel, Field, model_validator
 
+from picturetime_common.daypick import REVIEW_CONFIDENCE
 from picturetime_common.settings import PLACEHOLDER_SECRETS, CommonSettings
 
 
@@ -23,7 +24,9 @@ class ArchiveOptions(BaseModel):
     # Empty in dev: derived from the S3 secret (stable across restarts); required in prod.
     media_secret: str = ""
     page_size: int = Field(default=60, ge=10, le=200)
-    heatmap_years: int = Field(default=3, ge=1, le=20)
+    # A day's frame is never one the gateway's review queue holds: keep this equal to
+    # PT_GATEWAY__REVIEW_CONFIDENCE, the confidence under which a frame waits for review.
+    review_confidence: float = Field(default=REVIEW_CONFIDENCE, ge=0.0, le=1.0)
     # Cached aggregates (heatmap, counts, album sizes) live this long even if an event is missed.
     cache_ttl_seconds: float = Field(default=30.0, ge=0)
     # Renditions made at once (in worker threads); the rest wait their turn. With the limits

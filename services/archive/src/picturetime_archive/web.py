@@ -23,6 +23,7 @@ from picturetime_common.websessions import SESSION_COOKIE  # the gateway's sessi
 
 HERE = Path(__file__).parent
 NOT_FOUND = "Not found"
+SECTIONS = ("projects", "albums", "picture-time")  # the navigation's, by their paths
 
 
 @dataclass
@@ -93,6 +94,19 @@ def base_url(site: Site, request: Request) -> str:
     return configured or str(request.base_url).rstrip("/")
 
 
+def section_of(request: Request) -> str | None:
+    """The part of the site a page belongs to, for the navigation; the home page is none of them."""
+    path = request.url.path
+    if path.startswith("/photos/"):  # a photo seen in an album, or among the days
+        if request.query_params.get("album"):
+            return "albums"
+        return "picture-time" if request.query_params.get("days") else None
+    for section in SECTIONS:
+        if path == f"/{section}" or path.startswith(f"/{section}/"):
+            return section
+    return None
+
+
 def render(
     site: Site, request: Request, viewer: Viewer, name: str, status: int = 200, **context: Any
 ) -> HTMLResponse:
@@ -100,7 +114,7 @@ def render(
     context |= {
         "site_title": archive.site_title, "owner": archive.owner_name, "viewer": viewer,
         "base_url": base_url(site, request), "asset_version": site.asset_version,
-        "path": request.url.path,
+        "path": request.url.path, "section": section_of(request),
     }  # fmt: skip
     response = site.templates.TemplateResponse(request, name, context, status_code=status)
     # Pages differ for the signed-in owner: never let a shared cache hand theirs to someone else.
