@@ -22,6 +22,7 @@ from starlette.types import Scope
 from picturetime_common.db import make_engine, make_sessionmaker, run_migrations
 from picturetime_common.objectstore import ObjectStore
 from picturetime_common.s3 import abort_abandoned_uploads, ensure_buckets
+from picturetime_gateway import apidocs
 from picturetime_gateway.admin.endpoints import router as admin_router
 from picturetime_gateway.auth.endpoints import router as auth_router
 from picturetime_gateway.auth.service import delete_expired_sessions
@@ -121,7 +122,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version="0.1.0",
         description="Accounts, API keys, uploads, the catalog and the sync API of Picture Time.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    apidocs.install(app)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit_for=lambda scope: body_limit(settings, scope))
     for router in (uploads_router, photos_router, sync_router, timelapse_router, auth_router):
