@@ -162,10 +162,15 @@ def revoke_api_key(key: ApiKey) -> ApiKey:
     return key
 
 
+def key_is_live(key: ApiKey) -> bool:
+    """Not revoked: a key, and every session opened with it, works until then."""
+    return key.revoked_at is None
+
+
 async def authenticate_key(session: AsyncSession, secret: str) -> ApiKey | None:
     """The live key for a bearer token; records its last use (at most once a minute)."""
     key = await repository.api_key_by_hash(session, hash_api_key(secret))
-    if key is None or key.revoked_at is not None:
+    if key is None or not key_is_live(key):
         return None
     now = utcnow()
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
@@ -193,21 +198,46 @@ class NewSession:
     row: WebSession
 
 
-async def start_session(session: AsyncSession, user: User, user_agent: str) -> NewSession:
+async def start_session(
+    session: AsyncSession, user: User, user_agent: str, key: ApiKey | None = None
+) -> NewSession:
+    """A browser session for a password sign-in; with `key`, a Piwigo session bound to that key."""
     token = secrets.token_urlsafe(32)
     row = WebSession(
         token_hash=token_hash(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32),
         expires_at=utcnow() + SESSION_LIFETIME, user_agent=user_agent[:255],
+        api_key_id=key.id if key is not None else None,
     )  # fmt: skip
     await repository.add(session, row)
+    if key is not None:
+        set_committed_value(row, "api_key", key)
     return NewSession(token, row)
 
 
 async def find_session(session: AsyncSession, token: str) -> WebSession | None:
+    """The live browser session a `pt_session` cookie names: one opened with a password.
+
+    A session opened with an API key (Piwigo's login) is not one: it never opens a page."""
+    row = await find_piwigo_session(session, token)
+    return row if row is not None and row.api_key_id is None else None
+
+
+async def find_piwigo_session(session: AsyncSession, token: str) -> WebSession | None:
+    """The live session a Piwigo `pwg_id` cookie names: a browser session, or one opened with a
+    key that is still live (revoking the key ends it)."""
     row = await repository.web_session_by_hash(session, token_hash(token))
     if row is None or row.expires_at <= utcnow():
         return None
+    if row.api_key_id is not None and (row.api_key is None or not key_is_live(row.api_key)):
+        return None
     return row
+
+
+def session_scopes(row: WebSession) -> frozenset[str]:
+    """What a session may do: its key's scopes, or its user's role's."""
+    if row.api_key_id is not None:
+        return row.api_key.scope_set if row.api_key is not None else frozenset()
+    return ROLE_SCOPES[row.user.role]
 
 
 async def end_session(session: AsyncSession, token: str) -> None:
@@ -254,6 +284,7 @@ async def sign_in(
     good = (
         user is not None and user.password_hash is not None and verify_password(user.password_hash, password)
     )
+    key = None
     if key_stands_in and user is not None and not good and password.startswith(KEY_PREFIX):
         key = await authenticate_key(session, password)
         good = key is not None and key.user_id == user.id and has_upload_scope(key)
@@ -261,7 +292,8 @@ async def sign_in(
         repository.add_failure(session, name[:64], client[:64])
         return SignIn()
     await repository.clear_failures(session, user.name)
-    return SignIn(started=await start_session(session, user, user_agent))
+    # A key opens a session bound to it (its scopes, its life), never a browser session.
+    return SignIn(started=await start_session(session, user, user_agent, key))
 
 
 async def retry_after(session: AsyncSession, user_name: str, client: str) -> int | None:
