@@ -22,9 +22,10 @@ from starlette.types import Scope
 from picturetime_common.db import make_engine, make_sessionmaker, run_migrations
 from picturetime_common.objectstore import ObjectStore
 from picturetime_common.s3 import abort_abandoned_uploads, ensure_buckets
+from picturetime_gateway import accesslog
 from picturetime_gateway.admin.endpoints import router as admin_router
 from picturetime_gateway.auth.endpoints import router as auth_router
-from picturetime_gateway.auth.service import delete_expired_sessions
+from picturetime_gateway.auth.service import delete_expired_sessions, delete_old_failures
 from picturetime_gateway.backfill.endpoints import router as backfill_router
 from picturetime_gateway.bus import GatewayBus
 from picturetime_gateway.deps import LoginRequired
@@ -64,16 +65,22 @@ async def sweep_abandoned_uploads(s3: Minio, settings: GatewaySettings) -> None:
 
 async def prune_catalog(sessionmaker: async_sessionmaker[AsyncSession], settings: GatewaySettings) -> None:
     """Delete the rows nothing needs any more: outbox events published longer ago than the
-    retention, and expired browser sessions."""
+    retention, expired browser sessions and failed sign-ins no limit looks at."""
     try:
         events = await prune_published(sessionmaker, timedelta(days=settings.gateway.outbox_retention_days))
         async with sessionmaker() as session, session.begin():
             sessions = await delete_expired_sessions(session)
+            failures = await delete_old_failures(session)
     except Exception:
         log.warning("gateway.catalog.prune_failed", exc_info=True)
         return
-    if events or sessions:
-        log.info("gateway.catalog.pruned outbox_events=%d sessions=%d", events, sessions)
+    if events or sessions or failures:
+        log.info(
+            "gateway.catalog.pruned outbox_events=%d sessions=%d sign_in_failures=%d",
+            events,
+            sessions,
+            failures,
+        )
 
 
 async def housekeeping(
@@ -116,6 +123,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await gateway_bus.close()
             await engine.dispose()
 
+    accesslog.install()
     app = FastAPI(
         title="Picture Time gateway",
         version="0.1.0",

@@ -10,7 +10,7 @@ import logging
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
@@ -41,9 +41,14 @@ MAX_PASSWORD_LENGTH = 1024
 MAX_LABEL_LENGTH = 100
 LOGIN_CSRF_COOKIE = "pt_login_csrf"
 SESSION_LIFETIME = timedelta(days=30)
-# Sign-in rate limits, over a sliding window.
+# Sign-in limits. Per (user, client): a few free failures, then a delay that doubles with each
+# further one, up to MAX_DELAY; so guessing from one client slows to a crawl, while the owner on
+# another client is never locked out. Per client (any names): MAX_FAILURES_PER_CLIENT a window.
+FREE_FAILURES = 3
+FIRST_DELAY = timedelta(seconds=5)
+MAX_DELAY = timedelta(minutes=15)
+FAILURE_MEMORY = timedelta(days=1)  # failures older than this are forgotten (and deleted)
 FAILURE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_USER = 5
 MAX_FAILURES_PER_CLIENT = 20
 _hasher = PasswordHasher()
 
@@ -291,20 +296,39 @@ async def sign_in(
     if user is None or not good:
         repository.add_failure(session, name[:64], client[:64])
         return SignIn()
-    await repository.clear_failures(session, user.name)
+    await repository.clear_failures(session, user.name, client[:64])
     # A key opens a session bound to it (its scopes, its life), never a browser session.
     return SignIn(started=await start_session(session, user, user_agent, key))
 
 
+def delay_after(failures: int) -> timedelta:
+    """How long to wait after the latest of this many failures for one user from one client."""
+    if failures < FREE_FAILURES:
+        return timedelta(0)
+    return min(MAX_DELAY, FIRST_DELAY * 2 ** min(failures - FREE_FAILURES, 20))
+
+
 async def retry_after(session: AsyncSession, user_name: str, client: str) -> int | None:
-    """Seconds until another attempt is allowed, or None when one is allowed now."""
-    since = utcnow() - FAILURE_WINDOW
+    """Seconds until another attempt is allowed from this client, or None when one is allowed now."""
+    now = utcnow()
+    user_name, client = user_name[:64], client[:64]
     waits = []
-    for count, oldest, limit in (
-        (*await repository.failures_since(session, user_name=user_name, since=since), MAX_FAILURES_PER_USER),
-        (*await repository.failures_since(session, client=client, since=since), MAX_FAILURES_PER_CLIENT),
-    ):
-        if count >= limit and oldest is not None:
-            oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=utcnow().tzinfo)
-            waits.append(max(1, int((oldest + FAILURE_WINDOW - utcnow()).total_seconds()) + 1))
-    return max(waits) if waits else None
+    count, _, latest = await repository.failures_since(
+        session, user_name=user_name, client=client, since=now - FAILURE_MEMORY
+    )
+    if latest is not None and (delay := delay_after(count)):
+        waits.append(_aware(latest) + delay - now)
+    count, oldest, _ = await repository.failures_since(session, client=client, since=now - FAILURE_WINDOW)
+    if count >= MAX_FAILURES_PER_CLIENT and oldest is not None:
+        waits.append(_aware(oldest) + FAILURE_WINDOW - now)
+    wait = max(waits, default=timedelta(0))
+    return max(1, int(wait.total_seconds()) + 1) if wait > timedelta(0) else None
+
+
+async def delete_old_failures(session: AsyncSession) -> int:
+    """Forget the failed sign-ins no limit looks at any more; how many went."""
+    return await repository.delete_failures_before(session, utcnow() - FAILURE_MEMORY)
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)

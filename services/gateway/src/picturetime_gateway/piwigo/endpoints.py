@@ -80,6 +80,14 @@ async def ws(
             params.update(await _read_form(request))
         method = params.get("method", "")
         if method == "pwg.session.login":
+            if request.method != "POST" or "password" in request.query_params:
+                # A password in a URL ends up in logs, histories and proxies: only in a POST body.
+                raise PiwigoFail(
+                    405,
+                    "pwg.session.login takes its username and password in a POST body",
+                    405,
+                    {"Allow": "POST"},
+                )
             return await login(call)
         if method == "pwg.session.logout":
             return await logout(call)
