@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 
 from picturetime_common.localservers import free_port
-from picturetime_gateway.app import create_app
+from picturetime_gateway.cli import server_config
 from picturetime_gateway.settings import GatewaySettings
 from tests.support.live_gateway import _wait_ready
 from tests.support.stack import NatsFactory, PostgresFactory, S3Server, make_settings, nats_url
@@ -35,11 +35,12 @@ def served_settings(
 
 @pytest.fixture(scope="module")
 def served(served_settings: GatewaySettings) -> Iterator[str]:
-    """The gateway under uvicorn on a free loopback port; yields its base URL."""
+    """The gateway under uvicorn as `picturetime-gateway serve` runs it, on a free loopback port
+    (loopback is the default trusted proxy); yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(
-        create_app(served_settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("FORWARDED_ALLOW_IPS", "*")  # what the deploy files once set: it must change nothing
+        config = server_config(served_settings, "127.0.0.1", port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"gateway-{port}", daemon=True)
     thread.start()

@@ -28,6 +28,7 @@ from picturetime_gateway.auth.endpoints import router as auth_router
 from picturetime_gateway.auth.service import delete_expired_sessions, delete_old_failures
 from picturetime_gateway.backfill.endpoints import router as backfill_router
 from picturetime_gateway.bus import GatewayBus
+from picturetime_gateway.clients import ClientAddressMiddleware
 from picturetime_gateway.deps import LoginRequired
 from picturetime_gateway.errors import install_error_handlers
 from picturetime_gateway.keys.endpoints import pages as keys_pages_router
@@ -132,6 +133,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit_for=lambda scope: body_limit(settings, scope))
+    # Outermost: every part of the app (the sign-in limits above all) sees the real client.
+    app.add_middleware(
+        ClientAddressMiddleware,
+        trusted=settings.gateway.trusted_networks,
+        header=settings.gateway.forwarded_header,
+    )
     for router in (uploads_router, photos_router, sync_router, timelapse_router, auth_router):
         app.include_router(router)
     app.include_router(keys_router)
