@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +31,9 @@ from picturetime_gateway.auth.service import (
     set_password,
 )
 from picturetime_gateway.settings import GatewaySettings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,11 +157,23 @@ def _tune_malloc(arenas: int = 2) -> None:
         libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
 
 
+def server_config(settings: GatewaySettings, host: str, port: int, **options: Any) -> uvicorn.Config:
+    """uvicorn as the gateway runs under it. uvicorn's own proxy headers are off (whatever
+    FORWARDED_ALLOW_IPS says): the app trusts only `PT_GATEWAY__TRUSTED_PROXIES` to name the client."""
+    import uvicorn
+
+    from picturetime_gateway.app import create_app
+
+    options = {"log_level": settings.log_level.lower(), **options}
+    return uvicorn.Config(
+        create_app(settings), host=host, port=port, proxy_headers=False, forwarded_allow_ips="", **options
+    )
+
+
 def _serve(settings: GatewaySettings, host: str | None, port: int | None) -> int:
     import uvicorn
 
     from picturetime_common.localservers import PortInUseError, require_free
-    from picturetime_gateway.app import create_app
 
     host = host or settings.gateway.host
     port = port or settings.gateway.port
@@ -167,7 +183,7 @@ def _serve(settings: GatewaySettings, host: str | None, port: int | None) -> int
         print(f"error: {exc}", file=sys.stderr)
         return 1
     _tune_malloc()
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    uvicorn.Server(server_config(settings, host, port)).run()
     return 0
 
 
