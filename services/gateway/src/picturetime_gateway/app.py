@@ -17,7 +17,6 @@ from minio import Minio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.concurrency import run_in_threadpool
-from starlette.types import Scope
 
 from picturetime_common.db import make_engine, make_sessionmaker, run_migrations
 from picturetime_common.objectstore import ObjectStore
@@ -31,7 +30,7 @@ from picturetime_gateway.deps import LoginRequired
 from picturetime_gateway.errors import install_error_handlers
 from picturetime_gateway.keys.endpoints import pages as keys_pages_router
 from picturetime_gateway.keys.endpoints import router as keys_router
-from picturetime_gateway.limits import BodyLimitMiddleware
+from picturetime_gateway.limits import BodyLimitMiddleware, body_limit
 from picturetime_gateway.outbox.service import prune_published
 from picturetime_gateway.photolog.endpoints import router as photolog_router
 from picturetime_gateway.photos.endpoints import router as photos_router
@@ -45,7 +44,6 @@ from picturetime_gateway.uploads.endpoints import router as uploads_router
 from picturetime_gateway.web import STATIC_DIR, STATIC_URL
 
 log = logging.getLogger(__name__)
-MULTIPART_OVERHEAD = 1024 * 1024
 SWEEP_EVERY = timedelta(hours=6)
 
 
@@ -168,15 +166,3 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
 
     return app
-
-
-def body_limit(settings: GatewaySettings, scope: Scope) -> int | None:
-    path, method = scope.get("path", ""), scope.get("method", "")
-    if method == "POST" and path == "/api/v1/photos":
-        # A photo and its RAW may come in one request; each file is held to the limit by itself.
-        return 2 * settings.gateway.max_upload_bytes + MULTIPART_OVERHEAD
-    if method == "POST" and path == "/photos/":
-        return settings.gateway.max_upload_bytes + MULTIPART_OVERHEAD
-    if method == "PUT" and path == "/api/v1/timelapse":
-        return settings.gateway.max_timelapse_bytes
-    return None
