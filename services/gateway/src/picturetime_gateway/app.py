@@ -27,7 +27,7 @@ from picturetime_gateway.auth.service import delete_expired_sessions
 from picturetime_gateway.backfill.endpoints import router as backfill_router
 from picturetime_gateway.bus import GatewayBus
 from picturetime_gateway.deps import LoginRequired
-from picturetime_gateway.errors import install_error_handlers
+from picturetime_gateway.errors import ErrorBoundary, install_error_handlers
 from picturetime_gateway.keys.endpoints import pages as keys_pages_router
 from picturetime_gateway.keys.endpoints import router as keys_router
 from picturetime_gateway.limits import BodyLimitMiddleware, body_limit
@@ -122,6 +122,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit_for=lambda scope: body_limit(settings, scope))
+    app.add_middleware(ErrorBoundary)  # outermost: its request id is on every answer, errors included
     for router in (uploads_router, photos_router, sync_router, timelapse_router, auth_router):
         app.include_router(router)
     app.include_router(keys_router)

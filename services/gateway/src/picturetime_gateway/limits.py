@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from picturetime_gateway.errors import request_id_of
 from picturetime_gateway.settings import GatewaySettings
 
 JSON_BODY_BYTES = 1024 * 1024
@@ -82,11 +83,11 @@ class BodyLimitMiddleware:
         limit = rule.max_bytes
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _send_error(send, 413, "too_large", _too_large(limit))
+            await _send_error(scope, send, 413, "too_large", _too_large(limit))
             return
         if not rule.files and _content_type(scope) == b"multipart/form-data":
             await _send_error(
-                send, 415, "unsupported_media_type", "this route takes no files: send a form or JSON"
+                scope, send, 415, "unsupported_media_type", "this route takes no files: send a form or JSON"
             )
             return
         received = 0
@@ -109,7 +110,7 @@ class BodyLimitMiddleware:
             if exceeded:
                 if message["type"] == "http.response.start" and not replaced:
                     replaced = True
-                    await _send_error(send, 413, "too_large", _too_large(limit))
+                    await _send_error(scope, send, 413, "too_large", _too_large(limit))
                 return
             await send(message)
 
@@ -117,15 +118,15 @@ class BodyLimitMiddleware:
             await self.app(scope, counting_receive, guarded_send)
         except BodyTooLarge:
             if not replaced:
-                await _send_error(send, 413, "too_large", _too_large(limit))
+                await _send_error(scope, send, 413, "too_large", _too_large(limit))
 
 
 def _too_large(limit: int) -> str:
     return f"the request body is larger than the limit of {limit} bytes for this route"
 
 
-async def _send_error(send: Send, status: int, code: str, detail: str) -> None:
-    body = json.dumps({"error": code, "detail": detail}).encode()
+async def _send_error(scope: Scope, send: Send, status: int, code: str, detail: str) -> None:
+    body = json.dumps({"error": code, "detail": detail, "request_id": request_id_of(scope)}).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
