@@ -43,9 +43,7 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
     {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/login"), ("POST", "/login")}
 )
 # Framework routes (API docs) and mounts (static files), all public.
-PUBLIC_FRAMEWORK_PATHS = frozenset(
-    {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/gateway/static"}
-)
+PUBLIC_FRAMEWORK_PATHS = frozenset({"/openapi.json", "/docs", "/gateway/static"})
 
 
 def declares(access: Access) -> Callable[[F], F]:

@@ -11,7 +11,7 @@ from datetime import timedelta
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from minio import Minio
 from sqlalchemy import text
@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from picturetime_common.db import make_engine, make_sessionmaker, run_migrations
 from picturetime_common.objectstore import ObjectStore
 from picturetime_common.s3 import abort_abandoned_uploads, ensure_buckets
+from picturetime_common.webheaders import SecurityHeaders
 from picturetime_gateway.admin.endpoints import router as admin_router
 from picturetime_gateway.auth.endpoints import router as auth_router
 from picturetime_gateway.auth.service import delete_expired_sessions
@@ -41,7 +42,7 @@ from picturetime_gateway.settings import GatewaySettings
 from picturetime_gateway.sync.endpoints import router as sync_router
 from picturetime_gateway.timelapse.endpoints import router as timelapse_router
 from picturetime_gateway.uploads.endpoints import router as uploads_router
-from picturetime_gateway.web import STATIC_DIR, STATIC_URL
+from picturetime_gateway.web import DOCS_PAGE, STATIC_DIR, STATIC_URL, gateway_headers
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY = timedelta(hours=6)
@@ -119,10 +120,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version="0.1.0",
         description="Accounts, API keys, uploads, the catalog and the sync API of Picture Time.",
         lifespan=lifespan,
+        docs_url=None,  # served below, with no inline script
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit_for=lambda scope: body_limit(settings, scope))
-    app.add_middleware(ErrorBoundary)  # outermost: its request id is on every answer, errors included
+    app.add_middleware(ErrorBoundary)  # its request id is on every answer, errors included
+    headers, docs_headers = gateway_headers(settings.s3)
+    app.add_middleware(SecurityHeaders, headers=headers, by_path=docs_headers)  # outermost: on everything
     for router in (uploads_router, photos_router, sync_router, timelapse_router, auth_router):
         app.include_router(router)
     app.include_router(keys_router)
@@ -139,6 +144,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def login_required(request: Request, _: LoginRequired) -> RedirectResponse:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+    async def api_docs(request: Request) -> HTMLResponse:
+        return HTMLResponse(DOCS_PAGE)
+
+    app.add_route("/docs", api_docs, include_in_schema=False)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
