@@ -3,6 +3,7 @@ within their first bytes, by a real gateway process whose memory and disk stay w
 
 from __future__ import annotations
 
+import re
 import select
 import socket
 import time
@@ -61,17 +62,25 @@ def stream(port: int, head: str, total: int, *, chunked: bool) -> tuple[int, int
             sock.sendall(piece)
             sent += len(block)
         deadline = time.monotonic() + 10
-        while b"\r\n\r\n" not in answer and time.monotonic() < deadline:
+        while not _complete(answer) and time.monotonic() < deadline:
             data = sock.recv(65536)
             if not data:
                 break
             answer += data
     except (BrokenPipeError, ConnectionResetError):
-        answer += _drain(sock)
+        while not _complete(answer) and (data := _drain(sock)):
+            answer += data
     finally:
         sock.close()
     assert answer, f"no answer after {sent} bytes"
     return int(answer.split(b" ", 2)[1]), sent, answer
+
+
+def _complete(answer: bytes) -> bool:
+    """The answer's headers and its whole body (by Content-Length) are in."""
+    head, found, body = answer.partition(b"\r\n\r\n")
+    length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+    return bool(found) and (length is None or len(body) >= int(length.group(1)))
 
 
 def _drain(sock: socket.socket) -> bytes:
