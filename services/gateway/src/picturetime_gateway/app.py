@@ -29,6 +29,7 @@ from picturetime_gateway.backfill.endpoints import router as backfill_router
 from picturetime_gateway.bus import GatewayBus
 from picturetime_gateway.deps import LoginRequired
 from picturetime_gateway.errors import install_error_handlers
+from picturetime_gateway.ingest.service import run_reconciler
 from picturetime_gateway.keys.endpoints import pages as keys_pages_router
 from picturetime_gateway.keys.endpoints import router as keys_router
 from picturetime_gateway.limits import BodyLimitMiddleware
@@ -106,13 +107,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.outbox_wakeup = gateway_bus.wakeup
         gateway_bus.start()
         sweeper = asyncio.create_task(housekeeping(s3, sessionmaker, settings))
+        reconciler = asyncio.create_task(run_reconciler(sessionmaker, settings, gateway_bus.wakeup))
         log.info("gateway.started")
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (sweeper, reconciler):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await gateway_bus.close()
             await engine.dispose()
 

@@ -149,12 +149,14 @@ def _first_status(kind: PhotoKind) -> PhotoStatus:
 
 
 def _announce(upload: Upload, photo: Photo) -> None:
-    add_event(
-        upload.session,
-        PhotoUploaded(
-            photo_id=photo.id.hex, bucket=photo.bucket, key=photo.key, sha256=photo.sha256,
-            taken_at=photo.taken_at_local, content_type=photo.content_type,
-        ),
+    add_event(upload.session, uploaded_event(photo))
+
+
+def uploaded_event(photo: Photo) -> PhotoUploaded:
+    """The event that asks the aligner for the photo's frame."""
+    return PhotoUploaded(
+        photo_id=photo.id.hex, bucket=photo.bucket, key=photo.key, sha256=photo.sha256,
+        taken_at=photo.taken_at_local, content_type=photo.content_type,
     )  # fmt: skip
 
 
