@@ -85,6 +85,7 @@ async def _record_image(upload: Upload, received: ReceivedFile) -> Ingested:
     if existing is not None:
         log.info("gateway.photo.duplicate photo=%s sha256=%s", existing.id.hex, received.sha256)
         _keep_if_shared(upload, received, existing.key)
+        await _remove_leftover(upload, received, existing.key)
         return Ingested(existing, created=False, duplicate=True)
     info = await inspected(received, upload)
     moment = (
@@ -123,6 +124,7 @@ async def _record_image(upload: Upload, received: ReceivedFile) -> Ingested:
         if winner.key != key:
             upload.kept.discard(key)
         return Ingested(winner, created=False, duplicate=True)
+    await _remove_leftover(upload, received, key)
     if options.kind == PhotoKind.DAILY:
         _announce(upload, photo)
     log.info("gateway.photo.stored photo=%s sha256=%s kind=%s", photo.id.hex, received.sha256, options.kind)
@@ -184,6 +186,16 @@ def _keep_if_shared(upload: Upload, received: ReceivedFile, key: str) -> None:
     same file first) are that row's object now: never remove them as this request's leftovers."""
     if received.stored_at is not None and received.stored_at.key == key:
         upload.kept.add(key)
+
+
+async def _remove_leftover(upload: Upload, received: ReceivedFile, key: str) -> None:
+    """The object an earlier, uncommitted request left at another key than the photo's is nobody's:
+    it goes after the commit (the photo row now holds the checksum, so no other request can claim it)."""
+    leftover = received.placement.reuse
+    if leftover is None or leftover.key == key or leftover.key in upload.kept:
+        return
+    if not await repository.photos_with_key(upload.session, leftover.bucket, leftover.key):
+        remove_after_commit(upload.session, upload.store, leftover.bucket, leftover.key)
 
 
 async def _organise(upload: Upload, photo: Photo) -> None:

@@ -166,7 +166,8 @@ async def wait_stored(received: ReceivedFile) -> None:
 
 async def settle(store: ObjectStore, received: ReceivedFile, to: Destination) -> None:
     """Bring the received bytes to their content-addressed key, with exactly its tags: where they
-    streamed, from the spool file, or by a server-side copy; or reuse the account's object there."""
+    streamed, from the spool file, or by a server-side copy (of what streamed, or of the account's
+    object planned for reuse); or reuse the account's object there."""
     await wait_stored(received)
     at = received.stored_at
     if at is not None and at.key == to.key:
@@ -190,8 +191,9 @@ async def settle(store: ObjectStore, received: ReceivedFile, to: Destination) ->
         )
         received.stored_at = to
         return
-    assert at is not None, "bytes not stored and no object to reuse"
-    await store.copy(to.bucket, at.key, to.key, size=received.size, tags=to.tags)
+    source = at or received.placement.reuse
+    assert source is not None, "bytes not stored and no object to reuse"
+    await store.copy(to.bucket, source.key, to.key, size=received.size, tags=to.tags)
 
 
 async def discard(store: ObjectStore, files: list[ReceivedFile], keep: set[str] | None = None) -> None:
