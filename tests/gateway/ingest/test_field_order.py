@@ -13,6 +13,7 @@ from picturetime_common.db.models import utcnow
 from picturetime_common.object_keys import original_key
 from picturetime_common.s3 import make_client
 from picturetime_gateway.settings import GatewaySettings
+from tests.gateway.ingest.corpus import dng
 from tests.gateway.uploads.support import auth, holdings, multipart, pending_multipart_uploads
 from tests.support.bus import eventually
 from tests.support.images import jpeg
@@ -46,3 +47,27 @@ def test_taken_at_after_the_file_lands_the_photo_on_its_day(
 
     eventually(lambda: holdings(gateway_settings).objects == frozenset({final}), 10)
     assert holdings(gateway_settings).photos == 1 and not pending_multipart_uploads(gateway_settings)
+
+
+def test_a_refusal_after_the_bytes_were_copied_to_their_day_leaves_no_object(
+    gateway: TestClient, gateway_settings: GatewaySettings, account: Account
+) -> None:
+    """The bytes streamed to today's key, were copied to their day's, and then the request was
+    refused (a RAW file matching no photo): neither object stays."""
+    data = jpeg(seed=83)
+    body, content_type = multipart(
+        [
+            ("file", data, b"a.jpg"),
+            ("taken_at", "2021-03-05T08:00:00+00:00", None),
+            ("raw", dng(seed=83), b"b.dng"),
+        ]
+    )
+    headers = {
+        **auth(account),
+        "Content-Type": content_type,
+        "X-Content-SHA256": hashlib.sha256(data).hexdigest(),
+    }
+    response = gateway.post("/api/v1/photos", content=body, headers=headers)
+    assert (response.status_code, response.json()["error"]) == (409, "no_matching_photo")
+    held = holdings(gateway_settings)
+    assert (held.photos, held.objects) == (0, frozenset())

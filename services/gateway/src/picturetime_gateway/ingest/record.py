@@ -184,7 +184,7 @@ async def _record_raw(upload: Upload, received: ReceivedFile, photo: Photo) -> b
 def _keep_if_shared(upload: Upload, received: ReceivedFile, key: str) -> None:
     """Bytes that streamed to a key a catalog row already names (a racing request stored the
     same file first) are that row's object now: never remove them as this request's leftovers."""
-    if received.stored_at is not None and received.stored_at.key == key:
+    if any(at is not None and at.key == key for at in (received.stored_at, received.copied_to)):
         upload.kept.add(key)
 
 

@@ -48,6 +48,7 @@ class ReceivedFile:
     # Where the bytes sit (or, while `upload` runs, will sit); None: stored nowhere.
     stored_at: Destination | None
     upload: asyncio.Future[Any] | None = None  # the upload's completion, still under way
+    copied_to: Destination | None = None  # a server-side copy this request made of the bytes
     # Decoding the spooled image, begun as soon as its last byte was on disk.
     inspection: asyncio.Future[ImageInfo] | None = None
 
@@ -194,6 +195,7 @@ async def settle(store: ObjectStore, received: ReceivedFile, to: Destination) ->
     source = at or received.placement.reuse
     assert source is not None, "bytes not stored and no object to reuse"
     await store.copy(to.bucket, source.key, to.key, size=received.size, tags=to.tags)
+    received.copied_to = to
 
 
 async def discard(store: ObjectStore, files: list[ReceivedFile], keep: set[str] | None = None) -> None:
@@ -209,10 +211,10 @@ async def discard(store: ObjectStore, files: list[ReceivedFile], keep: set[str] 
         if received.spool_path is not None:
             received.spool_path.unlink(missing_ok=True)
             received.spool_path = None
-        at = received.stored_at
-        if at is not None and at.key not in keep:
-            await store.remove_quietly(at.bucket, at.key)
-            received.stored_at = None
+        for at in (received.stored_at, received.copied_to):
+            if at is not None and at.key not in keep:
+                await store.remove_quietly(at.bucket, at.key)
+        received.stored_at = received.copied_to = None
 
 
 async def cancel(work: asyncio.Future[Any] | None) -> None:
