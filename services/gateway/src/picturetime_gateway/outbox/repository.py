@@ -42,3 +42,16 @@ async def events_since(
         .order_by(OutboxEvent.id)
     )
     return (await session.scalars(query)).all()
+
+
+async def newest_event_naming(
+    session: AsyncSession, subjects: Sequence[str], photo_id: str
+) -> OutboxEvent | None:
+    """The newest event on these subjects whose payload names this photo."""
+    query = (
+        select(OutboxEvent)
+        .where(OutboxEvent.subject.in_(subjects), OutboxEvent.payload.contains(f'"photo_id":"{photo_id}"'))
+        .order_by(OutboxEvent.id.desc())
+        .limit(1)
+    )
+    return await session.scalar(query)

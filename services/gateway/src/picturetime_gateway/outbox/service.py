@@ -14,7 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from picturetime_common.db.models import OutboxEvent, utcnow
 from picturetime_common.events import Event
-from picturetime_gateway.outbox.repository import claim_unpublished, delete_published_before, events_since
+from picturetime_gateway.outbox.repository import (
+    claim_unpublished,
+    delete_published_before,
+    events_since,
+    newest_event_naming,
+)
 
 log = logging.getLogger(__name__)
 BATCH = 100
@@ -42,6 +47,13 @@ async def newest_event_by_photo(
         if isinstance(photo_id, str):
             newest[photo_id] = event
     return newest
+
+
+async def newest_photo_event(
+    session: AsyncSession, subjects: tuple[str, ...], photo_id: str
+) -> OutboxEvent | None:
+    """The newest event on these subjects about this photo, however old."""
+    return await newest_event_naming(session, subjects, photo_id)
 
 
 async def publish_pending(sessionmaker: async_sessionmaker[AsyncSession], js: JetStreamContext) -> int:
