@@ -286,6 +286,18 @@ def test_only_the_edge_publishes_ports(stack: dict[str, Any]) -> None:
     assert stack["caddy"]["networks"].keys() == {"edge"}
 
 
+def test_the_gateway_trusts_forwarding_headers_from_caddy_alone() -> None:
+    from picturetime_gateway.clients import parse_networks
+
+    config = rendered(DEPLOY / "compose.yaml", ENV_EXAMPLE)
+    services = config["services"]
+    assert not [name for name, svc in services.items() if "FORWARDED_ALLOW_IPS" in svc.get("environment", {})]
+    caddy = services["caddy"]["networks"]["edge"]["ipv4_address"]
+    trusted = services["gateway"]["environment"]["PT_GATEWAY__TRUSTED_PROXIES"]
+    (subnet,) = [c["subnet"] for c in config["networks"]["edge"]["ipam"]["config"]]
+    assert trusted == caddy and parse_networks(trusted)[0].subnet_of(parse_networks(subnet)[0])  # type: ignore[arg-type]
+
+
 def test_aligner_replicas_come_from_the_env() -> None:
     default = rendered(DEPLOY / "compose.yaml", ENV_EXAMPLE)["services"]["aligner"]
     assert default["deploy"]["replicas"] == int(read_env(ENV_EXAMPLE)["PT_ALIGNER_REPLICAS"]) == 2
@@ -1110,6 +1122,22 @@ def test_deployments_are_locked_down(overlay: dict[tuple[str, str], dict[str, An
                 assert container["readinessProbe"]["httpGet"]["port"] == "http", name
     gateway = overlay[("Deployment", "picturetime-gateway")]["spec"]["template"]["spec"]["containers"][0]
     assert gateway["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
+def test_only_the_ingress_controller_names_the_gateways_clients(
+    overlay: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    from picturetime_gateway.clients import parse_networks
+
+    config = overlay[("ConfigMap", "picturetime-config")]["data"]
+    assert "FORWARDED_ALLOW_IPS" not in config
+    assert parse_networks(config["PT_GATEWAY__TRUSTED_PROXIES"])  # addresses, never '*'
+    policy = overlay[("NetworkPolicy", "picturetime-gateway-from-ingress")]["spec"]
+    gateway = overlay[("Deployment", "picturetime-gateway")]["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= gateway.items()
+    assert policy["policyTypes"] == ["Ingress"] and len(policy["ingress"]) == 1
+    (source,) = policy["ingress"][0]["from"]
+    assert source["namespaceSelector"]["matchLabels"] and source["podSelector"]["matchLabels"]
 
 
 def test_ingress_sends_api_and_ws_to_the_gateway(overlay: dict[tuple[str, str], dict[str, Any]]) -> None:

@@ -76,9 +76,18 @@ def test_upload_page_uploads_many_files_with_progress_answers_and_retry(
             "document.documentElement.scrollWidth <= window.innerWidth"
         )  # no sideways scroll
         shot(page, tmp_path, f"upload-empty-{viewport['width']}")
+        expect(page.get_by_text("up to 200 MiB each")).to_be_visible()  # the README's figure
+        # With "No album" the new album's fields are not there to type into.
+        expect(page.locator("#new-album-name")).to_be_hidden()
+        expect(page.locator("#new-album-visibility")).to_be_hidden()
 
         page.select_option("#kind", "portfolio")
         page.select_option("#album", "__new__")
+        expect(page.locator("#new-album-name")).to_be_visible()
+        # A new album with no name: files are not taken (rather than uploaded without an album).
+        drop_files(page, {"early.jpg": photo})
+        assert page.locator("#list li").count() == 0
+        assert page.evaluate("document.getElementById('album-name').validationMessage")
         page.fill("#album-name", "Phone album")
         page.select_option("#album-visibility", "public")
         page.fill("#tags", "test, browser")
@@ -99,12 +108,18 @@ def test_upload_page_uploads_many_files_with_progress_answers_and_retry(
         expect(rows["again-copy.jpg"]).to_have_class("duplicate")
         expect(rows["notes.jpg"]).to_have_class("rejected")
         expect(rows["notes.jpg"].locator(".status")).to_contain_text("Rejected:")
+        expect(rows["notes.jpg"].locator(".size")).to_have_text("18 B")
+        expect(rows["notes.jpg"].locator("button.retry")).to_have_count(
+            0
+        )  # not a photo: retrying cannot help
+        # The overall bar is a bar on a phone too, not a dash beside the counts.
+        assert page.locator("#overall").bounding_box()["width"] >= 180  # type: ignore[index]
         assert rows["big.jpg"].locator("progress").get_attribute("value") == "100"
         # retry the RAW now that its photo is there
         rows["DSC_5.dng"].locator("button.retry").click()
         expect(rows["DSC_5.dng"]).to_have_class("uploaded")
         expect(rows["DSC_5.dng"].locator(".status")).to_contain_text("kept beside DSC_5.jpg")
-        expect(page.locator("#retry-all")).to_be_visible()  # notes.jpg still failed
+        expect(page.locator("#retry-all")).to_be_hidden()  # only notes.jpg is left, and it cannot pass
         shot(page, tmp_path, f"upload-retried-{viewport['width']}")
         browser.close()
     held = holdings(gateway_settings)

@@ -22,11 +22,13 @@ from starlette.types import Scope
 from picturetime_common.db import make_engine, make_sessionmaker, run_migrations
 from picturetime_common.objectstore import ObjectStore
 from picturetime_common.s3 import abort_abandoned_uploads, ensure_buckets
+from picturetime_gateway import accesslog, apidocs
 from picturetime_gateway.admin.endpoints import router as admin_router
 from picturetime_gateway.auth.endpoints import router as auth_router
-from picturetime_gateway.auth.service import delete_expired_sessions
+from picturetime_gateway.auth.service import delete_expired_sessions, delete_old_failures
 from picturetime_gateway.backfill.endpoints import router as backfill_router
 from picturetime_gateway.bus import GatewayBus
+from picturetime_gateway.clients import ClientAddressMiddleware
 from picturetime_gateway.deps import LoginRequired
 from picturetime_gateway.errors import install_error_handlers
 from picturetime_gateway.ingest.service import run_reconciler
@@ -79,16 +81,22 @@ async def retry_aborts(store: ObjectStore) -> None:
 
 async def prune_catalog(sessionmaker: async_sessionmaker[AsyncSession], settings: GatewaySettings) -> None:
     """Delete the rows nothing needs any more: outbox events published longer ago than the
-    retention, and expired browser sessions."""
+    retention, expired browser sessions and failed sign-ins no limit looks at."""
     try:
         events = await prune_published(sessionmaker, timedelta(days=settings.gateway.outbox_retention_days))
         async with sessionmaker() as session, session.begin():
             sessions = await delete_expired_sessions(session)
+            failures = await delete_old_failures(session)
     except Exception:
         log.warning("gateway.catalog.prune_failed", exc_info=True)
         return
-    if events or sessions:
-        log.info("gateway.catalog.pruned outbox_events=%d sessions=%d", events, sessions)
+    if events or sessions or failures:
+        log.info(
+            "gateway.catalog.pruned outbox_events=%d sessions=%d sign_in_failures=%d",
+            events,
+            sessions,
+            failures,
+        )
 
 
 async def housekeeping(
@@ -141,14 +149,24 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await gateway_bus.close()
             await engine.dispose()
 
+    accesslog.install()
     app = FastAPI(
         title="Picture Time gateway",
         version="0.1.0",
         description="Accounts, API keys, uploads, the catalog and the sync API of Picture Time.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    apidocs.install(app)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit_for=lambda scope: body_limit(settings, scope))
+    # Outermost: every part of the app (the sign-in limits above all) sees the real client.
+    app.add_middleware(
+        ClientAddressMiddleware,
+        trusted=settings.gateway.trusted_networks,
+        header=settings.gateway.forwarded_header,
+    )
     for router in (uploads_router, photos_router, sync_router, timelapse_router, auth_router):
         app.include_router(router)
     app.include_router(keys_router)

@@ -15,6 +15,14 @@ STATIC_DIR = HERE / "static"
 STATIC_URL = "/gateway/static"
 
 
+def size_text(n: int) -> str:
+    """A limit in binary units, as the settings give it: 200 MiB, 8 GiB, 64 KiB."""
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} B"
+
+
 def render(request: Request, name: str, status_code: int = 200, **context: object) -> HTMLResponse:
     """Render a page; every page gets the signed-in user and the CSRF token (if any)."""
     web_session = getattr(request.state, "web_session", None)
