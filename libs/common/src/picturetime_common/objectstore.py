@@ -40,6 +40,7 @@ PARALLEL_PARTS = 2
 MAX_COPY = 5 * 1024**3  # a single S3 CopyObject; larger objects are composed from part copies
 READ_CHUNK = 256 * 1024
 
+MAX_UNFINISHED = 10_000  # failed puts remembered for `retry_aborts` (a process that never calls it)
 ABORT_SLACK = timedelta(seconds=5)  # for the clocks of the gateway and the S3 server
 
 Source = bytes | memoryview | Path | BinaryIO | AsyncIterable[bytes]
@@ -143,7 +144,7 @@ class ObjectStore:
                 chunk_size=PART_SIZE, max_concurrency=PARALLEL_PARTS,
             )  # fmt: skip
         except BaseException:
-            if multipart:
+            if multipart and len(self.unfinished) < MAX_UNFINISHED:  # beyond: the age sweep's
                 self.unfinished.append(UnfinishedUpload(bucket, key, began, datetime.now(UTC)))
             raise
 
