@@ -28,7 +28,8 @@ WINDOW = 61  # frames in the reference fit (about two months of days)
 ITER = 2
 MIN_TREND = 8  # fewer frames than this: the reference is their median, no trend
 MAX_EV = 2.0  # no correction beyond ±2 EV per channel (a frame that far off is not exposure)
-STATS_SCALE = 8  # face statistics come from a 1/8 scale decode (libjpeg's DCT scaling: cheap)
+STATS_SCALE = 8  # face statistics come from an up to 1/8 scale decode (libjpeg's DCT scaling: cheap)
+STATS_WIDTH = 128  # ... at least this wide, so that the face is some 40 pixels across
 
 _SRGB = np.arange(256, dtype=np.float64) / 255.0
 _LINEAR = np.where(_SRGB <= 0.04045, _SRGB / 12.92, ((_SRGB + 0.055) / 1.055) ** 2.4)
@@ -56,7 +57,8 @@ def face_stats(rgb: np.ndarray) -> list[float] | None:
 
 def frame_stats(path: Path, size: tuple[int, int]) -> list[float] | None:
     """face_stats of a frame file as the encoder will see it (cover-fit to `size`), from a small decode."""
-    small = (max(8, size[0] // STATS_SCALE), max(8, size[1] // STATS_SCALE))
+    scale = max(1, min(STATS_SCALE, size[0] // STATS_WIDTH))
+    small = (max(8, size[0] // scale), max(8, size[1] // scale))
     try:
         with Image.open(path) as img:
             if img.format == "JPEG":

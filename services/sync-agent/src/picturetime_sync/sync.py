@@ -161,6 +161,7 @@ def timelapse_options(settings: SyncSettings) -> TimelapseOptions:
         settings=encoding,
         hold_last_seconds=settings.hold_last,
         caption=settings.caption,
+        normalize=settings.normalize,
         music=settings.music,
         poster=settings.poster,
         contact_sheet=settings.contact_sheet,
