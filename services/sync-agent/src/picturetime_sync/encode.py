@@ -810,8 +810,8 @@ def _build(
     stats: list[list[float] | None] | None = None
     gains: list[list[float] | None] | None = None
     if opts.normalize == "face":
-        stats = _face_stats(paths, refs, None if rebuilt else old, opts.settings.even_size)
-        gains = reference_gains(stats)
+        stats, encoded_gains = _face_stats(paths, refs, None if rebuilt else old, opts.settings.even_size)
+        gains = reference_gains(stats, encoded_gains)
     keep: list[Segment] = []
     pos = 0
     if not rebuilt and old is not None:
@@ -943,12 +943,21 @@ def _stat_key(path: Path) -> list[int] | None:
 
 def _face_stats(
     paths: list[Path], refs: list[list[Any]], old: Index | None, size: tuple[int, int]
-) -> list[list[float] | None]:
-    """Each frame's face statistics: from the index when the frame is unchanged, else measured."""
+) -> tuple[list[list[float] | None], list[list[float] | None]]:
+    """Each frame's face statistics (from the index when the frame is unchanged, else measured), and
+    the gains of the leading frames that are as they were when last encoded."""
     known: dict[tuple[Any, ...], list[float] | None] = {}
+    previous: list[list[float] | None] = []
+    leading = True
     for seg in old.segments if old is not None else []:
-        if seg.stats is not None and len(seg.stats) == len(seg.frames):
-            known.update((tuple(ref), st) for ref, st in zip(seg.frames, seg.stats, strict=True))
+        if seg.stats is None or seg.gains is None or len(seg.stats) != len(seg.frames):
+            leading = False
+            continue
+        known.update((tuple(ref), st) for ref, st in zip(seg.frames, seg.stats, strict=True))
+        for ref, g in zip(seg.frames, seg.gains, strict=True):
+            leading = leading and len(previous) < len(refs) and refs[len(previous)] == ref
+            if leading:
+                previous.append(g)
     missing = [i for i, ref in enumerate(refs) if tuple(ref) not in known]
     measured: dict[int, list[float] | None] = {}
     if missing:
@@ -956,7 +965,8 @@ def _face_stats(
             measured = dict(
                 zip(missing, pool.map(lambda i: frame_stats(paths[i], size), missing), strict=True)
             )
-    return [measured[i] if i in measured else known[tuple(ref)] for i, ref in enumerate(refs)]
+    stats = [measured[i] if i in measured else known[tuple(ref)] for i, ref in enumerate(refs)]
+    return stats, previous
 
 
 def _load_last(path: Path, opts: TimelapseOptions, gains: list[float] | None = None) -> np.ndarray:

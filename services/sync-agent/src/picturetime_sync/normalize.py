@@ -70,8 +70,13 @@ def frame_stats(path: Path, size: tuple[int, int]) -> list[float] | None:
         return None
 
 
-def reference_gains(stats: Sequence[Sequence[float] | None]) -> list[list[float] | None]:
-    """Per frame, the log gain per channel that moves its face onto the reference (None: no stats)."""
+def reference_gains(
+    stats: Sequence[Sequence[float] | None], previous: Sequence[list[float] | None] = ()
+) -> list[list[float] | None]:
+    """Per frame, the log gain per channel that moves its face onto the reference (None: no stats).
+
+    `previous` holds the gains of the leading frames whose statistics are unchanged since they were
+    computed: the reference is causal, so those stay as they were (an append fits only its new days)."""
     n = len(stats)
     values = np.full((n, 3), np.nan)
     for i, s in enumerate(stats):
@@ -81,7 +86,12 @@ def reference_gains(stats: Sequence[Sequence[float] | None]) -> list[list[float]
     index = np.flatnonzero(ok)
     gains: list[list[float] | None] = [None] * n
     limit = MAX_EV * math.log(2)
+    # The first WINDOW frames share one window, which moves until there are that many.
+    keep = len(previous) if int(ok[: len(previous)].sum()) >= WINDOW else 0
+    gains[:keep] = previous[:keep]
     for k, i in enumerate(index):
+        if i < keep:
+            continue
         # the WINDOW measured frames up to this one; the first ones share the first window
         lo = max(0, k - WINDOW + 1) if k >= WINDOW - 1 else 0
         hi = lo + min(WINDOW, len(index))
