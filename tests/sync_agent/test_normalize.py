@@ -3,6 +3,7 @@ keeps a real gradual change (a tan); appends still encode only the new days."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import av
@@ -82,6 +83,17 @@ def test_appends_with_normalisation_encode_only_the_new_day(tmp_path: Path) -> N
     paths = write_days(folder, days, start=len(days) - 1)
     report = build_timelapse(paths, out, opts)
     assert (report.encoded, report.reused, report.rebuilt) == (1, len(days) - 1, False)
+    assert len(decode(out)) == len(days)
+    # a frame re-done in the middle: from its segment on (its reference reaches the later days), not before
+    opts_small = dataclasses.replace(opts, segment_frames=16, merge_frames=0)
+    out = tmp_path / "small-segments.mp4"
+    build_timelapse(paths, out, opts_small)
+    Image.fromarray(days[64]).save(paths[64], quality=80)
+    report = build_timelapse(paths, out, opts_small)
+    assert (report.encoded, report.reused) == (len(days) - 64, 64)
+    # ... but a new photo inside the first window, which its frames share, moves them all: from the start
+    Image.fromarray(days[3]).save(paths[40], quality=92)
+    assert build_timelapse(paths, out, opts_small).encoded == len(days)
     assert len(decode(out)) == len(days)
     # a young timelapse's reference still moves with each day: the first segment is re-encoded then
     young = tmp_path / "young.mp4"
