@@ -180,3 +180,71 @@ def two_faces_photo() -> tuple[bytes, np.ndarray, np.ndarray]:
     y0, y1 = int(cy - 1.6 * d), int(cy + 2.8 * d)
     big[y0:y1, x0:x1] = small[y0:y1, x0:x1]
     return encode(big), eyes_big, eyes_small
+
+
+# flicker: daily frames of one aligned face with injected exposure and white-balance jitter
+
+
+def _linear(srgb: np.ndarray) -> np.ndarray:
+    x = srgb.astype(np.float64) / 255.0
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def _srgb(linear: np.ndarray) -> np.ndarray:
+    x = np.clip(linear, 0.0, 1.0)
+    out = np.where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1 / 2.4) - 0.055)
+    return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
+
+
+TAN = (0.78, 0.70, 0.58)  # linear R, G, B of the skin at the end of the tan, relative to the start
+
+
+def flicker_sequence(
+    days: int, size: tuple[int, int] = (1080, 1350), *, ev: float = 1.0, kelvin_shift: float = 0.15,
+    tan: bool = True, jitter: bool = True, seed: int = 0,
+) -> list[np.ndarray]:  # fmt: skip
+    """RGB frames of the astronaut aligned to the frame contract (eyes 0.28 w apart on the 0.42 h line).
+
+    Over the `days` the face tans gradually (skin only, TAN at the end); each day gets a random exposure
+    in ±`ev` EV and a colour-temperature tilt (R * (1 + k), B * (1 - k), k in ±`kelvin_shift`),
+    the way daily photos of one person differ."""
+    w, h = size
+    bgr, _ = render_face(scale=0.28 / EYE_FRACTION * w / min(w, h), size=size, grain=1.0, seed=seed)
+    base = _linear(bgr[:, :, ::-1]) * 2**-0.6  # a little under-exposed: +1 EV then mostly fits
+    yy, xx = np.mgrid[0:h, 0:w]
+    d = 0.28 * w
+    cx, cy = w / 2, 0.42 * h + 0.45 * d  # the face's centre, between the eyes and the mouth
+    skin = np.clip(1.5 - np.hypot((xx - cx) / (0.9 * d), (yy - cy) / (1.25 * d)) * 1.5, 0, 1)[..., None]
+    rng = np.random.default_rng(seed)
+    frames = []
+    for day in range(days):
+        t = day / max(1, days - 1) if tan else 0.0
+        lin = base * (1 + skin * t * (np.array(TAN) - 1))
+        if jitter:
+            k = rng.uniform(-kelvin_shift, kelvin_shift)
+            lin = lin * 2 ** rng.uniform(-ev, ev) * np.array([1 + k, 1.0, 1 - k])
+        frames.append(_srgb(lin))
+    return frames
+
+
+def face_lab(rgb: np.ndarray) -> np.ndarray:
+    """Mean L*, a*, b* of the face region of a frame aligned to the contract."""
+    from skimage.color import rgb2lab
+
+    h, w = rgb.shape[:2]
+    d = 0.28 * w
+    cx, ey = w / 2, 0.42 * h
+    region = rgb[round(ey - 0.3 * d) : round(ey + 1.2 * d), round(cx - 0.6 * d) : round(cx + 0.6 * d)]
+    return rgb2lab(region).reshape(-1, 3).mean(axis=0)
+
+
+def flicker(labs: np.ndarray) -> np.ndarray:
+    """Mean absolute day-to-day change of L*, a*, b* over a sequence of face_lab values."""
+    return np.abs(np.diff(labs, axis=0)).mean(axis=0)
+
+
+def trend(labs: np.ndarray) -> np.ndarray:
+    """The change of L*, a*, b* from the first day to the last along a least-squares line."""
+    days = np.arange(len(labs))
+    slope = np.polyfit(days, labs, 1)[0]
+    return slope * (len(labs) - 1)

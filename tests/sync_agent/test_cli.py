@@ -78,6 +78,29 @@ def test_encode_command_with_dir(tmp_path: Path) -> None:
     assert rows == [(3, str(tmp_path / "timelapse.mp4"))]
 
 
+def test_encode_shows_progress_and_normalises_by_default(tmp_path: Path) -> None:
+    for i in range(50):
+        write_frame(
+            tmp_path / "frames" / "2024" / f"2024-{1 + i // 28:02d}-{1 + i % 28:02d}_p{i}.jpg",
+            i,
+            size=(216, 270),
+        )
+
+    result = run("encode", "--size", "216x270", env={"PT_SYNC_DIR": str(tmp_path)})
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "encoding: 50 frames"
+    assert lines[1].startswith("encoding: 50/50 frames, ") and lines[1].endswith(" frames/s")
+    assert "encoded 50 frames" in lines[2]
+    index = (tmp_path / ".timelapse.mp4.segments" / "index.json").read_text()
+    assert "normalize=face" in index
+    result = run("encode", "--normalize", "sideways", env={"PT_SYNC_DIR": str(tmp_path)})
+    assert result.returncode == 2 and "--normalize" in result.stderr
+    result = run("encode", env={"PT_SYNC_DIR": str(tmp_path), "PT_SYNC_NORMALIZE": "sideways"})
+    assert result.returncode == 2 and "--normalize must be none or face" in result.stderr
+
+
 def test_encode_command_with_explicit_paths_and_no_frames(tmp_path: Path) -> None:
     out = tmp_path / "x.mp4"
     result = run("encode", "--frames-dir", str(tmp_path / "empty"), "--out", str(out))

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from picturetime_common.hashing import sha256_file
+from picturetime_sync.console import FrameProgress
 from picturetime_sync.encode import (
     EncodeSettings,
     LocalFrame,
@@ -29,7 +30,7 @@ from picturetime_sync.encode import (
     probe_video,
     select_frames,
 )
-from tests.sync_agent.marker_frames import H, W, read_marker, write_frame
+from tests.sync_agent.marker_frames import H, W, marker_image, read_marker, write_frame
 
 SMALL = EncodeSettings(size=(216, 272))  # marker bands survive any size; small keeps tests fast
 
@@ -99,6 +100,41 @@ def test_encode_count_size_and_order(frames_dir: Path, tmp_path: Path) -> None:
     assert boxes.index("moov") < boxes.index("mdat")
     # nothing but the result is left in the output folder
     assert sorted(p.name for p in out.parent.iterdir()) == ["timelapse.mp4"]
+
+
+def test_parallel_decode_keeps_order_turns_rotated_frames_and_reports_progress(
+    frames_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # More decoder threads than this machine has cores, so frames finish out of order.
+    monkeypatch.setattr("picturetime_sync.encode.decode_workers", lambda: 6)
+    numbers = list(range(0, 250, 7))
+    for day, number in enumerate(numbers):
+        write_frame(frames_dir / f"2024-{1 + day // 28:02d}-{1 + day % 28:02d}_p{number:03d}.jpg", number)
+    # one frame stored sideways with EXIF orientation 6 (turn 90° clockwise to view)
+    turned = frames_dir / "2024-12-31_turned.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    marker_image(201).transpose(Image.Transpose.ROTATE_90).save(turned, quality=90, exif=exif)
+    calls: list[tuple[int, int]] = []
+    lines: list[str] = []
+    shown = FrameProgress("encoding", bar=False, say=lines.append, every=0, min_frames=1)
+
+    def progress(done: int, total: int) -> None:
+        calls.append((done, total))
+        shown(done, total)
+
+    out = tmp_path / "t.mp4"
+    opts = TimelapseOptions(settings=SMALL, poster=False, contact_sheet=False, segment_frames=16)
+    report = build_timelapse(list_local_frames(frames_dir), out, opts, progress=progress, keep_segments=False)
+
+    assert report.frames == report.encoded == len(numbers) + 1
+    markers, size, _, _ = decode_markers(out)
+    assert markers == [*numbers, 201] and size == SMALL.even_size
+    assert [d for d, _ in calls] == list(range(1, len(numbers) + 2))
+    assert {t for _, t in calls} == {len(numbers) + 1}
+    assert lines[0] == f"encoding: {len(numbers) + 1} frames"
+    assert lines[-1].startswith(f"encoding: {len(numbers) + 1}/{len(numbers) + 1} frames, ")
+    assert "frames/s" in lines[-1]
 
 
 def test_encode_resizes_odd_sized_frames_and_rounds_to_even(frames_dir: Path, tmp_path: Path) -> None:

@@ -79,6 +79,12 @@ def _parent_encode() -> argparse.ArgumentParser:
         help="frames per day: the first taken (default), the best aligned, or all",
     )
     g.add_argument("--caption", action=argparse.BooleanOptionalAction, help="burn the date into each frame")
+    g.add_argument(
+        "--normalize",
+        choices=("none", "face"),
+        help="no flicker: pull each frame's exposure and white balance toward the face's slowly moving "
+        "reference (face, the default), or leave frames as they are (none)",
+    )
     g.add_argument("--hold-last", type=float, metavar="SECONDS", help="show the last frame this long")
     g.add_argument("--music", metavar="FILE", help="an audio track, cut to the video's length")
     g.add_argument(
@@ -329,6 +335,8 @@ def resolve(args: argparse.Namespace) -> SyncSettings:
             sub.error("--per-day must be first, best or all")
         if settings.codec not in ("h264", "hevc", "av1"):
             sub.error("--codec must be h264, hevc or av1")
+        if settings.normalize not in ("none", "face"):
+            sub.error("--normalize must be none or face")
         if settings.music is not None and not settings.music.is_file():
             sub.error(f"--music: no such file: {settings.music}")
     if args.command in NEEDS_DIR and settings.dir is None:

@@ -11,15 +11,16 @@ A one-off encode (`keep_segments=False`) takes the same path and drops its segme
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import contextlib
 import dataclasses
+import itertools
 import json
 import logging
 import os
-import queue
 import re
 import shutil
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -35,6 +36,7 @@ from PIL import Image, ImageOps
 
 from picturetime_common.hashing import sha256_file
 from picturetime_sync.files import commit_file, fsync_dir
+from picturetime_sync.normalize import NORMALIZE, apply_gains, frame_stats, reference_gains
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ _CODECS = {"h264": "libx264", "hevc": "libx265", "h265": "libx265", "av1": "libs
 CODECS = ("h264", "hevc", "av1")
 _BT709 = 1  # AVCOL_PRI_BT709 / AVCOL_TRC_BT709 / AVCOL_SPC_BT709
 _RANGE_MPEG = 1  # limited (TV) range, what players expect from H.264
+_ORIENTATION = 0x0112  # the EXIF orientation tag
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ class TimelapseOptions:
     settings: EncodeSettings = field(default_factory=EncodeSettings)
     hold_last_seconds: float = 0.0
     caption: bool = False
+    normalize: str = "none"  # "face": exposure and white balance toward the face's slow reference
     music: Path | None = None
     poster: bool = True
     contact_sheet: bool = True
@@ -127,7 +131,8 @@ class TimelapseOptions:
 
     def segment_key(self) -> str:
         """Settings baked into every encoded frame."""
-        return f"{self.settings.key()}|caption={int(self.caption)}"
+        key = f"{self.settings.key()}|caption={int(self.caption)}"
+        return key if self.normalize == "none" else f"{key}|normalize={self.normalize}"
 
     def hold_frames(self) -> int:
         """How many extra frames the hold on the last frame lasts."""
@@ -183,10 +188,22 @@ def load_frame(path: Path, size: tuple[int, int]) -> np.ndarray:
     with Image.open(path) as source:
         if source.format == "JPEG":
             source.draft("RGB", size)  # lets libjpeg decode large files at a reduced scale
-        img = ImageOps.exif_transpose(source).convert("RGB")
+        img: Image.Image = source
+        # The aligner's frames are upright RGB at the video's size: skip the copies they do not need.
+        if source.getexif().get(_ORIENTATION, 1) not in (0, 1):
+            img = ImageOps.exif_transpose(source)
+        if img.mode != "RGB":
+            img = img.convert("RGB")
         if img.size != size:
             img = ImageOps.fit(img, size, Image.Resampling.BICUBIC)
         return np.asarray(img)
+
+
+def to_video_frame(rgb: np.ndarray) -> av.VideoFrame:
+    """An RGB array as the encoder's yuv420p frame (BT.709, limited range, as the stream is tagged)."""
+    return av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+        format="yuv420p", dst_colorspace="itu709", src_color_range="JPEG", dst_color_range="MPEG"
+    )
 
 
 def _svt_preset(preset: str) -> str:
@@ -263,13 +280,10 @@ class SegmentWriter:
 
     def add(self, rgb: np.ndarray, repeat: int = 1) -> None:
         """Encode one RGB frame `repeat` times."""
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        frame = frame.reformat(
-            format="yuv420p",
-            dst_colorspace="itu709",
-            src_color_range="JPEG",
-            dst_color_range="MPEG",
-        )
+        self.add_frame(to_video_frame(rgb), repeat)
+
+    def add_frame(self, frame: av.VideoFrame, repeat: int = 1) -> None:
+        """Encode one frame made by `to_video_frame` `repeat` times."""
         for _ in range(repeat):
             frame.pts = self.frames
             self.frames += 1
@@ -290,48 +304,60 @@ class SegmentWriter:
             self.container.close()
 
 
-def _prefetch(
-    paths: Sequence[Path], size: tuple[int, int], depth: int = 4, *, caption: bool = False
-) -> Iterator[tuple[Path, np.ndarray | None]]:
-    """Decode frames in a helper thread, at most `depth` ahead, so JPEG decoding overlaps encoding."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
+@dataclass
+class Decoded:
+    """A frame ready for the encoder (None: undecodable) and its RGB pixels (for the poster and hold)."""
 
-    def worker() -> None:
-        try:
-            for p in paths:
-                if stop.is_set():
-                    return
-                item: tuple[Path, np.ndarray | None]
-                try:
-                    rgb = load_frame(p, size)
-                    if caption and (text := caption_date(p)):
-                        rgb = draw_caption(rgb, text)
-                    item = (p, rgb)
-                except (OSError, ValueError, Image.DecompressionBombError) as exc:
-                    log.warning("skipping undecodable frame %s: %s", p, exc)
-                    item = (p, None)
-                q.put(item)
-        except BaseException as exc:  # hand unexpected failures to the consumer
-            q.put(exc)
-        finally:
-            q.put(done)
+    path: Path
+    rgb: np.ndarray | None
+    frame: av.VideoFrame | None
 
-    thread = threading.Thread(target=worker, name="frame-decoder", daemon=True)
-    thread.start()
+
+def decode_workers() -> int:
+    """Threads decoding frames beside the encoder: one per core (PIL and swscale release the GIL)."""
+    return max(1, os.cpu_count() or 1)
+
+
+def _decode(path: Path, size: tuple[int, int], caption: bool, gains: list[float] | None = None) -> Decoded:
     try:
-        while (item := q.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        # drain so a blocked worker can see `stop` and exit
-        while thread.is_alive():
-            with contextlib.suppress(queue.Empty):
-                q.get(timeout=0.1)
-        thread.join()
+        rgb = apply_gains(load_frame(path, size), gains)
+        if caption and (text := caption_date(path)):
+            rgb = draw_caption(rgb, text)
+        return Decoded(path, rgb, to_video_frame(rgb))
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        log.warning("skipping undecodable frame %s: %s", path, exc)
+        return Decoded(path, None, None)
+
+
+def _prefetch(
+    paths: Sequence[Path],
+    size: tuple[int, int],
+    *,
+    caption: bool = False,
+    gains: Sequence[list[float] | None] | None = None,
+    workers: int | None = None,
+) -> Iterator[Decoded]:
+    """Decode and colour-convert frames in a thread pool, in order and a bounded way ahead of the encoder.
+
+    JPEG decoding and the conversion to yuv420p run in parallel with each other and with x264's own
+    threads, so a full encode keeps every core busy while the encoder consumes frames in order."""
+    workers = workers or decode_workers()
+    depth = 2 * workers + 2
+    pending: collections.deque[concurrent.futures.Future[Decoded]] = collections.deque()
+    it = iter(zip(paths, gains if gains is not None else [None] * len(paths), strict=True))
+    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="frame-decoder") as pool:
+        try:
+            for path, gain in itertools.islice(it, depth):
+                pending.append(pool.submit(_decode, path, size, caption, gain))
+            while pending:
+                item = pending.popleft().result()
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.append(pool.submit(_decode, nxt[0], size, caption, nxt[1]))
+                yield item
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 # the segment index
@@ -352,6 +378,8 @@ class Segment:
     encoded: int  # frames in the file
     last_ok: str | None  # name of the last decodable frame
     skipped: list[str] = field(default_factory=list)
+    stats: list[list[float] | None] | None = None  # each frame's face statistics (--normalize face)
+    gains: list[list[float] | None] | None = None  # ... and the log gains it was encoded with
 
 
 @dataclass
@@ -361,6 +389,7 @@ class Tail:
     file: str
     frame: list[Any]
     frames: int
+    gains: list[float] | None = None
 
 
 @dataclass
@@ -454,8 +483,12 @@ def _encode_segments(
     progress: Progress | None,
     done_before: int,
     total: int,
+    photometry: tuple[list[list[float] | None], list[list[float] | None]] | None = None,
 ) -> tuple[list[Segment], np.ndarray | None]:
-    """Encode paths into segments of at most opts.segment_frames; returns them and the last frame."""
+    """Encode paths into segments of at most opts.segment_frames; returns them and the last frame.
+
+    `photometry` is each path's face statistics and gains (--normalize face), recorded per segment."""
+    stats, gains = photometry if photometry is not None else (None, None)
     segments: list[Segment] = []
     last: np.ndarray | None = None
     writer: SegmentWriter | None = None
@@ -474,19 +507,31 @@ def _encode_segments(
         current = None
 
     try:
-        for path, rgb in _prefetch(paths, opts.settings.even_size, caption=opts.caption):
+        decoded = _prefetch(paths, opts.settings.even_size, caption=opts.caption, gains=gains)
+        for i, item in enumerate(decoded):
+            path, rgb = item.path, item.rgb
             if current is not None and len(current.frames) >= opts.segment_frames:
                 finish()
             if current is None:
                 current = Segment(file=None, frames=[], encoded=0, last_ok=None)
+                if stats is not None and gains is not None:
+                    current.stats, current.gains = [], []
             current.frames.append(frame_ref(path))
-            if rgb is None:
+            if (
+                stats is not None
+                and gains is not None
+                and current.stats is not None
+                and current.gains is not None
+            ):
+                current.stats.append(stats[i])
+                current.gains.append(gains[i])
+            if rgb is None or item.frame is None:
                 current.skipped.append(str(path))
                 continue
             if writer is None:
                 current.file = store.new_name()
                 writer = SegmentWriter(store.path(current.file), opts.settings)
-            writer.add(rgb)
+            writer.add_frame(item.frame)
             current.encoded += 1
             current.last_ok = path.name
             last = rgb
@@ -730,6 +775,8 @@ def build_timelapse(
         raise ValueError("fps must be positive and hold_last_seconds not negative")
     if opts.music is not None and not opts.music.is_file():
         raise ValueError(f"no such music file: {opts.music}")
+    if opts.normalize not in NORMALIZE:
+        raise ValueError(f"normalize must be one of {', '.join(NORMALIZE)}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -760,6 +807,11 @@ def _build(
     by_name = {p.name: p for p in paths}
     old = store.load()
     rebuilt = old is None or old.key != opts.segment_key()
+    stats: list[list[float] | None] | None = None
+    gains: list[list[float] | None] | None = None
+    if opts.normalize == "face":
+        stats, encoded_gains = _face_stats(paths, refs, None if rebuilt else old, opts.settings.even_size)
+        gains = reference_gains(stats, encoded_gains)
     keep: list[Segment] = []
     pos = 0
     if not rebuilt and old is not None:
@@ -767,6 +819,8 @@ def _build(
             n = len(seg.frames)
             if refs[pos : pos + n] != seg.frames or not store.has(seg.file):
                 break  # a frame changed, was added or removed here: re-encode from this segment on
+            if gains is not None and seg.gains != gains[pos : pos + n]:
+                break  # its frames' reference moved (only while the timelapse is younger than WINDOW)
             keep.append(seg)
             pos += n
     # Merge the short segments daily appends leave behind once they add up to a useful length.
@@ -784,14 +838,17 @@ def _build(
     todo = paths[pos:]
     hold = opts.hold_frames()
     total_to_encode = len(todo) + hold
-    new_segments, last = _encode_segments(store, todo, opts, progress, 0, total_to_encode)
+    photometry = (stats[pos:], gains[pos:]) if stats is not None and gains is not None else None
+    new_segments, last = _encode_segments(store, todo, opts, progress, 0, total_to_encode, photometry)
     segments = keep + new_segments
     if not any(s.encoded for s in segments):
         raise ValueError(f"none of the {len(paths)} frames could be decoded")
     encoded = sum(s.encoded for s in new_segments)
 
     last_name = next(s.last_ok for s in reversed(segments) if s.encoded and s.last_ok)
-    last_ref = refs[[r[0] for r in refs].index(last_name)]
+    last_at = [r[0] for r in refs].index(last_name)
+    last_ref = refs[last_at]
+    last_gains = gains[last_at] if gains is not None else None
     tail: Tail | None = None
     last_rgb = last
     if hold:
@@ -799,14 +856,17 @@ def _build(
         if (
             old_tail is not None
             and old_tail.frame == last_ref
+            and old_tail.gains == last_gains
             and old_tail.frames == hold
             and store.has(old_tail.file)
         ):
             tail = old_tail
         else:
             if last_rgb is None:
-                last_rgb = _load_last(by_name[last_name], opts)
-            tail = Tail(file=_encode_tail(store, last_rgb, hold, opts), frame=last_ref, frames=hold)
+                last_rgb = _load_last(by_name[last_name], opts, last_gains)
+            tail = Tail(
+                file=_encode_tail(store, last_rgb, hold, opts), frame=last_ref, frames=hold, gains=last_gains
+            )
             encoded += hold
             if progress:
                 progress(total_to_encode, total_to_encode)
@@ -854,7 +914,7 @@ def _build(
         poster = poster_path(out)
         if report.changed or not poster.is_file():
             if last_rgb is None:
-                last_rgb = _load_last(by_name[last_name], opts)
+                last_rgb = _load_last(by_name[last_name], opts, last_gains)
             write_poster(last_rgb, poster)
         report.poster = poster
     if opts.contact_sheet:
@@ -881,8 +941,36 @@ def _stat_key(path: Path) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns]
 
 
-def _load_last(path: Path, opts: TimelapseOptions) -> np.ndarray:
-    rgb = load_frame(path, opts.settings.even_size)
+def _face_stats(
+    paths: list[Path], refs: list[list[Any]], old: Index | None, size: tuple[int, int]
+) -> tuple[list[list[float] | None], list[list[float] | None]]:
+    """Each frame's face statistics (from the index when the frame is unchanged, else measured), and
+    the gains of the leading frames that are as they were when last encoded."""
+    known: dict[tuple[Any, ...], list[float] | None] = {}
+    previous: list[list[float] | None] = []
+    leading = True
+    for seg in old.segments if old is not None else []:
+        if seg.stats is None or seg.gains is None or len(seg.stats) != len(seg.frames):
+            leading = False
+            continue
+        known.update((tuple(ref), st) for ref, st in zip(seg.frames, seg.stats, strict=True))
+        for ref, g in zip(seg.frames, seg.gains, strict=True):
+            leading = leading and len(previous) < len(refs) and refs[len(previous)] == ref
+            if leading:
+                previous.append(g)
+    missing = [i for i, ref in enumerate(refs) if tuple(ref) not in known]
+    measured: dict[int, list[float] | None] = {}
+    if missing:
+        with concurrent.futures.ThreadPoolExecutor(decode_workers(), thread_name_prefix="face-stats") as pool:
+            measured = dict(
+                zip(missing, pool.map(lambda i: frame_stats(paths[i], size), missing), strict=True)
+            )
+    stats = [measured[i] if i in measured else known[tuple(ref)] for i, ref in enumerate(refs)]
+    return stats, previous
+
+
+def _load_last(path: Path, opts: TimelapseOptions, gains: list[float] | None = None) -> np.ndarray:
+    rgb = apply_gains(load_frame(path, opts.settings.even_size), gains)
     if opts.caption and (text := caption_date(path)):
         rgb = draw_caption(rgb, text)
     return rgb

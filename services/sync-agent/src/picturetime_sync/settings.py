@@ -70,6 +70,7 @@ class SyncSettings(BaseSettings):
     hold_last: float = 0.0
     per_day: str = "first"
     caption: bool = False
+    normalize: str = "face"  # exposure and white balance toward the face's slow reference, or none
     music: UserPath = None
     poster: bool = True
     contact_sheet: bool = True

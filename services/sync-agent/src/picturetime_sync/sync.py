@@ -8,7 +8,7 @@ from pathlib import Path
 
 from picturetime_client import GatewayClient
 from picturetime_common.hashing import sha256_file
-from picturetime_sync.console import EXIT_ERROR, EXIT_OK, Failure, say, warn
+from picturetime_sync.console import EXIT_ERROR, EXIT_OK, Failure, FrameProgress, say, warn
 from picturetime_sync.daemon import run_forever
 from picturetime_sync.encode import (
     EncodeSettings,
@@ -161,6 +161,7 @@ def timelapse_options(settings: SyncSettings) -> TimelapseOptions:
         settings=encoding,
         hold_last_seconds=settings.hold_last,
         caption=settings.caption,
+        normalize=settings.normalize,
         music=settings.music,
         poster=settings.poster,
         contact_sheet=settings.contact_sheet,
@@ -172,10 +173,13 @@ def encode(frames: list[Path], out: Path, settings: SyncSettings, *, full: bool 
     if full:
         with contextlib.suppress(OSError):
             SegmentStore(out).index_path.unlink()
+    progress = FrameProgress("encoding")
     try:
-        report = build_timelapse(frames, out, timelapse_options(settings))
+        report = build_timelapse(frames, out, timelapse_options(settings), progress=progress)
     except (OSError, ValueError) as exc:  # av.FFmpegError subclasses OSError/ValueError
         raise Failure(f"encoding failed: {exc}") from exc
+    finally:
+        progress.close()
     for skipped in report.skipped:
         warn(f"skipped undecodable frame {skipped}")
     if report.changed:

@@ -192,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def encode_video(frames_dir: Path, video: Path, fps: float, console: Console) -> int:
     """Encode every frame under frames_dir, in date order, with the sync agent's encoder."""
+    from picturetime_sync.console import FrameProgress
     from picturetime_sync.encode import EncodeSettings, TimelapseOptions, build_timelapse, list_local_frames
 
     frames = list_local_frames(frames_dir)
@@ -201,7 +202,11 @@ def encode_video(frames_dir: Path, video: Path, fps: float, console: Console) ->
         )
         return EXIT_FAILED
     opts = TimelapseOptions(settings=EncodeSettings(fps=fps), poster=False, contact_sheet=False)
-    report = build_timelapse(frames, video, opts, keep_segments=False)
+    progress = FrameProgress("video", bar=console.is_terminal, say=lambda line: console.print(line))
+    try:
+        report = build_timelapse(frames, video, opts, keep_segments=False, progress=progress)
+    finally:
+        progress.close()
     console.print(
         f"video: {report.frames} frames played at {fps:g} fps, {report.duration:.1f} s long -> {report.path} "
         f"(encoding took {report.elapsed:.1f} s, {report.fps_speed:.0f} frames a second)"
