@@ -29,6 +29,7 @@ from picturetime_gateway.auth.service import (
     set_password,
 )
 from picturetime_gateway.settings import GatewaySettings
+from picturetime_gateway.timelapse import service as timelapse
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -261,7 +262,10 @@ async def _set_password(settings: GatewaySettings, name: str, password: str) -> 
 async def _create_user(settings: GatewaySettings, name: str, role: str, password: str | None) -> int:
     async with _catalog(settings) as session:
         user = await create_user(session, name, role=role, password=password)
+        owns_site = user.is_admin and await timelapse.claim_site_if_unowned(session, user)
     print(f"created {role} {user.name!r}")
+    if owns_site:
+        print(f"{user.name!r} owns the site: their Picture Time is public at /picture-time")
     print(f"next: picturetime-gateway create-api-key --user {user.name} --name phone --scopes upload,sync")
     return 0
 
