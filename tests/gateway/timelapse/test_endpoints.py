@@ -7,7 +7,7 @@ import json
 
 from fastapi.testclient import TestClient
 
-from picturetime_common.events import TimelapsePublished
+from picturetime_common.events import PictureTimeShared, TimelapsePublished
 from picturetime_common.s3 import make_client
 from picturetime_gateway.settings import GatewaySettings
 from tests.gateway.auth.signin import PASSWORD, page_csrf, sign_in
@@ -111,6 +111,11 @@ def test_each_account_makes_its_picture_time_public_and_only_the_site_owner_hand
     csrf = {"X-CSRF-Token": page_csrf(gateway)}
     made = gateway.put("/api/v1/picture-time", json={"public": True}, headers=csrf)
     assert made.status_code == 200 and made.json()["public"] is True
+    # The public site hears of it at once (it clears its caches).
+    shared = eventually(lambda: stream_events(gateway_settings.nats, "pt.timelapse.shared"))
+    assert [(e.owner_id, e.public) for e in shared if isinstance(e, PictureTimeShared)] == [
+        (member.user_id, True)
+    ]
     assert gateway.put("/api/v1/picture-time", json={"public": "maybe"}, headers=csrf).status_code == 422
     gateway.cookies.clear()
     # Neither a member nor another admin may take the site; its owner may hand it to an admin.

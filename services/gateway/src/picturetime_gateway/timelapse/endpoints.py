@@ -85,7 +85,7 @@ async def picture_time(caller: AnyCaller, session: SessionDep) -> PictureTimeOut
 @router.put("/api/v1/picture-time", response_model=PictureTimeOut)
 async def set_picture_time(body: PictureTimeIn, caller: AccountCaller, session: SessionDep) -> PictureTimeOut:
     """Make your Picture Time public (your daily frames with their dates, and your timelapse) or private."""
-    await service.set_picture_time_public(caller.user, body.public)
+    await service.set_picture_time_public(session, caller.user, body.public)
     return await _picture_time(session, caller)
 
 

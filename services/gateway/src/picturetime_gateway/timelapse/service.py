@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from picturetime_common.db.models import TimelapseVersion, User, utcnow
 from picturetime_common.enums import Role
-from picturetime_common.events import TimelapsePublished
+from picturetime_common.events import PictureTimeShared, TimelapsePublished
 from picturetime_common.object_keys import TIMELAPSE_LATEST, timelapse_key
 from picturetime_common.objectstore import ObjectStore
 from picturetime_gateway.aftercommit import remove_after_commit
@@ -103,9 +103,14 @@ async def site_owner(session: AsyncSession) -> User | None:
     return await repository.first_admin(session)
 
 
-async def set_picture_time_public(user: User, public: bool) -> None:
-    """Make the account's Picture Time public (its frames and their dates, its timelapse) or private."""
+async def set_picture_time_public(session: AsyncSession, user: User, public: bool) -> None:
+    """Make the account's Picture Time public (its frames and their dates, its timelapse) or private;
+    the public site forgets what it cached at once."""
     user.picture_time_public = public
+    owner = await site_owner(session)
+    add_event(
+        session, PictureTimeShared(owner_id=user.id, public=public, site_owner_id=owner.id if owner else None)
+    )
 
 
 async def set_site_owner(session: AsyncSession, caller: User, name: str) -> User:
@@ -121,6 +126,9 @@ async def set_site_owner(session: AsyncSession, caller: User, name: str) -> User
         await repository.add_site_settings(session, new.id)
     else:
         found.owner_id = new.id
+    add_event(
+        session, PictureTimeShared(owner_id=new.id, public=new.picture_time_public, site_owner_id=new.id)
+    )
     return new
 
 
