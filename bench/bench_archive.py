@@ -86,7 +86,9 @@ def fill_catalog(url: str, photos: int) -> float:
     shapes = [(6000, 4000), (4000, 6000), (4000, 3000), (3000, 4000), (5000, 5000), (7000, 3000)]
     start = datetime(2015, 1, 1, 9, tzinfo=UTC)
     with engine.begin() as conn:
-        owner = conn.execute(insert(User).values(name="bench", role="admin").returning(User.id)).scalar_one()
+        owner = conn.execute(
+            insert(User).values(name="bench", role="admin", picture_time_public=True).returning(User.id)
+        ).scalar_one()
         album = conn.execute(
             insert(Album)
             .values(owner_id=owner, name="Everything", slug=ALBUM, visibility="public")

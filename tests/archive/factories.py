@@ -17,7 +17,7 @@ from typing import Any
 
 from minio import Minio
 from PIL import Image
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -90,10 +90,13 @@ class Catalog:
             session.add(row)
         return row
 
-    def user(self, name: str | None = None, role: str = "admin", *, password_hash: str | None = None) -> User:
-        return self._add(
-            User(name=name or f"owner-{uuid.uuid4().hex[:6]}", role=role, password_hash=password_hash)
-        )
+    def user(
+        self, name: str | None = None, role: str = "admin", *, password_hash: str | None = None,
+        picture_time_public: bool = True,
+    ) -> User:  # fmt: skip
+        """An account; its Picture Time public unless told (the site's, when it is the first admin)."""
+        return self._add(User(name=name or f"owner-{uuid.uuid4().hex[:6]}", role=role, password_hash=password_hash,
+                              picture_time_public=picture_time_public))  # fmt: skip
 
     def api_key(self, user: User, scopes: str = "upload") -> ApiKey:
         """A key as the gateway stores it: only its SHA-256 and its prefix."""
@@ -194,13 +197,23 @@ class Catalog:
             visibility=visibility, album_id=album.id if album else None, show_timelapse=show_timelapse,
         ))  # fmt: skip
 
-    def timelapse(self, body: bytes, *, frames: int = 10, version: str | None = None) -> TimelapseVersion:
+    def timelapse(
+        self, body: bytes, *, frames: int = 10, version: str | None = None, owner: User | None = None
+    ) -> TimelapseVersion:
+        """A published version of `owner`'s timelapse (the first admin's when not given)."""
+        if owner is None:
+            with Session(self.engine) as session:
+                owner_id = session.scalar(select(func.min(User.id)).where(User.role == "admin"))
+            assert owner_id is not None, "a timelapse needs an owner: make a user first"
+        else:
+            owner_id = owner.id
         version = version or datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + uuid.uuid4().hex[:4]
         key = f"{version}.mp4"
         self.s3.put_object(self.settings.buckets.timelapse, key, io.BytesIO(body), len(body))
         return self._add(TimelapseVersion(
             version=version, bucket=self.settings.buckets.timelapse, key=key,
             sha256=hashlib.sha256(body).hexdigest(), size=len(body), frames=frames, duration=frames / 24,
+            owner_id=owner_id,
         ))  # fmt: skip
 
 

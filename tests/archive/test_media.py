@@ -11,6 +11,7 @@ from picturetime_archive.app import create_app
 from picturetime_archive.settings import ArchiveSettings
 from picturetime_gateway.settings import GatewaySettings
 from tests.archive.factories import Catalog
+from tests.support.stack import create_account
 
 COOKIE = "pt_session"
 
@@ -20,13 +21,13 @@ def media_urls(html: str) -> list[str]:
 
 
 def test_latest_video_is_served_with_etag_and_ranges(
-    gateway: TestClient, gateway_settings: GatewaySettings, account
-) -> None:  # type: ignore[no-untyped-def]
+    gateway: TestClient, gateway_settings: GatewaySettings
+) -> None:
     body = b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 40
-    headers = {
-        "Authorization": f"Bearer {account.api_key}",
-        "X-Content-SHA256": hashlib.sha256(body).hexdigest(),
-    }
+    account = create_account(gateway_settings, role="admin", scopes="sync,admin")  # the site's owner
+    auth = {"Authorization": f"Bearer {account.api_key}"}
+    assert gateway.put("/api/v1/picture-time", json={"public": True}, headers=auth).status_code == 200
+    headers = auth | {"X-Content-SHA256": hashlib.sha256(body).hexdigest()}
     version = gateway.put("/api/v1/timelapse", content=body, headers=headers).json()["version"]
     settings = ArchiveSettings(**gateway_settings.model_dump(exclude={"gateway"}))
     with TestClient(create_app(settings)) as archive:

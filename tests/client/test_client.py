@@ -300,8 +300,8 @@ def test_register_frame_streams_the_original_and_knows_it_the_second_time(
     metadata = {
         "sha256": sha256_file(original), "size": original.stat().st_size, "content_type": "image/jpeg",
         "taken_at": "2019-07-04T07:30:00+02:00", "original_name": original.name, "original_width": 640,
-        "original_height": 800, "matrix": [[1.6, 0.0, 10.0], [0.0, 1.6, 20.0]], "left_eye": [388.3, 566.5],
-        "right_eye": [690.7, 566.5], "confidence": 0.93, "quality": {}, "params_hash": "0123456789ab",
+        "original_height": 800, "matrix": [[1.6, 0.0, 10.0], [0.0, 1.6, 20.0]], "left_eye": [236.4375, 341.5625],
+        "right_eye": [425.4375, 341.5625], "confidence": 0.93, "quality": {}, "params_hash": "0123456789ab",
         "width": 1080, "height": 1350, "exif": {},
     }  # fmt: skip
 

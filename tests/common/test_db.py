@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import column, inspect, select, table, text
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -141,7 +141,16 @@ def test_stored_piwigo_ids_keep_the_old_derived_ids_and_part_photos_that_shared_
     engine = create_engine(sync_url(catalog_url))
     try:
         with engine.begin() as conn:
-            conn.execute(User.__table__.insert(), [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}])
+            users = table(
+                "users", column("id"), column("name"), column("role"), column("created_at")
+            )  # revision 0001's columns
+            conn.execute(
+                users.insert(),
+                [
+                    {"id": n, "name": name, "role": "member", "created_at": utcnow()}
+                    for n, name in ((1, "a"), (2, "b"))
+                ],
+            )
             for n, (photo_id, owner) in enumerate([(twin, 1), (first, 1), (other, 1), (of_b, 2)]):
                 conn.execute(Photo.__table__.insert().values(  # only the columns revision 0001 has
                     id=photo_id, owner_id=owner, sha256=f"{n:064x}", bucket="b", key=f"k{n}",
@@ -205,3 +214,45 @@ def test_a_kill_between_a_photo_and_its_event_commits_neither(catalog_url: str) 
         return len((await session.scalars(select(Photo))).all())
 
     assert catalog.run(rows) == 0
+
+
+def test_revision_0003_gives_the_site_to_the_first_admin_and_keeps_their_picture_time_public(
+    catalog_url: str,
+) -> None:
+    """Before revision 0003 every daily photo was public and any account's timelapse was the site's:
+    the site's owner becomes the first admin, with a public Picture Time, and each timelapse version
+    its publisher's (the site owner's when its publisher is gone)."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from picturetime_common.db import alembic_config
+    from picturetime_common.db.models import SiteSettings, TimelapseVersion
+
+    command.upgrade(alembic_config(catalog_url), "0002")
+    users = table("users", column("id"), column("name"), column("role"), column("created_at"))
+    versions = table(
+        "timelapse_versions", column("version"), column("bucket"), column("key"), column("sha256"),
+        column("size"), column("frames"), column("duration"), column("uploaded_by"), column("created_at"),
+    )  # fmt: skip
+    engine = create_engine(sync_url(catalog_url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(users.insert(), [
+                {"id": n, "name": name, "role": role, "created_at": utcnow()}
+                for n, name, role in ((1, "member", "member"), (2, "owner", "admin"), (3, "later", "admin"))
+            ])  # fmt: skip
+            conn.execute(versions.insert(), [
+                {"version": v, "bucket": "t", "key": f"{v}.mp4", "sha256": "0" * 64, "size": 1, "frames": 1,
+                 "duration": 1.0, "uploaded_by": by, "created_at": utcnow()}
+                for v, by in (("v1", 1), ("v2", 2), ("v3", None))
+            ])  # fmt: skip
+        run_migrations(catalog_url)
+        with engine.connect() as conn:
+            site = conn.execute(select(SiteSettings.owner_id)).scalars().all()
+            public = dict(conn.execute(select(User.name, User.picture_time_public)).all())
+            owners = dict(conn.execute(select(TimelapseVersion.version, TimelapseVersion.owner_id)).all())
+    finally:
+        engine.dispose()
+    assert site == [2]
+    assert public == {"member": False, "owner": True, "later": False}
+    assert owners == {"v1": 1, "v2": 2, "v3": 2}

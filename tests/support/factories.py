@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from picturetime_common.db import make_engine, make_sessionmaker
-from picturetime_common.db.models import Frame, OutboxEvent, Photo, User, utcnow
+from picturetime_common.db.models import Album, Frame, OutboxEvent, Photo, User, album_photos, utcnow
 from picturetime_common.enums import PhotoKind, PhotoStatus, Role
 
 T = TypeVar("T")
@@ -70,6 +70,22 @@ class Catalog:
             found = await session.get(Photo, photo_id)
             assert found is not None, f"no photo {photo_id}"
             return await _frame(session, found, **fields)
+
+        return self.run(add)
+
+    def album(
+        self, owner: int, *, name: str | None = None, photos: list[Photo] | None = None, **fields: Any
+    ) -> Album:
+        """An album of the user with the id `owner` (private unless `visibility=` says), holding `photos`."""
+
+        async def add(session: AsyncSession) -> Album:
+            title = name or f"album-{secrets.token_hex(4)}"
+            album = Album(owner_id=owner, name=title, slug=title.lower(), **fields)
+            session.add(album)
+            await session.flush()
+            for photo in photos or []:
+                await session.execute(album_photos.insert().values(album_id=album.id, photo_id=photo.id))
+            return album
 
         return self.run(add)
 

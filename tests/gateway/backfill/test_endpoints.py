@@ -30,8 +30,8 @@ def metadata(original: bytes, **changes: Any) -> dict[str, Any]:
     meta = {
         "sha256": hashlib.sha256(original).hexdigest(), "size": len(original), "content_type": "image/jpeg",
         "taken_at": "2019-07-04T07:30:00+02:00", "original_name": "IMG_20190704_073000.jpg",
-        "original_width": 64, "original_height": 48, "matrix": [[1.5, 0.1, 10.0], [-0.1, 1.5, 20.0]],
-        "left_eye": [20.0, 24.0], "right_eye": [44.0, 24.0], "confidence": 0.93,
+        "original_width": 64, "original_height": 48, "matrix": [[1.5, 0.0, 8.38], [0.0, 1.5, 20.2]],
+        "left_eye": [20.0, 24.0], "right_eye": [40.16, 24.0], "confidence": 0.93,
         "quality": {"sharpness": 0.7}, "params_hash": PARAMS, "width": 108, "height": 135,
         "exif": {"make": "Phone"},
     }  # fmt: skip
@@ -88,7 +88,7 @@ def test_register_records_an_aligned_photo_with_its_frame_and_no_original(
     got = photo["frame"]
     assert got["key"] == f"2019/07/{photo['id']}-{PARAMS}.jpg"
     assert got["sha256"] == hashlib.sha256(frame).hexdigest() and (got["width"], got["height"]) == (108, 135)
-    assert got["matrix"] == [[1.5, 0.1, 10.0], [-0.1, 1.5, 20.0]] and got["confidence"] == 0.93
+    assert got["matrix"] == [[1.5, 0.0, 8.38], [0.0, 1.5, 20.2]] and got["confidence"] == 0.93
     s3 = make_client(gateway_settings.s3)
     assert s3.get_object(gateway_settings.buckets.frames, got["key"]).read() == frame
     assert s3.stat_object(gateway_settings.buckets.frames, got["key"]).content_type == "image/jpeg"
@@ -211,6 +211,12 @@ def test_a_backfilled_original_never_touches_another_accounts_kept_photo_of_the_
         ("extra_field", 422, "invalid_metadata"),
         ("png_frame", 415, "invalid_frame"),
         ("wrong_frame_size", 422, "invalid_frame"),
+        # The attack: any image, of any size, with made-up alignment and a date far ahead, made the
+        # public site's hero. A frame must be the aligner's canvas with the eyes where it puts them.
+        ("not_the_canvas_size", 422, "invalid_frame"),
+        ("eyes_elsewhere", 422, "invalid_alignment"),
+        ("eyes_outside_the_frame", 422, "invalid_alignment"),
+        ("future_taken_at", 422, "future_taken_at"),
         ("truncated_frame", 422, "invalid_frame"),
         ("frame_sha256_mismatch", 400, "sha256_mismatch"),
         ("original_sha256_mismatch", 400, "sha256_mismatch"),
@@ -245,6 +251,14 @@ def test_bad_registrations_are_refused_and_store_nothing(
         frame = png(108, 135)
     elif case == "wrong_frame_size":
         frame = jpeg(100, 100, seed=11)
+    elif case == "not_the_canvas_size":
+        frame, meta = jpeg(120, 150, seed=11), metadata(original, width=120, height=150)
+    elif case == "eyes_elsewhere":
+        meta = metadata(original, matrix=[[1, 0, 0], [0, 1, 0]])  # identity: the eyes stay where they were
+    elif case == "eyes_outside_the_frame":
+        meta = metadata(original, left_eye=[-400.0, 24.0])
+    elif case == "future_taken_at":
+        meta = metadata(original, taken_at="2099-01-01T00:00:00+00:00")
     elif case == "truncated_frame":
         frame = frame[: len(frame) // 2]
     elif case == "frame_sha256_mismatch":

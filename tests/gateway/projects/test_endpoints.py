@@ -9,8 +9,10 @@ from sqlalchemy import select
 
 from picturetime_common.db import make_engine, make_sessionmaker
 from picturetime_common.db.models import Project
+from picturetime_common.enums import PhotoKind
 from picturetime_gateway.settings import GatewaySettings
 from tests.gateway.auth.signin import PASSWORD, page_csrf, sign_in
+from tests.support.factories import Catalog
 from tests.support.stack import create_account
 
 FORM = {"title": "Harbour mornings", "slug": "", "summary": "Boats at dawn", "body_markdown": "## Why\n\nLight.",
@@ -78,7 +80,7 @@ def test_project_forms_are_checked(gateway: TestClient, gateway_settings: Gatewa
         ({"visibility": "secret"}, "visibility must be"),
         ({"position": "first"}, "whole number"),
         ({"cover_photo_id": "0" * 32}, "cover must be"),
-        ({"album_id": "999"}, "album does not exist"),
+        ({"album_id": "999"}, "album must be one of your albums"),
     ):
         refused = gateway.post("/admin/projects", data={**FORM, **change, "csrf_token": csrf})
         assert refused.status_code == 422 and reason in refused.text, change
@@ -89,3 +91,36 @@ def test_project_forms_are_checked(gateway: TestClient, gateway_settings: Gatewa
     sign_in(gateway, member.name)
     assert gateway.get("/admin/projects", headers={"Accept": "text/html"}).status_code == 403
     assert len(stored_projects(gateway_settings)) == 1
+
+
+def test_a_project_shows_only_its_owners_photos_and_only_its_owner_edits_it(
+    gateway: TestClient, gateway_settings: GatewaySettings, catalog: Catalog
+) -> None:
+    """The attack: an admin puts another user's private photo (or album) in a project and publishes
+    it, or edits another admin's project. Both are refused, and nothing changes."""
+    victim = create_account(gateway_settings, role="admin", scopes="admin", password=PASSWORD)
+    private = catalog.photo(victim.user_id, kind=PhotoKind.PORTFOLIO, title="Private")
+    album = catalog.album(victim.user_id, name="Family")
+    sign_in(gateway, victim.name)
+    csrf = page_csrf(gateway)
+    own = {**FORM, "title": "Mine", "cover_photo_id": private.id.hex, "csrf_token": csrf}
+    assert gateway.post("/admin/projects", data=own, follow_redirects=False).status_code == 303
+    (theirs,) = stored_projects(gateway_settings)
+
+    gateway.cookies.clear()
+    attacker = create_account(gateway_settings, role="admin", scopes="admin", password=PASSWORD)
+    sign_in(gateway, attacker.name)
+    csrf = page_csrf(gateway)
+    for change in ({"cover_photo_id": private.id.hex}, {"album_id": str(album.id)}):
+        refused = gateway.post(
+            "/admin/projects", data={**FORM, **change, "visibility": "public", "csrf_token": csrf}
+        )
+        assert refused.status_code == 422 and "one of your" in refused.text, change
+    # Another admin's project is not theirs to see, edit or delete.
+    assert "Mine" not in gateway.get("/admin/projects").text
+    assert gateway.get(f"/admin/projects/{theirs.id}").status_code == 404
+    edit = {**FORM, "title": "Defaced", "slug": "defaced", "visibility": "public", "csrf_token": csrf}
+    assert gateway.post(f"/admin/projects/{theirs.id}", data=edit).status_code == 404
+    gateway.post(f"/admin/projects/{theirs.id}/delete", data={"csrf_token": csrf})
+    (after,) = stored_projects(gateway_settings)
+    assert (after.title, after.visibility, after.owner_id) == ("Mine", "unlisted", victim.user_id)

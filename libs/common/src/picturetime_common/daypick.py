@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
@@ -113,10 +113,12 @@ def _number(value: object) -> float | None:
 
 
 def shown_days(
-    *, now: datetime, review_confidence: float = REVIEW_CONFIDENCE
-) -> Select[tuple[uuid.UUID, datetime]]:
-    """For each person's day, the daily photo whose frame is shown and its capture time (`pick_days`
-    in SQL). Order and page these rows before joining anything to them: the planner cannot guess
+    *, now: datetime, review_confidence: float = REVIEW_CONFIDENCE, owner_id: int | None = None,
+    where: Sequence[ColumnElement[bool]] = (),
+) -> Select[tuple[uuid.UUID, datetime]]:  # fmt: skip
+    """For each person's day (of one person: `owner_id`), the daily photo whose frame is shown and its
+    capture time (`pick_days` in SQL); `where` narrows the photos considered (the archive's
+    visibility rules). Order and page these rows before joining anything to them: the planner cannot guess
     how few of the candidates are a day's best, and a join it thinks small costs it O(days²)."""
     # The cheap tests first, and `quality` parsed once a row: PostgreSQL would otherwise convert the
     # JSON for each of the four keys read of it (three times slower over ten years of days).
@@ -135,6 +137,8 @@ def shown_days(
             Photo.status == "aligned",
             Frame.confidence >= review_confidence,
             Photo.taken_at <= now + FUTURE_SLACK,
+            *([] if owner_id is None else [Photo.owner_id == owner_id]),
+            *where,
         )
         .cte("day_candidates")
         .prefix_with("MATERIALIZED", dialect="postgresql")

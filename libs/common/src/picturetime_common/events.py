@@ -94,8 +94,20 @@ class TimelapsePublished(Event):
     duration: float
 
 
+class PictureTimeShared(Event):
+    """An account's Picture Time became public or private, or the site changed owner: what the public
+    site shows changed at once."""
+
+    subject: ClassVar[str] = "pt.timelapse.shared"
+
+    owner_id: int
+    public: bool
+    site_owner_id: int | None = None
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.subject: cls for cls in (PhotoUploaded, PhotoRealign, FrameAligned, FrameFailed, TimelapsePublished)
+    cls.subject: cls
+    for cls in (PhotoUploaded, PhotoRealign, FrameAligned, FrameFailed, TimelapsePublished, PictureTimeShared)
 }
 
 

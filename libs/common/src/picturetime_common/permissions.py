@@ -86,6 +86,7 @@ GRANTS: dict[str, ServiceGrants] = {
         },
         subscribe=(
             "pt.timelapse.published",
+            "pt.timelapse.shared",
             "pt.frame.aligned",
             "pt.frame.failed",
             "pt.photo.uploaded",

@@ -37,7 +37,15 @@ async def atom_feed(request: Request, site: SiteDep, session: SessionDep) -> Res
     archive = site.settings.archive
 
     async def compute() -> bytes:
-        days = await repository.recent_days(session, FEED_DAYS, review_confidence=archive.review_confidence)
+        # The site owner's days, only when their Picture Time is public.
+        owner = await repository.site_owner(session)
+        days = (
+            await repository.recent_days(
+                session, owner.id, FEED_DAYS, review_confidence=archive.review_confidence
+            )
+            if owner is not None and owner.public
+            else []
+        )
         projects = await repository.public_projects(session)
         ET.register_namespace("", ATOM)
         feed = ET.Element(f"{{{ATOM}}}feed")
@@ -101,14 +109,16 @@ async def sitemap(request: Request, site: SiteDep, session: SessionDep) -> Respo
             if modified is not None:
                 _text(url, "lastmod", _iso(modified), SITEMAP)
 
-        latest, days = await repository.latest_day(
-            session, review_confidence=site.settings.archive.review_confidence
-        )
         add("/")
         add("/albums")
-        add("/picture-time", latest.taken_at if latest else None)
-        for page in range(1, max(1, math.ceil(days / size)) + 1):
-            add("/picture-time/days" + (f"?page={page}" if page > 1 else ""))
+        owner = await repository.site_owner(session)
+        if owner is not None and owner.public:
+            latest, days = await repository.latest_day(
+                session, owner.id, review_confidence=site.settings.archive.review_confidence
+            )
+            add("/picture-time", latest.taken_at if latest else None)
+            for page in range(1, max(1, math.ceil(days / size)) + 1):
+                add("/picture-time/days" + (f"?page={page}" if page > 1 else ""))
         for project in await repository.public_projects(session):
             add(f"/projects/{project.slug}", project.updated_at)
         for album, count in await repository.public_albums_with_counts(session):

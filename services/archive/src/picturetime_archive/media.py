@@ -11,6 +11,7 @@ from minio import Minio
 
 from picturetime_archive import repository
 from picturetime_archive.renditions import FORMATS, WIDTHS, object_key
+from picturetime_archive.repository import ANONYMOUS
 from picturetime_archive.web import SessionDep, SiteDep, get_viewer
 from picturetime_common.ids import parse_id
 
@@ -143,27 +144,37 @@ async def rendition(
 
 @router.get("/media/timelapse/{version}.mp4")
 async def timelapse_video(version: str, request: Request, site: SiteDep, session: SessionDep) -> Response:
-    row = await repository.timelapse_by_version(session, version)
+    """A timelapse version, when its owner's Picture Time is public (or to its signed-in owner)."""
+    row = await repository.timelapse_by_version(session, ANONYMOUS, version)
+    public = row is not None
+    if row is None:
+        row = await repository.timelapse_by_version(session, await get_viewer(request, site), version)
     if row is None:
         return _not_found()
     assert site.s3 is not None
+    disposition = {"Content-Disposition": f'inline; filename="picture-time-{row.version}.mp4"'}
     return object_response(
         request, site.s3, row.bucket, row.key, size=row.size, etag=row.sha256, media_type="video/mp4",
-        cache=IMMUTABLE, extra={"Content-Disposition": f'inline; filename="picture-time-{row.version}.mp4"'},
+        cache=IMMUTABLE if public else PRIVATE, extra=disposition if public else disposition | {"Vary": "Cookie"},
     )  # fmt: skip
 
 
 @router.get("/media/frames/{frame_id}.jpg")
 async def frame_image(frame_id: str, request: Request, site: SiteDep, session: SessionDep) -> Response:
-    """An aligned frame at full size (frames are public: they make the timelapse)."""
+    """An aligned frame at full size, when its photo is public (or to its signed-in owner)."""
     parsed = parse_id(frame_id)
     frame = await repository.frame_by_id(session, parsed) if parsed else None
     if frame is None or frame.photo.kind != "daily":
         return _not_found()
+    source = await repository.media_source(session, frame.photo_id)
+    public = source is not None and source.public
+    if not public and (await get_viewer(request, site)).user_id != frame.photo.owner_id:
+        return _not_found()
     assert site.s3 is not None
     return object_response(
         request, site.s3, frame.bucket, frame.key, size=frame.size, etag=frame.sha256,
-        media_type="image/jpeg", cache="public, max-age=3600",
+        media_type="image/jpeg", cache="public, max-age=3600" if public else PRIVATE,
+        extra=None if public else {"Vary": "Cookie"},
     )  # fmt: skip
 
 

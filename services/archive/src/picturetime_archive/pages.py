@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,7 +15,7 @@ from picturetime_archive import repository
 from picturetime_archive.heatmap import Calendar, build_calendar
 from picturetime_archive.layout import justify
 from picturetime_archive.markdown import render_markdown
-from picturetime_archive.repository import Tile, Viewer
+from picturetime_archive.repository import PictureTimeOwner, Tile, Viewer
 from picturetime_archive.web import SessionDep, Site, SiteDep, ViewerDep, base_url, not_found, render
 from picturetime_common.ids import parse_id
 
@@ -63,20 +63,34 @@ def og_image(site: Site, request: Request, tile: Tile | None) -> str | None:
     return base_url(site, request) + site.signer.url(tile, 1280, "jpg") if tile else None
 
 
-async def _latest(site: Site, session: AsyncSession) -> dict[str, Any]:
-    """The timelapse, the latest day's frame (the hero, the poster, "latest frame") and the day count."""
+NOTHING_SHOWN: dict[str, Any] = {"timelapse": None, "latest": None, "days": 0}
+
+
+async def _latest(
+    site: Site, session: AsyncSession, viewer: Viewer, owner: PictureTimeOwner | None
+) -> dict[str, Any]:
+    """An owner's timelapse, latest day's frame (the hero, the poster, "latest frame") and day count;
+    nothing unless their Picture Time is public (or the viewer is its owner)."""
+    if owner is None or not owner.visible_to(viewer):
+        return dict(NOTHING_SHOWN)
     review_confidence = site.settings.archive.review_confidence
 
     async def compute() -> dict[str, Any]:
-        latest, days = await repository.latest_day(session, review_confidence=review_confidence)
-        return {"timelapse": await repository.latest_timelapse(session), "latest": latest, "days": days}
+        latest, days = await repository.latest_day(session, owner.id, review_confidence=review_confidence)
+        timelapse = await repository.latest_timelapse(session, owner.id)
+        return {"timelapse": timelapse, "latest": latest, "days": days}
 
-    return await site.cache.get(("latest",), compute)
+    return await cached(site, viewer, ("latest", owner.id), compute)
+
+
+async def _site_owner(site: Site, session: AsyncSession) -> PictureTimeOwner | None:
+    return await site.cache.get(("site-owner",), lambda: repository.site_owner(session))
 
 
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request, site: SiteDep, viewer: ViewerDep, session: SessionDep) -> Response:
-    latest = await _latest(site, session)
+    owner = await _site_owner(site, session)
+    latest = await _latest(site, session, viewer, owner)
     projects = await cached(
         site, viewer, ("projects",), lambda: _with_covers(session, viewer, latest["latest"])
     )
@@ -84,7 +98,8 @@ async def home(request: Request, site: SiteDep, viewer: ViewerDep, session: Sess
     cover = latest["latest"] or next((tile for _, tile in projects if tile), None)
     og = {"title": site.settings.archive.site_title, "type": "website", "image": og_image(site, request, cover),
           "description": "Projects, galleries and a photo a day."}  # fmt: skip
-    return render(site, request, viewer, "home.html", projects=projects, albums=albums, og=og, **latest)
+    return render(site, request, viewer, "home.html", projects=projects, albums=albums, og=og,
+                  pt_path="/picture-time", **latest)  # fmt: skip
 
 
 async def _with_covers(
@@ -120,7 +135,10 @@ async def project_page(
             total = await repository.album_photo_count(session, album.id)
             tiles = await repository.album_tiles(session, album.id, 0, site.settings.archive.page_size)
             rows, shown = justify(tiles), len(tiles)
-    latest = await _latest(site, session) if project.show_timelapse else {}
+    latest = {}
+    if project.show_timelapse:  # the project's owner's Picture Time
+        owner = await repository.picture_time_owner_by_id(session, project.owner_id)
+        latest = await _latest(site, session, viewer, owner) | {"pt_path": owner.path if owner else ""}
     og = {"title": project.title, "type": "article", "description": project.summary,
           "image": og_image(site, request, cover or latest.get("latest"))}  # fmt: skip
     return render(
@@ -191,6 +209,7 @@ async def photo_page(
             session, detail.tile, review_confidence=review_confidence
         )
         link_query = "days=1"
+    pt_owner = await repository.picture_time_owner_by_id(session, detail.tile.owner_id)
     albums = await repository.photo_albums(session, viewer, detail.photo.id)
     tile, photo = detail.tile, detail.photo
     og = {"title": photo.title or tile.alt, "type": "article", "description": photo.description or tile.caption,
@@ -199,6 +218,7 @@ async def photo_page(
         site, request, viewer, "photo.html", photo=photo, tile=tile, tags=detail.tags, albums=albums,
         context_album=context_album, newer=newer, older=older, link_query=link_query, og=og,
         private=not await _is_public(session, tile), location=_location(photo),
+        pt_path=pt_owner.path if pt_owner else "/picture-time",
         size=repository.upright_size(photo.width, photo.height, photo.exif) if photo.width and photo.height else None,
     )  # fmt: skip
 
@@ -218,50 +238,106 @@ def _location(photo: Any) -> dict[str, float] | None:
 
 @router.get("/picture-time", response_class=HTMLResponse)
 async def picture_time(request: Request, site: SiteDep, viewer: ViewerDep, session: SessionDep) -> Response:
-    latest = await _latest(site, session)
-    calendar = await calendar_of_days(site, session, latest["latest"])
-    daily = await site.cache.get(("daily-count",), lambda: repository.daily_photo_count(session))
-    og = {"title": f"Picture Time · {site.settings.archive.site_title}", "type": "video.other",
+    """The site owner's Picture Time (an empty page while it is private or there is no owner yet)."""
+    owner = await _site_owner(site, session)
+    if owner is None or not owner.visible_to(viewer):
+        og = {"title": f"Picture Time · {site.settings.archive.site_title}", "type": "website"}
+        return render(
+            site, request, viewer, "picture_time.html", calendar=build_calendar([], datetime.now(UTC).date()),
+            daily_count=0, og=og, pt_path="/picture-time", pt_title="Picture Time", private=False, **NOTHING_SHOWN,
+        )  # fmt: skip
+    return await _picture_time_page(request, site, viewer, session, owner)
+
+
+@router.get("/u/{name}/picture-time", response_class=HTMLResponse)
+async def account_picture_time(
+    name: str, request: Request, site: SiteDep, viewer: ViewerDep, session: SessionDep
+) -> Response:
+    """Another account's Picture Time, when they made it public."""
+    owner = await repository.picture_time_owner(session, name)
+    if owner is not None and owner.site:
+        return RedirectResponse("/picture-time", status_code=301)
+    return await _picture_time_page(request, site, viewer, session, owner)
+
+
+async def _picture_time_page(
+    request: Request, site: Site, viewer: Viewer, session: AsyncSession, owner: PictureTimeOwner | None
+) -> Response:
+    if owner is None or not owner.visible_to(viewer):
+        return not_found(site, request, viewer, "Picture Time")
+    latest = await _latest(site, session, viewer, owner)
+    calendar = await calendar_of_days(site, session, viewer, owner, latest["latest"])
+    daily = await cached(
+        site, viewer, ("daily-count", owner.id), lambda: repository.daily_photo_count(session, owner.id)
+    )
+    title = "Picture Time" if owner.site else f"Picture Time of {owner.name}"
+    og = {"title": f"{title} · {site.settings.archive.site_title}", "type": "video.other",
           "description": f"A photo a day: {latest['days']} days so far.",
           "image": og_image(site, request, latest["latest"])}  # fmt: skip
     if latest["timelapse"] is not None:
         og["video"] = f"{base_url(site, request)}/media/timelapse/{latest['timelapse'].version}.mp4"
     return render(
-        site, request, viewer, "picture_time.html", calendar=calendar, daily_count=daily, og=og, **latest
-    )
+        site, request, viewer, "picture_time.html", calendar=calendar, daily_count=daily, og=og,
+        pt_path=owner.path, pt_title=title, private=not owner.public, **latest,
+    )  # fmt: skip
 
 
-async def calendar_of_days(site: Site, session: AsyncSession, latest: Tile | None) -> Calendar:
+async def calendar_of_days(
+    site: Site, session: AsyncSession, viewer: Viewer, owner: PictureTimeOwner, latest: Tile | None
+) -> Calendar:
     # The owner's today, in the time zone of their latest daily photo.
     offset = timedelta(minutes=latest.utc_offset_minutes if latest else 0)
     today = datetime.now(timezone(offset)).date()
 
     async def compute() -> Calendar:
         # Every year: streaks and gaps count from the first photo (one row per photo, read once a TTL).
-        return build_calendar(await repository.daily_photo_days(session), today)
+        return build_calendar(await repository.daily_photo_days(session, owner.id), today)
 
-    return await site.cache.get(("calendar", today), compute)
+    return await cached(site, viewer, ("calendar", owner.id, today), compute)
 
 
 @router.get("/picture-time/days", response_class=HTMLResponse)
 async def days_page(
     request: Request, site: SiteDep, viewer: ViewerDep, session: SessionDep, page: int = 1
 ) -> Response:
+    return await _days_page(request, site, viewer, session, await _site_owner(site, session), page)
+
+
+@router.get("/u/{name}/picture-time/days", response_class=HTMLResponse)
+async def account_days_page(
+    name: str, request: Request, site: SiteDep, viewer: ViewerDep, session: SessionDep, page: int = 1
+) -> Response:
+    owner = await repository.picture_time_owner(session, name)
+    if owner is not None and owner.site:
+        return RedirectResponse("/picture-time/days", status_code=301)
+    return await _days_page(request, site, viewer, session, owner, page)
+
+
+async def _days_page(
+    request: Request,
+    site: Site,
+    viewer: Viewer,
+    session: AsyncSession,
+    owner: PictureTimeOwner | None,
+    page: int,
+) -> Response:
+    if owner is None or not owner.visible_to(viewer):
+        return not_found(site, request, viewer, "Picture Time")
     size = site.settings.archive.page_size
-    latest = await _latest(site, session)
+    latest = await _latest(site, session, viewer, owner)
     pages = paginate(latest["days"], page, size)
     if pages is None:
         return not_found(site, request, viewer, "page of days")
     review_confidence = site.settings.archive.review_confidence
-    tiles = await site.cache.get(
-        ("day-tiles", page),
-        lambda: repository.day_tiles(session, pages.offset, size, review_confidence=review_confidence),
-    )
+    tiles = await cached(
+        site, viewer, ("day-tiles", owner.id, page),
+        lambda: repository.day_tiles(session, owner.id, pages.offset, size, review_confidence=review_confidence),
+    )  # fmt: skip
     og = {"title": f"Every day · {site.settings.archive.site_title}", "type": "website",
           "image": og_image(site, request, tiles[0] if tiles else None)}  # fmt: skip
     return render(
         site, request, viewer, "days.html", rows=justify(tiles, target_height=DAY_ROW_HEIGHT), pages=pages, og=og,
-        link_query="days=1",
+        link_query="days=1", pt_path=owner.path,
     )  # fmt: skip
 
 

@@ -1,19 +1,39 @@
 """Read-only catalog queries for the public site; every visibility rule is here.
 
 A photo is public when it is in a public album, is the cover of a public album or of a public or
-unlisted project, or is a daily photo with an aligned frame (the timelapse is public). Everything
-else is seen only by its owner, signed in through the gateway.
+unlisted project, or is a daily photo with an aligned frame whose owner made their Picture Time
+public and that is in no private album (a private album keeps its photos private, whatever their
+kind). Of a daily photo only the frame and the date are shown to anyone but its owner: its title,
+description, tags, camera and place stay private. Everything else is seen only by its owner,
+signed in through the gateway.
+
+Every account has its own Picture Time; the site's (`/picture-time`, the home page's hero and
+poster, the feed) is its owner's: the one `site_settings` names, else the first admin.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import quote
 
-from sqlalchemy import ColumnElement, Select, Subquery, and_, func, literal, or_, select, tuple_, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Subquery,
+    and_,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -23,6 +43,7 @@ from picturetime_common.db.models import (
     Frame,
     Photo,
     Project,
+    SiteSettings,
     TimelapseVersion,
     User,
     WebSession,
@@ -121,9 +142,10 @@ def upright_size(width: int | None, height: int | None, exif: dict[str, Any] | N
 def _tile(row: Sequence[Any]) -> Tile:
     (pid, owner, kind, width, height, exif, title, description, taken_at, offset, bucket, key, sha,
      f_bucket, f_key, f_sha, f_width, f_height) = row  # fmt: skip
-    # Daily photos are shown through their aligned frame; others upright (EXIF orientation applied).
+    # Daily photos are shown through their aligned frame, with their date and nothing else (their
+    # title and description are their owner's); others upright (EXIF orientation applied).
     if kind == "daily" and f_key:
-        return Tile(pid, owner, kind, f_width, f_height, title, description, taken_at, offset,
+        return Tile(pid, owner, kind, f_width, f_height, "", "", taken_at, offset,
                     f_bucket, f_key, f_sha, True)  # fmt: skip
     width, height = upright_size(width, height, exif)
     return Tile(
@@ -156,7 +178,27 @@ def public_photo() -> ColumnElement[bool]:
         .exists()
     )
     has_frame = select(Frame.id).where(Frame.photo_id == Photo.id).correlate(Photo).exists()
-    return or_(and_(Photo.kind == "daily", has_frame), in_public_album, public_album_cover, project_cover)
+    public_day = and_(Photo.kind == "daily", has_frame, picture_time_public(), not_(in_private_album()))
+    return or_(public_day, in_public_album, public_album_cover, project_cover)
+
+
+def picture_time_public() -> ColumnElement[bool]:
+    """The photo's owner made their Picture Time public."""
+    return (
+        select(User.id).where(User.id == Photo.owner_id, User.picture_time_public.is_(true()))
+        .correlate(Photo).exists()
+    )  # fmt: skip
+
+
+def in_private_album() -> ColumnElement[bool]:
+    """The photo is in an album that is not public: that keeps it private, whatever its kind."""
+    return (
+        select(album_photos.c.photo_id)
+        .join(Album, Album.id == album_photos.c.album_id)
+        .where(album_photos.c.photo_id == Photo.id, Album.visibility != "public")
+        .correlate(Photo)
+        .exists()
+    )
 
 
 def photo_visible(viewer: Viewer) -> ColumnElement[bool]:
@@ -300,8 +342,22 @@ async def tiles_by_id(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[u
 
 
 @dataclass(frozen=True)
+class DayOnly:
+    """What anyone but its owner sees of a daily photo: the frame and the date, nothing more."""
+
+    id: uuid.UUID
+    title: str = ""
+    description: str = ""
+    exif: dict[str, Any] = field(default_factory=dict)
+    gps: dict[str, Any] | None = None
+    show_location: bool = False
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
 class PhotoDetail:
-    photo: Photo
+    photo: Photo | DayOnly
     tile: Tile
     tags: list[str]
 
@@ -312,6 +368,8 @@ async def photo_detail(session: AsyncSession, viewer: Viewer, photo_id: uuid.UUI
     if photo is None:
         return None
     row = (await session.execute(_tile_select().where(Photo.id == photo_id))).one()
+    if photo.kind == "daily" and viewer.user_id != photo.owner_id:
+        return PhotoDetail(DayOnly(photo.id), _tile(row), [])
     return PhotoDetail(photo, _tile(row), sorted(tag.name for tag in photo.tags))
 
 
@@ -331,21 +389,76 @@ async def media_source(session: AsyncSession, photo_id: uuid.UUID) -> MediaSourc
 
 
 # --- the timelapse ---------------------------------------------------------------------------
-# A day is shown through one frame, the best (`picturetime_common.daypick`): the home page's
-# latest frame, the video poster, the days gallery, its neighbours and the feed all use it.
+# Every account has its own Picture Time. A day is shown through one frame, the best
+# (`picturetime_common.daypick`): the home page's latest frame, the video poster, the days gallery,
+# its neighbours and the feed all use it.
 
 
-def _shown_days(review_confidence: float) -> Subquery:
-    return daypick.shown_days(now=utcnow(), review_confidence=review_confidence).subquery("shown_days")
+@dataclass(frozen=True)
+class PictureTimeOwner:
+    """Whose Picture Time a page shows, and whether it is public."""
+
+    id: int
+    name: str
+    public: bool
+    site: bool  # the site's owner: their Picture Time is /picture-time and the home page's
+
+    def visible_to(self, viewer: Viewer) -> bool:
+        return self.public or viewer.user_id == self.id
+
+    @property
+    def path(self) -> str:
+        return "/picture-time" if self.site else f"/u/{quote(self.name, safe='')}/picture-time"
+
+
+async def site_owner(session: AsyncSession) -> PictureTimeOwner | None:
+    """The site's owner: the one `site_settings` names, else the first admin."""
+    chosen = (
+        select(SiteSettings.owner_id).where(SiteSettings.owner_id.is_not(None)).limit(1).scalar_subquery()
+    )
+    first_admin = select(func.min(User.id)).where(User.role == "admin").scalar_subquery()
+    query = select(User.id, User.name, User.picture_time_public).where(
+        User.id == func.coalesce(chosen, first_admin)
+    )
+    row = (await session.execute(query)).first()
+    return PictureTimeOwner(row[0], row[1], bool(row[2]), site=True) if row else None
+
+
+async def picture_time_owner(session: AsyncSession, name: str) -> PictureTimeOwner | None:
+    """The account called `name`, as the owner of a Picture Time."""
+    return await _picture_time_owner(session, User.name == name)
+
+
+async def picture_time_owner_by_id(session: AsyncSession, user_id: int) -> PictureTimeOwner | None:
+    return await _picture_time_owner(session, User.id == user_id)
+
+
+async def _picture_time_owner(session: AsyncSession, which: ColumnElement[bool]) -> PictureTimeOwner | None:
+    row = (await session.execute(select(User.id, User.name, User.picture_time_public).where(which))).first()
+    if row is None:
+        return None
+    site = await site_owner(session)
+    return PictureTimeOwner(row[0], row[1], bool(row[2]), site=site is not None and site.id == row[0])
+
+
+def _shown_days(owner_id: int, review_confidence: float) -> Subquery:
+    return _shown_days_select(owner_id, review_confidence).subquery("shown_days")
+
+
+def _shown_days_select(owner_id: int, review_confidence: float) -> Select[Any]:
+    # A daily photo in a private album stays private: it never stands for its day in public.
+    return daypick.shown_days(
+        now=utcnow(), review_confidence=review_confidence, owner_id=owner_id, where=[not_(in_private_album())]
+    )
 
 
 async def _day_page(
-    session: AsyncSession, offset: int, limit: int, review_confidence: float
+    session: AsyncSession, owner_id: int, offset: int, limit: int, review_confidence: float
 ) -> list[tuple[Tile, int]]:
-    """A page of shown days, newest first, each with the number of shown days.
+    """A page of the owner's shown days, newest first, each with the number of shown days.
 
     The page is cut from the days before the tiles are joined to it (see `daypick.shown_days`)."""
-    shown = _shown_days(review_confidence)
+    shown = _shown_days(owner_id, review_confidence)
     page = (
         select(shown.c.photo_id, shown.c.taken_at, func.count().over().label("days"))  # counted before LIMIT
         .order_by(shown.c.taken_at.desc(), shown.c.photo_id.desc())
@@ -358,40 +471,54 @@ async def _day_page(
 
 
 async def day_tiles(
-    session: AsyncSession, offset: int, limit: int, *, review_confidence: float
+    session: AsyncSession, owner_id: int, offset: int, limit: int, *, review_confidence: float
 ) -> list[Tile]:
-    """Each day's shown frame, newest day first."""
-    return [tile for tile, _ in await _day_page(session, offset, limit, review_confidence)]
+    """Each of the owner's days through its shown frame, newest day first."""
+    return [tile for tile, _ in await _day_page(session, owner_id, offset, limit, review_confidence)]
 
 
-async def latest_day(session: AsyncSession, *, review_confidence: float) -> tuple[Tile | None, int]:
-    """The newest day's shown frame, and how many days have one (one pass of the rule for both)."""
-    page = await _day_page(session, 0, 1, review_confidence)
+async def latest_day(
+    session: AsyncSession, owner_id: int, *, review_confidence: float
+) -> tuple[Tile | None, int]:
+    """The owner's newest day's shown frame, and how many days have one (one pass of the rule for both)."""
+    page = await _day_page(session, owner_id, 0, 1, review_confidence)
     return page[0] if page else (None, 0)
 
 
-async def latest_timelapse(session: AsyncSession) -> TimelapseVersion | None:
-    query = select(TimelapseVersion).order_by(TimelapseVersion.created_at.desc(), TimelapseVersion.id.desc())
+async def latest_timelapse(session: AsyncSession, owner_id: int) -> TimelapseVersion | None:
+    query = select(TimelapseVersion).where(TimelapseVersion.owner_id == owner_id)
+    query = query.order_by(TimelapseVersion.created_at.desc(), TimelapseVersion.id.desc())
     return await session.scalar(query.limit(1))
 
 
-async def timelapse_by_version(session: AsyncSession, version: str) -> TimelapseVersion | None:
-    return await session.scalar(select(TimelapseVersion).where(TimelapseVersion.version == version))
+async def timelapse_by_version(
+    session: AsyncSession, viewer: Viewer, version: str
+) -> TimelapseVersion | None:
+    """A timelapse version, if its owner's Picture Time is public (or the viewer is its owner)."""
+    shown: ColumnElement[bool] = User.picture_time_public.is_(true())
+    if viewer.user_id is not None:
+        shown = or_(shown, User.id == viewer.user_id)
+    query = select(TimelapseVersion).join(User, User.id == TimelapseVersion.owner_id)
+    return await session.scalar(query.where(TimelapseVersion.version == version, shown))
 
 
 async def frame_by_id(session: AsyncSession, frame_id: uuid.UUID) -> Frame | None:
     return await session.get(Frame, frame_id)
 
 
-async def daily_photo_days(session: AsyncSession) -> list[date]:
-    """The local calendar day of every daily photo ever taken (one per photo)."""
-    query = select(daypick.local_day()).where(Photo.kind == "daily")
+def _owners_days(owner_id: int) -> ColumnElement[bool]:
+    return and_(Photo.kind == "daily", Photo.owner_id == owner_id, not_(in_private_album()))
+
+
+async def daily_photo_days(session: AsyncSession, owner_id: int) -> list[date]:
+    """The local calendar day of every daily photo the owner ever took (one per photo)."""
+    query = select(daypick.local_day()).where(_owners_days(owner_id))
     return list((await session.scalars(query)).all())
 
 
-async def daily_photo_count(session: AsyncSession) -> int:
+async def daily_photo_count(session: AsyncSession, owner_id: int) -> int:
     return int(
-        await session.scalar(select(func.count()).select_from(Photo).where(Photo.kind == "daily")) or 0
+        await session.scalar(select(func.count()).select_from(Photo).where(_owners_days(owner_id))) or 0
     )
 
 
@@ -422,8 +549,10 @@ async def public_projects(session: AsyncSession) -> Sequence[Project]:
     return (await session.scalars(query)).all()
 
 
-async def recent_days(session: AsyncSession, limit: int, *, review_confidence: float) -> list[Tile]:
-    return await day_tiles(session, 0, limit, review_confidence=review_confidence)
+async def recent_days(
+    session: AsyncSession, owner_id: int, limit: int, *, review_confidence: float
+) -> list[Tile]:
+    return await day_tiles(session, owner_id, 0, limit, review_confidence=review_confidence)
 
 
 async def public_albums_with_counts(session: AsyncSession) -> list[tuple[Album, int]]:
@@ -465,7 +594,7 @@ async def day_neighbours(
 ) -> tuple[uuid.UUID | None, uuid.UUID | None]:
     """The shown days before (newer) and after (older) a daily photo, newest first."""
     # One statement, so the rule runs once for both (PostgreSQL evaluates a CTE used twice once).
-    shown = daypick.shown_days(now=utcnow(), review_confidence=review_confidence).cte("shown_days")
+    shown = _shown_days_select(tile.owner_id, review_confidence).cte("shown_days")
     key, here = tuple_(shown.c.taken_at, shown.c.photo_id), tuple_(*_bind_key(tile))
     newer = (
         select(shown.c.photo_id).where(key > here).order_by(shown.c.taken_at.asc(), shown.c.photo_id.asc())

@@ -31,6 +31,7 @@ from picturetime_gateway.auth.service import (
     set_password,
 )
 from picturetime_gateway.settings import GatewaySettings
+from picturetime_gateway.timelapse import service as timelapse
 
 if TYPE_CHECKING:
     import uvicorn
@@ -290,7 +291,10 @@ async def _create_user(
         password = secrets.token_urlsafe(12)  # 16 characters, 96 bits
     async with _catalog(settings) as session:
         user = await create_user(session, name, role=role, password=password)
+        owns_site = user.is_admin and await timelapse.claim_site_if_unowned(session, user)
     print(f"created {role} {user.name!r}")
+    if owns_site:
+        print(f"{user.name!r} owns the site: their Picture Time is public at /picture-time")
     if generate:
         print(f"password: {password}   (shown once; sign in at /login, change it with set-password)")
     print(f"next: picturetime-gateway create-api-key --user {user.name} --name phone --scopes upload,sync")

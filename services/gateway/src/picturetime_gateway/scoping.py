@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement
 
-from picturetime_common.db.models import Album, ApiKey, Frame, Photo, WebSession
+from picturetime_common.db.models import Album, ApiKey, Frame, Photo, Project, TimelapseVersion, WebSession
 
 
 def photo_owned_by(owner_id: int) -> ColumnElement[bool]:
@@ -28,3 +28,11 @@ def key_owned_by(user_id: int) -> ColumnElement[bool]:
 
 def session_of(user_id: int) -> ColumnElement[bool]:
     return WebSession.user_id == user_id
+
+
+def project_owned_by(owner_id: int) -> ColumnElement[bool]:
+    return Project.owner_id == owner_id
+
+
+def timelapse_owned_by(owner_id: int) -> ColumnElement[bool]:
+    return TimelapseVersion.owner_id == owner_id

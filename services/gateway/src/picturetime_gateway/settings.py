@@ -19,6 +19,12 @@ class GatewayOptions(BaseModel):
     max_pixels: int = Field(default=200_000_000, ge=1)
     timezone: str = "UTC"
     timelapse_versions_kept: int = Field(default=3, ge=1)
+    # The alignment contract (the aligner's PT_ALIGNER__WIDTH/HEIGHT): a frame registered through
+    # `POST /api/v1/frames` must be this size, its eyes mapped where the aligner puts them.
+    frame_width: int = Field(default=1080, ge=8)
+    frame_height: int = Field(default=1350, ge=8)
+    frame_eye_line: float = Field(default=0.42, gt=0, lt=1)  # eye-line height, a fraction of the height
+    frame_eye_distance: float = Field(default=0.28, gt=0, lt=1)  # between the eyes, a fraction of the width
     # Aligned frames below this confidence wait in the admin's review queue.
     review_confidence: float = Field(default=0.8, ge=0.0, le=1.0)
     # A multipart upload begun this long ago is abandoned (its process was killed): aborted at

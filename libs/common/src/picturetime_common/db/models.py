@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -105,6 +106,8 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     role: Mapped[Role] = mapped_column(StringEnum(Role, 16), default=Role.MEMBER)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Whether this account's Picture Time (its daily frames, their dates, its timelapse) is public.
+    picture_time_public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     api_keys: Mapped[list[ApiKey]] = relationship(back_populates="user", lazy="raise")
 
@@ -221,9 +224,12 @@ class OutboxEvent(Base):
 
 
 class TimelapseVersion(Base):
+    """A version of one account's timelapse: each account publishes and prunes only its own."""
+
     __tablename__ = "timelapse_versions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     version: Mapped[str] = mapped_column(String(64), unique=True)
     bucket: Mapped[str] = mapped_column(String(63))
     key: Mapped[str] = mapped_column(String(512))
@@ -233,6 +239,20 @@ class TimelapseVersion(Base):
     duration: Mapped[float] = mapped_column(Float)
     uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class SiteSettings(Base):
+    """The site's one row: whose Picture Time `/picture-time` and the home page show.
+
+    Without a row (or with its owner deleted) the site's owner is the first admin."""
+
+    __tablename__ = "site_settings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always SITE_SETTINGS_ID
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+SITE_SETTINGS_ID = 1
 
 
 album_photos = Table(

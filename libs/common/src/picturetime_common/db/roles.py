@@ -2,7 +2,7 @@
 
 On PostgreSQL the public site connects with its own role (infra/postgres/10-picturetime-roles.sh
 creates it and records its name in the database setting `picturetime.archive_role`). That role
-reads the tables the site shows, only `id` and `name` of `users`, nothing of `api_keys`,
+reads the tables the site shows, only `id`, `name`, `role` and `picture_time_public` of `users`, nothing of `api_keys`,
 `login_attempts` or the outbox, and finds a signed-in visitor only through
 `archive_session_user(token_hash)`, which answers for one session whose hash it is given.
 
@@ -25,9 +25,11 @@ ARCHIVE_ROLE_SETTING = "picturetime.archive_role"
 # Tables the archive reads whole (new columns included, so an added column needs no grant).
 ARCHIVE_TABLES = (
     "albums", "album_photos", "photos", "frames", "photo_tags", "tags", "projects", "timelapse_versions",
+    "site_settings",
 )  # fmt: skip
 # Tables the archive reads only some columns of.
-ARCHIVE_COLUMNS = {"users": ("id", "name")}
+# Of `users`: who they are, and what decides whose Picture Time is public and whose the site is.
+ARCHIVE_COLUMNS = {"users": ("id", "name", "role", "picture_time_public")}
 SESSION_LOOKUP = "archive_session_user"
 # Any fixed number: concurrent gateway start-ups apply the grants one after the other.
 GRANTS_LOCK = 0x70745F726F6C6573

@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message
 
+from picturetime_common.daypick import FUTURE_SLACK
 from picturetime_common.db.models import Frame, Photo, User, utcnow
 from picturetime_common.enums import PhotoKind, PhotoStatus
 from picturetime_common.hashing import sha256_stream
@@ -49,6 +51,8 @@ MAX_FRAME_BYTES = 32 * 1024 * 1024
 MAX_METADATA_BYTES = 64 * 1024
 MULTIPART_OVERHEAD = 1024 * 1024
 NO_ORIGINAL = ""  # bucket and key of a photo whose original was not sent
+# How far (a fraction of the frame's width) a mapped eye may land from its target: rounding only.
+EYE_TOLERANCE = 0.02
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,51 @@ def _size_of(upload: UploadFile) -> int:
     return size
 
 
+def check_alignment(meta: FrameMetadata, settings: GatewaySettings) -> None:
+    """The frame must be what the aligner makes: the configured canvas, with the matrix taking the eye
+    points to where the alignment contract puts them (inside the frame). Anything else is an image
+    that skipped the aligner, and could be put on the public site."""
+    options = settings.gateway
+    if (meta.width, meta.height) != (options.frame_width, options.frame_height):
+        raise RejectedUpload(
+            "invalid_frame",
+            f"frames are {options.frame_width}x{options.frame_height} (the aligner's canvas), "
+            f"not {meta.width}x{meta.height}",
+            422,
+        )
+    targets = eye_targets(settings)
+    tolerance = EYE_TOLERANCE * options.frame_width
+    for name, point, target in zip(
+        ("left_eye", "right_eye"), (meta.left_eye, meta.right_eye), targets, strict=True
+    ):
+        (a, b, c), (d, e, f) = meta.matrix
+        x, y = a * point[0] + b * point[1] + c, d * point[0] + e * point[1] + f
+        inside = 0 <= x < options.frame_width and 0 <= y < options.frame_height
+        if not inside or math.hypot(x - target[0], y - target[1]) > tolerance:
+            raise RejectedUpload(
+                "invalid_alignment",
+                f"the matrix maps {name} to ({x:.1f}, {y:.1f}), not to the eye position "
+                f"({target[0]:.1f}, {target[1]:.1f}) every frame has",
+                422,
+            )
+
+
+def eye_targets(settings: GatewaySettings) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Where the eye centres land in every frame (the aligner's `AlignmentSettings.target_eyes`)."""
+    options = settings.gateway
+    y = options.frame_eye_line * options.frame_height - 0.5
+    half = options.frame_eye_distance * options.frame_width / 2
+    cx = options.frame_width / 2 - 0.5
+    return (cx - half, y), (cx + half, y)
+
+
+def check_capture_time(meta: FrameMetadata) -> None:
+    if meta.taken_at > utcnow() + FUTURE_SLACK:
+        raise RejectedUpload(
+            "future_taken_at", f"taken_at {meta.taken_at.isoformat()} is more than a day in the future", 422
+        )
+
+
 def check_frame(data: bytes, meta: FrameMetadata) -> str:
     """The frame must be a complete JPEG of the declared size; returns its SHA-256."""
     if len(data) > MAX_FRAME_BYTES:
@@ -184,6 +233,8 @@ def check_frame(data: bytes, meta: FrameMetadata) -> str:
     try:
         with Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
             size = image.size
+            if size == (meta.width, meta.height):
+                image.load()  # every pixel decodes (frames are small: a few milliseconds)
     except Exception as exc:
         raise RejectedUpload("invalid_frame", f"the frame JPEG is corrupt or truncated: {exc}", 422) from None
     if size != (meta.width, meta.height):
@@ -232,6 +283,8 @@ async def register_frame(
 ) -> RegisteredPhoto:
     """Check everything, then store the frame (and original) and record photo and frame rows."""
     meta, frame_jpeg, original = registration.meta, registration.frame_jpeg, registration.original
+    check_capture_time(meta)
+    check_alignment(meta, settings)
     frame_sha256 = await run_in_threadpool(check_frame, frame_jpeg, meta)
     info = await run_in_threadpool(check_original, original, meta, settings) if original else None
     existing = await photos.photo_by_sha256(session, owner.id, meta.sha256)

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from picturetime_common.daypick import FUTURE_SLACK
 from picturetime_common.db.models import Photo, utcnow
 from picturetime_common.enums import PhotoKind, PhotoStatus
 from picturetime_common.events import PhotoUploaded
@@ -96,6 +97,13 @@ async def _record_image(upload: Upload, received: ReceivedFile) -> Ingested:
         or placement.moment
         or utcnow()
     )
+    if moment > utcnow() + FUTURE_SLACK:  # a wrong clock or a forged date: never a day to show
+        raise RejectedUpload(
+            "future_taken_at",
+            f"the capture time {moment.isoformat()} is more than a day in the future; "
+            "set the camera's clock, or send taken_at",
+            422,
+        )
     key = original_key(upload.owner_id, moment, received.sha256, placement.kind.ext)
     await settle(upload.store, received, Destination(upload.bucket, key, ephemeral_tags(options.kind)))
     upload.kept.add(key)

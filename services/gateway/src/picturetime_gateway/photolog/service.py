@@ -116,5 +116,5 @@ async def waiting(session: AsyncSession, owner_id: int) -> Waiting:
     frames = await photos.unmirrored_frames(session, owner_id, WAITING_LIMIT + 1)
     counts = await photos.waiting_counts(session, owner_id)
     return Waiting(
-        frames[:WAITING_LIMIT], len(frames) > WAITING_LIMIT, counts, await timelapse.latest(session)
+        frames[:WAITING_LIMIT], len(frames) > WAITING_LIMIT, counts, await timelapse.latest(session, owner_id)
     )

@@ -1,6 +1,8 @@
 """The admin's projects: title, Markdown body, cover, order, visibility, and what each one shows.
 
-The archive renders them (Markdown included); the gateway only edits the catalog rows.
+The archive renders them (Markdown included); the gateway only edits the catalog rows. A project is
+its owner's: only they see it here and edit it, and it shows only their photos and albums (another
+account's photo as the cover, or its album, is refused, whoever asks).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from picturetime_common.enums import ProjectVisibility
 from picturetime_common.ids import parse_id
 from picturetime_gateway.albums.service import slugify
 from picturetime_gateway.projects import repository
-from picturetime_gateway.projects.repository import all_projects, project_by_id
 from picturetime_gateway.projects.schemas import ProjectForm
 
 __all__ = ["albums", "all_projects", "create", "delete", "project_by_id", "read_form", "update"]
@@ -38,14 +39,23 @@ def read_form(
     )  # fmt: skip
 
 
-async def albums(session: AsyncSession) -> Sequence[Album]:
-    """Every album a project may show."""
-    return await repository.albums(session)
+async def albums(session: AsyncSession, owner: User) -> Sequence[Album]:
+    """Every album a project of `owner` may show: their own."""
+    return await repository.albums(session, owner.id)
+
+
+async def all_projects(session: AsyncSession, owner: User) -> Sequence[Project]:
+    return await repository.all_projects(session, owner.id)
+
+
+async def project_by_id(session: AsyncSession, owner: User, project_id: int) -> Project | None:
+    """One of `owner`'s projects; another account's is not found."""
+    return await repository.project_by_id(session, owner.id, project_id)
 
 
 async def create(session: AsyncSession, admin: User, form: ProjectForm) -> Project | None:
     """A new project from the form; None (and `form.errors` filled) when it does not validate."""
-    await _validate(session, form, None)
+    await _validate(session, admin, form, None)
     if form.errors:
         return None
     project = Project(owner_id=admin.id)
@@ -55,25 +65,28 @@ async def create(session: AsyncSession, admin: User, form: ProjectForm) -> Proje
 
 async def update(session: AsyncSession, project: Project, form: ProjectForm) -> bool:
     """Apply the form to the project; False (and `form.errors` filled) when it does not validate."""
-    await _validate(session, form, project.id)
+    await _validate(session, project.owner_id, form, project.id)
     if form.errors:
         return False
     _apply(project, form)
     return True
 
 
-async def delete(session: AsyncSession, project_id: int) -> str | None:
-    """Delete a project; its title, or None when there was none."""
-    project = await repository.project_by_id(session, project_id)
+async def delete(session: AsyncSession, owner: User, project_id: int) -> str | None:
+    """Delete one of `owner`'s projects; its title, or None when they have none of that id."""
+    project = await repository.project_by_id(session, owner.id, project_id)
     if project is None:
         return None
     title = project.title
-    await repository.delete_project(session, project_id)
+    await repository.delete_project(session, owner.id, project_id)
     return title
 
 
-async def _validate(session: AsyncSession, form: ProjectForm, project_id: int | None) -> None:
+async def _validate(
+    session: AsyncSession, owner: User | int, form: ProjectForm, project_id: int | None
+) -> None:
     """Fill `form.errors`, and the slug from the title when left empty."""
+    owner_id = owner.id if isinstance(owner, User) else owner
     if not form.title:
         form.errors.append("the title is required")
     form.slug = form.slug or slugify(form.title)[:200]
@@ -93,12 +106,13 @@ async def _validate(session: AsyncSession, form: ProjectForm, project_id: int | 
         form.errors.append("the order must be a whole number")
     if form.cover_photo_id:
         photo_id = parse_id(form.cover_photo_id.replace("-", ""))
-        if photo_id is None or not await repository.photo_exists(session, photo_id):
-            form.errors.append("the cover must be the id of a photo in the catalog")
+        if photo_id is None or not await repository.photo_exists(session, owner_id, photo_id):
+            form.errors.append("the cover must be the id of one of your photos")
     if form.album_id and (
-        not form.album_id.isdigit() or not await repository.album_exists(session, int(form.album_id))
+        not form.album_id.isdigit()
+        or not await repository.album_exists(session, owner_id, int(form.album_id))
     ):
-        form.errors.append("the album does not exist")
+        form.errors.append("the album must be one of your albums")
 
 
 def _apply(project: Project, form: ProjectForm) -> None:

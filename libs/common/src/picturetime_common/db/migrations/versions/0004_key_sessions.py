@@ -1,7 +1,7 @@
 """web_sessions.api_key_id: a Piwigo session opened with an API key carries that key only
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-08 00:30:00
 
 A `pwg.session.login` with an API key in place of the password used to open a full browser
@@ -14,7 +14,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "0004"
-down_revision = "0002"  # rechained onto 0003 at merge
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
