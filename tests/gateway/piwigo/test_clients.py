@@ -15,19 +15,19 @@ import pytest
 from picturetime_gateway.settings import GatewaySettings
 from tests.gateway.auth.signin import PASSWORD
 from tests.gateway.uploads.support import holdings
+from tests.security.conftest import served, served_settings
 from tests.support.bus import eventually
 from tests.support.images import jpeg
-from tests.support.live_gateway import live_gateway
 from tests.support.stack import create_account
 
-__all__ = ["live_gateway"]
+__all__ = ["served", "served_settings"]  # one gateway over HTTP for the module
 
 
 def test_the_piwigo_library_logs_in_lists_uploads_finds_tags_and_deletes(
-    live_gateway: str, gateway_settings: GatewaySettings, tmp_path: Path
+    served: str, served_settings: GatewaySettings, tmp_path: Path
 ) -> None:
-    account = create_account(gateway_settings, password=PASSWORD)
-    site = piwigo.Piwigo(live_gateway)
+    account = create_account(served_settings, password=PASSWORD)
+    site = piwigo.Piwigo(served)
     assert site.pwg.getVersion()
     assert "pwg.images.exist" in site.reflection.getMethodList()["methods"]
     assert site.pwg.session.login(username=account.name, password=PASSWORD) is True
@@ -35,6 +35,7 @@ def test_the_piwigo_library_logs_in_lists_uploads_finds_tags_and_deletes(
     album = site.pwg.categories.add(name="From Python")["id"]
     assert [c["name"] for c in site.pwg.categories.getList()["categories"]] == ["From Python"]
 
+    before = holdings(served_settings).objects
     body = jpeg(seed=501)
     photo = tmp_path / "IMG_0501.jpg"
     photo.write_bytes(body)
@@ -48,7 +49,7 @@ def test_the_piwigo_library_logs_in_lists_uploads_finds_tags_and_deletes(
     assert (listed["id"], listed["file"], listed["name"]) == (image_id, "IMG_0501.jpg", "Garden")
     tags = site.pwg.tags.getList()["tags"]
     assert [(t["name"], t["counter"]) for t in tags] == [("garden", 1), ("spring", 1)]
-    assert len(holdings(gateway_settings).objects) == 1
+    assert len(holdings(served_settings).objects - before) == 1
 
     token = site.pwg.session.getStatus()["pwg_token"]
     with pytest.raises(piwigo.WsPiwigoException) as refused:
@@ -58,19 +59,19 @@ def test_the_piwigo_library_logs_in_lists_uploads_finds_tags_and_deletes(
     assert site.pwg.images.exist(md5sum_list=md5) == {md5: None}
     assert site.pwg.categories.getImages(cat_id=album)["images"] == []
     # The original goes once the deletion has committed.
-    eventually(lambda: not holdings(gateway_settings).objects, timeout=10)
+    eventually(lambda: holdings(served_settings).objects == before, timeout=10)
     assert site.pwg.session.logout() is True
     with pytest.raises(piwigo.WsPiwigoException):
         site.pwg.categories.getList()
 
 
 def test_piwigotools_makes_an_album_uploads_lists_and_removes(
-    live_gateway: str, gateway_settings: GatewaySettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    served: str, served_settings: GatewaySettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # piwigotools 0.3.0 reads its arguments with inspect.getargspec, which Python 3.11 removed.
     monkeypatch.setattr(inspect, "getargspec", inspect.getfullargspec, raising=False)
-    account = create_account(gateway_settings, password=PASSWORD)
-    site = piwigotools.Piwigo(live_gateway)
+    account = create_account(served_settings, password=PASSWORD)
+    site = piwigotools.Piwigo(served)
     assert site.login(account.name, PASSWORD) and site.islogged()
     assert site.makedirs("Holidays") == site.idcategory("Holidays")
     photo = tmp_path / "beach.jpg"
