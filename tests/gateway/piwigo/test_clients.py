@@ -16,7 +16,7 @@ from picturetime_gateway.settings import GatewaySettings
 from tests.gateway.auth.signin import PASSWORD
 from tests.gateway.uploads.support import holdings
 from tests.security.conftest import served, served_settings
-from tests.support.bus import eventually
+from tests.support.bus import eventually, stream_events
 from tests.support.images import jpeg
 from tests.support.stack import create_account
 
@@ -60,6 +60,14 @@ def test_the_piwigo_library_logs_in_lists_uploads_finds_tags_and_deletes(
     assert site.pwg.categories.getImages(cat_id=album)["images"] == []
     # The original goes once the deletion has committed.
     eventually(lambda: holdings(served_settings).objects == before, timeout=10)
+    deleted = eventually(
+        lambda: [
+            e
+            for e in stream_events(served_settings.nats, "pt.photo.deleted")
+            if getattr(e, "owner", None) == account.user_id
+        ]
+    )
+    assert len(deleted) == 1
     assert site.pwg.session.logout() is True
     with pytest.raises(piwigo.WsPiwigoException):
         site.pwg.categories.getList()

@@ -94,8 +94,18 @@ class TimelapsePublished(Event):
     duration: float
 
 
+class PhotoDeleted(Event):
+    """A photo, its frame and files are gone (the archive forgets it)."""
+
+    subject: ClassVar[str] = "pt.photo.deleted"
+
+    photo_id: str
+    owner: int
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.subject: cls for cls in (PhotoUploaded, PhotoRealign, FrameAligned, FrameFailed, TimelapsePublished)
+    cls.subject: cls
+    for cls in (PhotoUploaded, PhotoRealign, FrameAligned, FrameFailed, TimelapsePublished, PhotoDeleted)
 }
 
 

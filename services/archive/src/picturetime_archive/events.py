@@ -25,7 +25,9 @@ from picturetime_common.settings import NatsSettings
 
 log = logging.getLogger(__name__)
 
-INVALIDATING = ("pt.timelapse.published", "pt.frame.aligned", "pt.frame.failed", "pt.photo.uploaded")
+INVALIDATING = (
+    "pt.timelapse.published", "pt.frame.aligned", "pt.frame.failed", "pt.photo.uploaded", "pt.photo.deleted",
+)  # fmt: skip
 # The gateway writes the row an event describes when it consumes the event, maybe just after we
 # saw it: clear again a moment later so a page rendered in between does not stay stale.
 SECOND_CLEAR_SECONDS = 2.0

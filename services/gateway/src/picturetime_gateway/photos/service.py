@@ -8,10 +8,12 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from picturetime_common.db.models import Frame, Photo
+from picturetime_common.events import PhotoDeleted
 from picturetime_common.ids import parse_id
 from picturetime_common.objectstore import ObjectStore
 from picturetime_gateway.aftercommit import remove_after_commit
 from picturetime_gateway.errors import GatewayError
+from picturetime_gateway.outbox.service import add_event
 from picturetime_gateway.photos import repository
 from picturetime_gateway.photos.repository import (
     frame_of_photo,
@@ -85,8 +87,10 @@ def offset_minutes(moment: datetime) -> int:
 
 async def delete_photos(session: AsyncSession, store: ObjectStore, owner_id: int, doomed: list[Photo]) -> int:
     """Delete these photos of the owner's at once (no trash): their rows now, and their original, RAW
-    and frame objects once the deletion has committed. How many went."""
+    and frame objects once the deletion has committed (`pt.photo.deleted` tells the archive). How
+    many went."""
     for photo in doomed:
+        add_event(session, PhotoDeleted(photo_id=photo.id.hex, owner=owner_id))
         remove_after_commit(session, store, photo.bucket, photo.key)
         if photo.raw_key:
             remove_after_commit(session, store, photo.bucket, photo.raw_key)
