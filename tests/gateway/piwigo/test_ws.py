@@ -223,6 +223,10 @@ def test_every_method_is_taken_as_a_get_query_a_urlencoded_or_a_multipart_post(
     body, content_type = multipart([*((n, v, None) for n, v in listing), ("image", jpeg(seed=89), b"a.jpg")])
     with_file = gateway.post(URL, content=body, headers={"Content-Type": content_type}).json()
     assert (with_file["stat"], with_file["err"]) == ("fail", 1003)
+    # A form that is no upload is bounded (1 MiB), multipart as urlencoded.
+    body, content_type = multipart([*((n, v, None) for n, v in listing), ("comment", "x" * 2_000_000, None)])
+    too_large = gateway.post(URL, content=body, headers={"Content-Type": content_type})
+    assert (too_large.status_code, too_large.json()["err"]) == (413, 413)
 
 
 def test_reflection_describes_each_method_served_in_piwigos_shape(gateway: TestClient) -> None:

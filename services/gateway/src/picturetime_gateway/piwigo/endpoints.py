@@ -102,6 +102,8 @@ async def _multipart(request: Request, params: dict[str, str]) -> tuple[Request,
     found = METHOD_FIELD.search(head)
     method = params.get("method") or (found.group(1).decode("utf-8", "replace") if found else "")
     limit = None if method == UPLOAD else MAX_FORM_BYTES
+    if limit is not None and len(head) > limit:
+        raise PiwigoFail(413, "the request body is too large", 413)
     return _replayed(request, bytes(head), more, limit), method
 
 
