@@ -268,6 +268,8 @@ def test_exist_tags_and_delete_see_only_the_owners_photos(
         )
         assert result(gone) == 0
     assert result(post(gateway, exist)) == {md5: mine}
+    by_name = [("method", "pwg.images.exist"), ("filename_list", "DSC_1000.jpg;other.jpg")]
+    assert result(post(gateway, by_name)) == {"DSC_1000.jpg": mine, "other.jpg": None}
     bad = post(gateway, [("method", "pwg.images.delete"), ("image_id", "1;x"), ("pwg_token", "any")]).json()
     assert bad["stat"] == "fail"
     assert len(holdings(gateway_settings).objects) == 1

@@ -48,6 +48,16 @@ async def piwigo_ids_by_md5(session: AsyncSession, owner_id: int, md5s: set[str]
     return {md5: value for md5, value in await session.execute(query) if md5 is not None}
 
 
+async def piwigo_ids_by_name(session: AsyncSession, owner_id: int, names: set[str]) -> dict[str, int]:
+    """The Piwigo image ids of the owner's photos with these file names, by name (the latest upload)."""
+    query = (
+        select(Photo.original_name, Photo.piwigo_id)
+        .where(photo_owned_by(owner_id), Photo.original_name.in_(names))
+        .order_by(Photo.uploaded_at)
+    )
+    return {name: value for name, value in await session.execute(query)}
+
+
 async def photos_of_owner(session: AsyncSession, owner_id: int) -> Sequence[Photo]:
     """The owner's photos, oldest upload first."""
     return (

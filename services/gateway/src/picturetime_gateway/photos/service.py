@@ -26,6 +26,7 @@ from picturetime_gateway.photos.repository import (
     photos_of_owner,
     piwigo_ids,
     piwigo_ids_by_md5,
+    piwigo_ids_by_name,
     unmirrored_frames,
     waiting_counts,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "photos_of_owner",
     "piwigo_ids",
     "piwigo_ids_by_md5",
+    "piwigo_ids_by_name",
     "unmirrored_frames",
     "waiting_counts",
 ]  # fmt: skip

@@ -41,7 +41,9 @@ router = APIRouter(tags=["piwigo"], include_in_schema=False)
 COOKIE = "pwg_id"
 MAX_FORM_BYTES = 1024 * 1024
 PEEK_BYTES = 64 * 1024  # clients send the form's fields before the file: the method is in here
-METHOD_FIELD = re.compile(rb'name="method"\r\n(?:[^\r\n]+\r\n)*\r\n([^\r\n]{1,100})\r\n')
+METHOD_FIELD = re.compile(
+    rb'name="?method"?(?:;[^\r\n]*)?\r\n(?:[^\r\n]+\r\n)*\r\n([^\r\n]{1,100})\r\n', re.IGNORECASE
+)
 UPLOAD = "pwg.images.addSimple"
 
 

@@ -199,7 +199,7 @@ async def images_exist(call: Call) -> dict[str, int | None]:
         found = await photos.piwigo_ids_by_md5(call.session, owner.id, set(md5s))
         return {m: found.get(m) for m in md5s}
     names = _split(call.param("filename_list"))
-    by_name = {p.original_name: p.piwigo_id for p in await photos.photos_of_owner(call.session, owner.id)}
+    by_name = await photos.piwigo_ids_by_name(call.session, owner.id, set(names))
     return {n: by_name.get(n) for n in names}
 
 
