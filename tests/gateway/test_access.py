@@ -103,7 +103,8 @@ def call(client: TestClient, method: str, path: str, headers: dict[str, str]) ->
 def assert_refused(response: httpx.Response, status: int, code: str | None = None) -> None:
     assert response.status_code == status, response.text
     body = response.json()
-    assert set(body) == {"error", "detail"} and body["detail"]
+    assert set(body) == {"error", "detail", "request_id"} and body["detail"]
+    assert body["request_id"] == response.headers["x-request-id"]
     if code:
         assert body["error"] == code
 

@@ -14,6 +14,7 @@ from picturetime_gateway.settings import GatewaySettings
 from tests.gateway.auth.signin import PASSWORD
 from tests.gateway.ingest.corpus import dng
 from tests.gateway.uploads.support import holdings, served
+from tests.support.browser import watch_console
 from tests.support.images import jpeg, png
 from tests.support.stack import create_account
 
@@ -65,6 +66,8 @@ def test_upload_page_uploads_many_files_with_progress_answers_and_retry(
     with served(gateway_settings) as port, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         page = browser.new_page(viewport=viewport, is_mobile=viewport["width"] < 500)
+        # the refused files' answers (409, 415) are expected; nothing else may reach the console
+        problems = watch_console(page, allow=("status of 409", "status of 415", "status of 422"))
         base = f"http://127.0.0.1:{port}"
         page.goto(f"{base}/upload")
         expect(page).to_have_url(f"{base}/login?next=/upload")
@@ -122,6 +125,7 @@ def test_upload_page_uploads_many_files_with_progress_answers_and_retry(
         expect(page.locator("#retry-all")).to_be_hidden()  # only notes.jpg is left, and it cannot pass
         shot(page, tmp_path, f"upload-retried-{viewport['width']}")
         browser.close()
+    assert not problems, problems
     held = holdings(gateway_settings)
     assert held.photos == 3 and held.albums == 1 and held.album_links == 3 and held.tag_links == 6
     assert len(held.objects) == 4 and not any(k.startswith("incoming/") for k in held.objects)
@@ -140,6 +144,7 @@ def test_a_photo_without_an_exif_date_is_dated_by_its_file_in_the_browsers_zone(
     with served(gateway_settings) as port, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         page = browser.new_page(timezone_id="Asia/Tokyo")
+        problems = watch_console(page)
         base = f"http://127.0.0.1:{port}"
         page.goto(f"{base}/login?next=/upload")
         page.fill('input[name="username"]', account.name)
@@ -149,6 +154,7 @@ def test_a_photo_without_an_exif_date_is_dated_by_its_file_in_the_browsers_zone(
         page.set_input_files("#files", [str(screenshot), str(dated)])
         expect(page.locator("#overall-text")).to_contain_text("2 of 2 done", timeout=30_000)
         browser.close()
+        assert not problems, problems
         taken = {
             path.name: httpx.post(
                 f"{base}/api/v1/photos", files={"file": (path.name, path.read_bytes())},

@@ -1,9 +1,8 @@
 """The API's documentation pages, served from the gateway itself: they work without internet.
 
 Swagger UI and ReDoc come from the `fastapi-offline` package's copies; the pages start them from
-our own script files (`web/static/apidocs-*.js`), so no inline script is needed. Both libraries
-add `<style>` elements as they render, so these two pages alone allow inline styles (never
-scripts) in their Content-Security-Policy.
+our own script files (`web/static/apidocs-*.js`), so no inline script is needed. Their
+Content-Security-Policy is `web.DOCS_POLICY`, set with every other answer's headers.
 """
 
 from __future__ import annotations
@@ -20,10 +19,6 @@ from picturetime_gateway.web import STATIC_URL
 
 ASSETS_URL = "/docs/assets"
 ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
-PAGE_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'"
-)
 
 
 def _page(title: str, head: str, body: str) -> HTMLResponse:
@@ -34,7 +29,7 @@ def _page(title: str, head: str, body: str) -> HTMLResponse:
         f'<link rel="icon" href="{ASSETS_URL}/favicon.png">{head}</head>'
         f"<body>{body}</body></html>\n"
     )
-    return HTMLResponse(html, headers={"Content-Security-Policy": PAGE_POLICY, "X-Frame-Options": "DENY"})
+    return HTMLResponse(html)
 
 
 REDOC_URL = f"{ASSETS_URL}/redoc.js"

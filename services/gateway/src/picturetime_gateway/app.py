@@ -17,11 +17,11 @@ from minio import Minio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.concurrency import run_in_threadpool
-from starlette.types import Scope
 
 from picturetime_common.db import make_engine, make_sessionmaker, run_migrations
 from picturetime_common.objectstore import ObjectStore
 from picturetime_common.s3 import abort_abandoned_uploads, ensure_buckets
+from picturetime_common.webheaders import SecurityHeaders
 from picturetime_gateway import accesslog, apidocs
 from picturetime_gateway.admin.endpoints import router as admin_router
 from picturetime_gateway.auth.endpoints import router as auth_router
@@ -30,10 +30,11 @@ from picturetime_gateway.backfill.endpoints import router as backfill_router
 from picturetime_gateway.bus import GatewayBus
 from picturetime_gateway.clients import ClientAddressMiddleware
 from picturetime_gateway.deps import LoginRequired
-from picturetime_gateway.errors import install_error_handlers
+from picturetime_gateway.errors import ErrorBoundary, install_error_handlers
+from picturetime_gateway.ingest.service import run_reconciler
 from picturetime_gateway.keys.endpoints import pages as keys_pages_router
 from picturetime_gateway.keys.endpoints import router as keys_router
-from picturetime_gateway.limits import BodyLimitMiddleware
+from picturetime_gateway.limits import BodyLimitMiddleware, body_limit
 from picturetime_gateway.outbox.service import prune_published
 from picturetime_gateway.photolog.endpoints import router as photolog_router
 from picturetime_gateway.photos.endpoints import router as photos_router
@@ -44,11 +45,16 @@ from picturetime_gateway.settings import GatewaySettings
 from picturetime_gateway.sync.endpoints import router as sync_router
 from picturetime_gateway.timelapse.endpoints import router as timelapse_router
 from picturetime_gateway.uploads.endpoints import router as uploads_router
-from picturetime_gateway.web import STATIC_DIR, STATIC_URL
+from picturetime_gateway.web import STATIC_DIR, STATIC_URL, gateway_headers
 
 log = logging.getLogger(__name__)
-MULTIPART_OVERHEAD = 1024 * 1024
-SWEEP_EVERY = timedelta(hours=6)
+ABORT_RETRY_EVERY = 30.0  # seconds between retries of the aborts a failed upload could not make
+PRUNE_EVERY = timedelta(hours=6)
+
+
+def sweep_every(settings: GatewaySettings) -> float:
+    """Seconds between sweeps of abandoned uploads: a fraction of the bound, at most ten minutes."""
+    return min(600.0, max(ABORT_RETRY_EVERY, settings.gateway.abandoned_upload_hours * 3600 / 4))
 
 
 async def sweep_abandoned_uploads(s3: Minio, settings: GatewaySettings) -> None:
@@ -62,6 +68,14 @@ async def sweep_abandoned_uploads(s3: Minio, settings: GatewaySettings) -> None:
             continue
         if aborted:
             log.info("gateway.uploads.abandoned_aborted bucket=%s count=%d", bucket, len(aborted))
+
+
+async def retry_aborts(store: ObjectStore) -> None:
+    """Abort the multipart uploads that failed uploads could not abort themselves (S3 was down)."""
+    if store.unfinished:
+        aborted = await store.retry_aborts()
+        if aborted:
+            log.info("gateway.uploads.unfinished_aborted count=%d", aborted)
 
 
 async def prune_catalog(sessionmaker: async_sessionmaker[AsyncSession], settings: GatewaySettings) -> None:
@@ -85,13 +99,21 @@ async def prune_catalog(sessionmaker: async_sessionmaker[AsyncSession], settings
 
 
 async def housekeeping(
-    s3: Minio, sessionmaker: async_sessionmaker[AsyncSession], settings: GatewaySettings
+    store: ObjectStore, sessionmaker: async_sessionmaker[AsyncSession], settings: GatewaySettings
 ) -> None:
-    """At start-up and every SWEEP_EVERY: abandoned uploads aborted, rows no longer needed deleted."""
+    """From start-up on: failed aborts retried every ABORT_RETRY_EVERY, abandoned uploads swept
+    every `sweep_every`, rows no longer needed deleted every PRUNE_EVERY."""
+    loop = asyncio.get_running_loop()
+    next_sweep = next_prune = loop.time()
     while True:
-        await sweep_abandoned_uploads(s3, settings)
-        await prune_catalog(sessionmaker, settings)
-        await asyncio.sleep(SWEEP_EVERY.total_seconds())
+        await retry_aborts(store)
+        if loop.time() >= next_sweep:
+            await sweep_abandoned_uploads(store.client, settings)
+            next_sweep = loop.time() + sweep_every(settings)
+        if loop.time() >= next_prune:
+            await prune_catalog(sessionmaker, settings)
+            next_prune = loop.time() + PRUNE_EVERY.total_seconds()
+        await asyncio.sleep(ABORT_RETRY_EVERY)
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -113,14 +135,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.bus = gateway_bus
         app.state.outbox_wakeup = gateway_bus.wakeup
         gateway_bus.start()
-        sweeper = asyncio.create_task(housekeeping(s3, sessionmaker, settings))
+        sweeper = asyncio.create_task(housekeeping(store, sessionmaker, settings))
+        reconciler = asyncio.create_task(run_reconciler(sessionmaker, settings, gateway_bus.wakeup))
         log.info("gateway.started")
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (sweeper, reconciler):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await gateway_bus.close()
             await engine.dispose()
 
@@ -130,18 +154,21 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version="0.1.0",
         description="Accounts, API keys, uploads, the catalog and the sync API of Picture Time.",
         lifespan=lifespan,
-        docs_url=None,
+        docs_url=None,  # apidocs: served from the gateway, with no inline script
         redoc_url=None,
     )
     apidocs.install(app)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit_for=lambda scope: body_limit(settings, scope))
-    # Outermost: every part of the app (the sign-in limits above all) sees the real client.
+    app.add_middleware(ErrorBoundary)  # its request id is on every answer, errors included
+    # Every part of the app (the sign-in limits above all, the error log) sees the real client.
     app.add_middleware(
         ClientAddressMiddleware,
         trusted=settings.gateway.trusted_networks,
         header=settings.gateway.forwarded_header,
     )
+    headers, docs_headers = gateway_headers(settings.s3)
+    app.add_middleware(SecurityHeaders, headers=headers, by_path=docs_headers)  # outermost: on everything
     for router in (uploads_router, photos_router, sync_router, timelapse_router, auth_router):
         app.include_router(router)
     app.include_router(keys_router)
@@ -186,15 +213,3 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
 
     return app
-
-
-def body_limit(settings: GatewaySettings, scope: Scope) -> int | None:
-    path, method = scope.get("path", ""), scope.get("method", "")
-    if method == "POST" and path == "/api/v1/photos":
-        # A photo and its RAW may come in one request; each file is held to the limit by itself.
-        return 2 * settings.gateway.max_upload_bytes + MULTIPART_OVERHEAD
-    if method == "POST" and path == "/photos/":
-        return settings.gateway.max_upload_bytes + MULTIPART_OVERHEAD
-    if method == "PUT" and path == "/api/v1/timelapse":
-        return settings.gateway.max_timelapse_bytes
-    return None

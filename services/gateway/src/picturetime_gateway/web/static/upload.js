@@ -5,6 +5,7 @@
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const form = document.getElementById("upload-form");
   const maxBytes = Number(form.dataset.maxBytes);
+  form.addEventListener("submit", (event) => event.preventDefault()); // the files go one by one
   const drop = document.getElementById("drop");
   const input = document.getElementById("files");
   const list = document.getElementById("list");
