@@ -192,3 +192,84 @@ def test_a_refused_call_changes_nothing(gateway: TestClient, gateway_settings: G
     assert (refused.status_code, refused.json()["stat"], refused.json()["err"]) == (400, "fail", 1003)
     (image,) = result(post(gateway, [("method", "pwg.categories.getImages")]))["images"]
     assert (image["name"], image["comment"]) == ("Before", None)
+
+
+def test_every_method_is_taken_as_a_get_query_a_urlencoded_or_a_multipart_post(
+    gateway: TestClient, gateway_settings: GatewaySettings
+) -> None:
+    account = create_account(gateway_settings, password=PASSWORD)
+    # A multipart login (the method in the form, not the query) signs in; a GET login is refused.
+    body, content_type = multipart(
+        [
+            ("method", "pwg.session.login", None),
+            ("username", account.name, None),
+            ("password", PASSWORD, None),
+        ]
+    )
+    signed = gateway.post(URL, content=body, headers={"Content-Type": content_type})
+    assert result(signed) is True and "pwg_id=" in signed.headers["set-cookie"]
+    refused = gateway.get(f"{URL}&method=pwg.session.login&username={account.name}&password={PASSWORD}")
+    assert (refused.status_code, refused.json()["err"], refused.headers["allow"]) == (405, 405, "POST")
+    listing = [("method", "pwg.categories.getList")]
+    by_get = result(gateway.get(URL, params=dict(listing)))
+    body, content_type = multipart([(name, value, None) for name, value in listing])
+    by_multipart = result(gateway.post(URL, content=body, headers={"Content-Type": content_type}))
+    assert by_get == by_multipart == result(post(gateway, listing)) == {"categories": []}
+    # What changes things is post-only, as the reflection says: a cross-site GET changes nothing.
+    added = gateway.get(URL, params={"method": "pwg.categories.add", "name": "By link"})
+    assert (added.status_code, added.json()["err"]) == (405, 405)
+    assert result(gateway.get(URL, params=dict(listing))) == {"categories": []}
+    # A file goes with pwg.images.addSimple only.
+    body, content_type = multipart([*((n, v, None) for n, v in listing), ("image", jpeg(seed=89), b"a.jpg")])
+    with_file = gateway.post(URL, content=body, headers={"Content-Type": content_type}).json()
+    assert (with_file["stat"], with_file["err"]) == ("fail", 1003)
+    # A form that is no upload is bounded (1 MiB), multipart as urlencoded.
+    body, content_type = multipart([*((n, v, None) for n, v in listing), ("comment", "x" * 2_000_000, None)])
+    too_large = gateway.post(URL, content=body, headers={"Content-Type": content_type})
+    assert (too_large.status_code, too_large.json()["err"]) == (413, 413)
+
+
+def test_reflection_describes_each_method_served_in_piwigos_shape(gateway: TestClient) -> None:
+    methods = result(gateway.get(URL, params={"method": "reflection.getMethodList"}))["methods"]
+    assert {"pwg.session.login", "pwg.images.addSimple", "pwg.images.exist", "pwg.images.delete",
+            "pwg.tags.getList", "pwg.getVersion", "reflection.getMethodDetails"} <= set(methods)  # fmt: skip
+    for name in methods:
+        details = result(
+            gateway.get(URL, params={"method": "reflection.getMethodDetails", "methodName": name})
+        )
+        assert details["name"] == name and details["description"]
+        for param in details["params"]:
+            assert {"name", "optional", "acceptArray", "type"} <= set(param)
+    login = result(
+        gateway.get(URL, params={"method": "reflection.getMethodDetails", "methodName": "pwg.session.login"})
+    )
+    assert login["options"] == {"post_only": True}
+    assert [p["name"] for p in login["params"] if not p["optional"]] == ["username", "password"]
+    unknown = gateway.get(URL, params={"method": "reflection.getMethodDetails", "methodName": "pwg.nope"})
+    assert unknown.json()["err"] == 1003
+
+
+def test_exist_tags_and_delete_see_only_the_owners_photos(
+    gateway: TestClient, gateway_settings: GatewaySettings
+) -> None:
+    owner, other = (create_account(gateway_settings, password=PASSWORD) for _ in range(2))
+    result(login(gateway, owner.name))
+    body = jpeg(seed=90)
+    mine = result(add_simple(gateway, body, [("tags", "mine")]))["image_id"]
+    md5 = hashlib.md5(body, usedforsecurity=False).hexdigest()
+    with TestClient(gateway.app) as intruder:
+        result(login(intruder, other.name))
+        exist = [("method", "pwg.images.exist"), ("md5sum_list", md5)]
+        assert result(post(intruder, exist)) == {md5: None}
+        assert result(post(intruder, [("method", "pwg.tags.getList")])) == {"tags": []}
+        token = result(post(intruder, [("method", "pwg.session.getStatus")]))["pwg_token"]
+        gone = post(
+            intruder, [("method", "pwg.images.delete"), ("image_id", str(mine)), ("pwg_token", token)]
+        )
+        assert result(gone) == 0
+    assert result(post(gateway, exist)) == {md5: mine}
+    by_name = [("method", "pwg.images.exist"), ("filename_list", "DSC_1000.jpg;other.jpg")]
+    assert result(post(gateway, by_name)) == {"DSC_1000.jpg": mine, "other.jpg": None}
+    bad = post(gateway, [("method", "pwg.images.delete"), ("image_id", "1;x"), ("pwg_token", "any")]).json()
+    assert bad["stat"] == "fail"
+    assert len(holdings(gateway_settings).objects) == 1

@@ -105,9 +105,26 @@ class PictureTimeShared(Event):
     site_owner_id: int | None = None
 
 
+class PhotoDeleted(Event):
+    """A photo, its frame and files are gone (the archive forgets it)."""
+
+    subject: ClassVar[str] = "pt.photo.deleted"
+
+    photo_id: str
+    owner: int
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.subject: cls
-    for cls in (PhotoUploaded, PhotoRealign, FrameAligned, FrameFailed, TimelapsePublished, PictureTimeShared)
+    for cls in (
+        PhotoUploaded,
+        PhotoRealign,
+        FrameAligned,
+        FrameFailed,
+        TimelapsePublished,
+        PictureTimeShared,
+        PhotoDeleted,
+    )
 }
 
 

@@ -31,6 +31,7 @@ INVALIDATING = (
     "pt.frame.aligned",
     "pt.frame.failed",
     "pt.photo.uploaded",
+    "pt.photo.deleted",
 )
 # The gateway writes the row an event describes when it consumes the event, maybe just after we
 # saw it: clear again a moment later so a page rendered in between does not stay stale.

@@ -147,6 +147,8 @@ class Photo(Base):
     # per owner: an overwrite by image id must replace this photo and no other.
     piwigo_id: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
+    # The MD5 Piwigo clients ask `pwg.images.exist` by (null for photos stored before it was kept).
+    md5: Mapped[str | None] = mapped_column(String(32), index=True, default=None)
     bucket: Mapped[str] = mapped_column(String(63))
     key: Mapped[str] = mapped_column(String(512))
     content_type: Mapped[str] = mapped_column(String(100))

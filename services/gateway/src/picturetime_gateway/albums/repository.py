@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from picturetime_common.db.models import Album, Photo, Tag, album_photos, photo_tags
-from picturetime_gateway.scoping import album_owned_by
+from picturetime_gateway.scoping import album_owned_by, photo_owned_by
 
 
 async def albums_of_owner(session: AsyncSession, owner_id: int) -> Sequence[tuple[Album, int]]:
@@ -122,3 +122,17 @@ async def photos_in_album(session: AsyncSession, album_id: int) -> Sequence[Phot
         .order_by(album_photos.c.added_at, Photo.id)
     )
     return (await session.scalars(query)).all()
+
+
+async def tags_of_owner(session: AsyncSession, owner_id: int) -> Sequence[tuple[Tag, int]]:
+    """The tags on the owner's photos, each with how many of them carry it, by name."""
+    count = func.count(photo_tags.c.photo_id)
+    query = (
+        select(Tag, count)
+        .join(photo_tags, photo_tags.c.tag_id == Tag.id)
+        .join(Photo, Photo.id == photo_tags.c.photo_id)
+        .where(photo_owned_by(owner_id))
+        .group_by(Tag.id)
+        .order_by(Tag.name)
+    )
+    return [(tag, n) for tag, n in (await session.execute(query)).all()]

@@ -19,6 +19,7 @@ from picturetime_gateway.albums.repository import (
     albums_of_owner,
     photos_in_album,
     tag_names_of_photo,
+    tags_of_owner,
 )
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "slugify",
     "tag_names_of_photo",
     "tag_photo",
+    "tags_of_owner",
 ]  # fmt: skip
 
 MAX_TAGS = 50

@@ -87,6 +87,7 @@ async def _record_image(upload: Upload, received: ReceivedFile) -> Ingested:
         log.info("gateway.photo.duplicate photo=%s sha256=%s", existing.id.hex, received.sha256)
         _keep_if_shared(upload, received, existing.key)
         await _remove_leftover(upload, received, existing.key)
+        existing.md5 = existing.md5 or received.md5  # a photo stored before MD5s were kept
         return Ingested(existing, created=False, duplicate=True)
     info = await inspected(received, upload)
     moment = (
@@ -108,7 +109,8 @@ async def _record_image(upload: Upload, received: ReceivedFile) -> Ingested:
     await settle(upload.store, received, Destination(upload.bucket, key, ephemeral_tags(options.kind)))
     upload.kept.add(key)
     fields: dict[str, Any] = dict(
-        sha256=received.sha256, bucket=upload.bucket, key=key, content_type=placement.kind.content_type,
+        sha256=received.sha256, md5=received.md5, bucket=upload.bucket, key=key,
+        content_type=placement.kind.content_type,
         size=received.size, original_name=received.filename, width=info.width, height=info.height,
         taken_at=moment, utc_offset_minutes=photos.offset_minutes(moment), exif=info.exif, gps=info.gps,
     )  # fmt: skip

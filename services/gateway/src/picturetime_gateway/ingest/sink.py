@@ -45,6 +45,7 @@ class ReceivedFile:
     sha256: str
     placement: Placement
     spool_path: Path | None
+    md5: str
     # Where the bytes sit (or, while `upload` runs, will sit); None: stored nowhere.
     stored_at: Destination | None
     upload: asyncio.Future[Any] | None = None  # the upload's completion, still under way
@@ -62,6 +63,7 @@ class FileSink:
         self.filename, self.head, self.placement = filename, head, placement
         self._queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(PIPE_BLOCKS)
         self._digest = hashlib.sha256()
+        self._md5 = hashlib.md5(usedforsecurity=False)  # what Piwigo clients find photos by
         self.size = 0
         self.spool_path: Path | None = None
         self._spool: IO[bytes] | None = None
@@ -88,6 +90,7 @@ class FileSink:
     async def write(self, block: bytes) -> None:
         self.size += len(block)
         self._digest.update(block)
+        self._md5.update(block)
         if self.placement.scanner is not None:
             self.placement.scanner.feed(block)
         if self._spool is not None:
@@ -124,7 +127,8 @@ class FileSink:
             await asyncio.to_thread(self._spool.close)
         return ReceivedFile(
             filename=self.filename, head=self.head, size=self.size, sha256=digest, placement=self.placement,
-            spool_path=self.spool_path, stored_at=self.placement.stream_to, upload=self.upload,
+            spool_path=self.spool_path, md5=self._md5.hexdigest(), stored_at=self.placement.stream_to,
+            upload=self.upload,
         )  # fmt: skip
 
     async def complete(self) -> None:

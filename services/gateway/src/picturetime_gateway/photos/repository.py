@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from picturetime_common.db.models import Frame, Photo, utcnow
@@ -27,6 +27,35 @@ async def photo_by_sha256(session: AsyncSession, owner_id: int, sha256: str) -> 
 
 async def photo_by_piwigo_id(session: AsyncSession, owner_id: int, piwigo_id: int) -> Photo | None:
     return await session.scalar(select(Photo).where(photo_owned_by(owner_id), Photo.piwigo_id == piwigo_id))
+
+
+async def photos_by_piwigo_ids(session: AsyncSession, owner_id: int, values: set[int]) -> Sequence[Photo]:
+    query = select(Photo).where(photo_owned_by(owner_id), Photo.piwigo_id.in_(values))
+    return (await session.scalars(query)).all()
+
+
+async def delete_photo_rows(session: AsyncSession, owner_id: int, photo_ids: list[uuid.UUID]) -> None:
+    """Delete the owner's photos (their frames, album and tag links go with them)."""
+    await session.execute(
+        delete(Photo).where(photo_owned_by(owner_id), Photo.id.in_(photo_ids)),
+        execution_options={"synchronize_session": False},
+    )
+
+
+async def piwigo_ids_by_md5(session: AsyncSession, owner_id: int, md5s: set[str]) -> dict[str, int]:
+    """The Piwigo image ids of the owner's photos with these MD5s, by MD5."""
+    query = select(Photo.md5, Photo.piwigo_id).where(photo_owned_by(owner_id), Photo.md5.in_(md5s))
+    return {md5: value for md5, value in await session.execute(query) if md5 is not None}
+
+
+async def piwigo_ids_by_name(session: AsyncSession, owner_id: int, names: set[str]) -> dict[str, int]:
+    """The Piwigo image ids of the owner's photos with these file names, by name (the latest upload)."""
+    query = (
+        select(Photo.original_name, Photo.piwigo_id)
+        .where(photo_owned_by(owner_id), Photo.original_name.in_(names))
+        .order_by(Photo.uploaded_at)
+    )
+    return {name: value for name, value in await session.execute(query)}
 
 
 async def photos_of_owner(session: AsyncSession, owner_id: int) -> Sequence[Photo]:

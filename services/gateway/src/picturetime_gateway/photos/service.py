@@ -8,8 +8,12 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from picturetime_common.db.models import Frame, Photo
+from picturetime_common.events import PhotoDeleted
 from picturetime_common.ids import parse_id
+from picturetime_common.objectstore import ObjectStore
+from picturetime_gateway.aftercommit import remove_after_commit
 from picturetime_gateway.errors import GatewayError
+from picturetime_gateway.outbox.service import add_event
 from picturetime_gateway.photos import repository
 from picturetime_gateway.photos.repository import (
     frame_of_photo,
@@ -18,13 +22,17 @@ from picturetime_gateway.photos.repository import (
     photo_by_id,
     photo_by_piwigo_id,
     photo_by_sha256,
+    photos_by_piwigo_ids,
     photos_of_owner,
     piwigo_ids,
+    piwigo_ids_by_md5,
+    piwigo_ids_by_name,
     unmirrored_frames,
     waiting_counts,
 )
 
 __all__ = [
+    "delete_photos",
     "frame_of_photo",
     "frames_for_owner",
     "free_piwigo_id",
@@ -36,8 +44,11 @@ __all__ = [
     "photo_by_id",
     "photo_by_piwigo_id",
     "photo_by_sha256",
+    "photos_by_piwigo_ids",
     "photos_of_owner",
     "piwigo_ids",
+    "piwigo_ids_by_md5",
+    "piwigo_ids_by_name",
     "unmirrored_frames",
     "waiting_counts",
 ]  # fmt: skip
@@ -74,3 +85,21 @@ def offset_minutes(moment: datetime) -> int:
     """A capture time's UTC offset, which places a photo on its local calendar day."""
     offset = moment.utcoffset()
     return int(offset.total_seconds() // 60) if offset is not None else 0
+
+
+async def delete_photos(session: AsyncSession, store: ObjectStore, owner_id: int, doomed: list[Photo]) -> int:
+    """Delete these photos of the owner's at once (no trash): their rows now, and their original, RAW
+    and frame objects once the deletion has committed (`pt.photo.deleted` tells the archive). How
+    many went."""
+    for photo in doomed:
+        add_event(session, PhotoDeleted(photo_id=photo.id.hex, owner=owner_id))
+        remove_after_commit(session, store, photo.bucket, photo.key)
+        if photo.raw_key:
+            remove_after_commit(session, store, photo.bucket, photo.raw_key)
+        frame = await frame_of_photo(session, photo.id)
+        if frame is not None:
+            remove_after_commit(session, store, frame.bucket, frame.key)
+    await repository.delete_photo_rows(session, owner_id, [p.id for p in doomed])
+    for photo in doomed:
+        session.expunge(photo)
+    return len(doomed)

@@ -6,19 +6,27 @@ Darktable posts form-encoded calls to `ws.php?format=json`, keeps the `pwg_id` c
 public|private), finds an already exported image by `file` in `pwg.categories.getImages` (paged
 until `paging.count` is 0), uploads with `pwg.images.addSimple` (multipart `image`, `category`,
 `name`, `comment`, `tags`, `level`, and `image_id` to overwrite) and updates metadata with
-`pwg.images.setInfo`. Answers are `{"stat": "ok", "result": …}` or `{"stat": "fail", "err": …,
+`pwg.images.setInfo`. Other clients (the Python libraries on PyPI) ask
+`reflection.getMethodDetails` before every call and send it as a GET query, a urlencoded or a
+multipart POST, as PHP takes any of them: the method is read from the query or the form, and only
+`pwg.images.addSimple` streams its multipart body to the upload path. Answers are `{"stat": "ok", "result": …}` or `{"stat": "fail", "err": …,
 "message": …}`: every refusal, an upload's included, is answered in that shape here, and changes
 nothing.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect
+from starlette.types import Message
 
 from picturetime_common.db.models import WebSession
 from picturetime_gateway.access import Access, declares
@@ -32,6 +40,11 @@ from picturetime_gateway.piwigo.service import ERR_BAD_LOGIN, ERR_INVALID_METHOD
 router = APIRouter(tags=["piwigo"], include_in_schema=False)
 COOKIE = "pwg_id"
 MAX_FORM_BYTES = 1024 * 1024
+PEEK_BYTES = 64 * 1024  # clients send the form's fields before the file: the method is in here
+METHOD_FIELD = re.compile(
+    rb'name="?method"?(?:;[^\r\n]*)?\r\n(?:[^\r\n]+\r\n)*\r\n([^\r\n]{1,100})\r\n', re.IGNORECASE
+)
+UPLOAD = "pwg.images.addSimple"
 
 
 def ok(result: Any = None) -> JSONResponse:
@@ -61,6 +74,52 @@ async def _read_form(request: Request) -> dict[str, str]:
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 
+def _replayed(request: Request, head: bytes, more: bool, limit: int | None) -> Request:
+    """The request again, its body's `head` (already read) first; past `limit` bytes, refused."""
+    pending, seen = [head], len(head)
+
+    async def receive() -> Message:
+        nonlocal seen
+        if pending:
+            return {"type": "http.request", "body": pending.pop(), "more_body": more}
+        message = await request.receive()
+        seen += len(message.get("body", b""))
+        if limit is not None and seen > limit:
+            raise PiwigoFail(413, "the request body is too large", 413)
+        return message
+
+    return Request(request.scope, receive)
+
+
+async def _multipart(request: Request, params: dict[str, str]) -> tuple[Request, str]:
+    """Which method a multipart POST calls, and the request to read its body from: the query's
+    `method`, else the form's (its fields come before the file)."""
+    head, more = bytearray(), True
+    while more and len(head) < PEEK_BYTES:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        head += message.get("body", b"")
+        more = message.get("more_body", False)
+    found = METHOD_FIELD.search(head)
+    method = params.get("method") or (found.group(1).decode("utf-8", "replace") if found else "")
+    limit = None if method == UPLOAD else MAX_FORM_BYTES
+    if limit is not None and len(head) > limit:
+        raise PiwigoFail(413, "the request body is too large", 413)
+    return _replayed(request, bytes(head), more, limit), method
+
+
+async def _read_multipart_form(request: Request) -> dict[str, str]:
+    """A bounded multipart form of fields only: a file goes with pwg.images.addSimple alone."""
+    try:
+        async with request.form(max_files=0, max_fields=200, max_part_size=MAX_FORM_BYTES) as form:
+            return {k: v for k, v in form.multi_items() if not isinstance(v, UploadFile)}
+    except (MultiPartException, HTTPException):
+        raise PiwigoFail(
+            service.ERR_INVALID_PARAM, f"only {UPLOAD} takes a file, and its method field comes first"
+        ) from None
+
+
 @router.api_route("/ws.php", methods=["GET", "POST"])
 async def ws(
     request: Request,
@@ -75,8 +134,11 @@ async def ws(
     try:
         content_type = request.headers.get("content-type", "")
         if request.method == "POST" and content_type.startswith("multipart/form-data"):
-            return ok(await service.add_simple(call))
-        if request.method == "POST":
+            call.request, method = await _multipart(request, params)
+            if method == UPLOAD:
+                return ok(await service.add_simple(call))
+            params.update(await _read_multipart_form(call.request))
+        elif request.method == "POST":
             params.update(await _read_form(request))
         method = params.get("method", "")
         if method == "pwg.session.login":
@@ -94,6 +156,9 @@ async def ws(
         handler = service.METHODS.get(method)
         if handler is None:
             raise PiwigoFail(ERR_INVALID_METHOD, f"Method name is not valid: {method or '(none)'}", 400)
+        if service.SIGNATURES[method].post_only and request.method != "POST":
+            # As Piwigo: what changes things rides on no cross-site GET (the cookie is SameSite=Lax).
+            raise PiwigoFail(405, "This method requires HTTP POST", 405, {"Allow": "POST"})
         return ok(await handler(call))
     except GatewayError as exc:
         await roll_back(session)  # answered in Piwigo's shape, and nothing of the call is kept

@@ -1,9 +1,12 @@
 """Piwigo's web-service methods, as Darktable's Piwigo exporter calls them (src/imageio/storage/
 piwigo.c): sign in, list and create albums, find an exported image by file name, upload (a
-portfolio photo, through the gateway's upload path) and update an image's metadata."""
+portfolio photo, through the gateway's upload path) and update an image's metadata; and what other
+Piwigo clients call: the reflection of the methods served (Python clients read it before each
+call), the version, tags, whether images exist by checksum, and deleting images."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +31,7 @@ from picturetime_gateway.ingest.service import (
     ingest,
 )
 from picturetime_gateway.photos import service as photos
-from picturetime_gateway.piwigo.schemas import album_json, image_json
+from picturetime_gateway.piwigo.schemas import Param, Signature, album_json, image_json, tag_json
 from picturetime_gateway.settings import GatewaySettings
 
 VERSION = "14.5.0"
@@ -83,9 +86,16 @@ class Call:
             raise PiwigoFail(ERR_INVALID_PARAM, f"Invalid parameter {name}") from None
 
     @property
+    def reader(self) -> User:
+        """The signed-in owner, whatever the session's scopes: reading needs no more."""
+        if self.web_session is None:
+            raise PiwigoFail(ERR_ACCESS_DENIED, "Access denied")
+        return self.web_session.user
+
+    @property
     def uploading_session(self) -> WebSession:
         """The caller's session, if it allows uploading (a key's: by the key's scopes): every
-        method but the status and the version needs one."""
+        method that changes something needs one."""
         if self.web_session is None:
             raise PiwigoFail(ERR_ACCESS_DENIED, "Access denied")
         if not {"upload", "admin"} & auth.session_scopes(self.web_session):
@@ -136,7 +146,7 @@ async def get_version(call: Call) -> str:
 async def categories_get_list(call: Call) -> dict[str, Any]:
     cat_id = call.int_param("cat_id", 0)
     found = [
-        (a, n) for a, n in await albums.albums_of_owner(call.session, call.user.id) if cat_id in (0, a.id)
+        (a, n) for a, n in await albums.albums_of_owner(call.session, call.reader.id) if cat_id in (0, a.id)
     ]
     covers = await photos.piwigo_ids(call.session, {a.cover_photo_id for a, _ in found if a.cover_photo_id})
     return {"categories": [album_json(a, n, covers) for a, n in found]}
@@ -156,7 +166,7 @@ async def categories_add(call: Call) -> dict[str, Any]:
 
 
 async def categories_get_images(call: Call) -> dict[str, Any]:
-    user = call.user
+    user = call.reader
     per_page = max(1, min(call.int_param("per_page", 100), 500))
     page = max(0, call.int_param("page", 0))
     cat_id = call.int_param("cat_id", 0)
@@ -171,6 +181,62 @@ async def categories_get_images(call: Call) -> dict[str, Any]:
     images = [image_json(p, [cat_id] if cat_id else []) for p in chunk]
     paging = {"page": page, "per_page": per_page, "count": len(images), "total_count": str(len(listed))}
     return {"paging": paging, "images": images}
+
+
+async def tags_get_list(call: Call) -> dict[str, Any]:
+    """`pwg.tags.getList`: the tags on the owner's photos, by name or (`sort_by_counter`) by use."""
+    found = list(await albums.tags_of_owner(call.session, call.reader.id))
+    if _bool(call.param("sort_by_counter")):
+        found.sort(key=lambda pair: -pair[1])
+    return {"tags": [tag_json(tag, n) for tag, n in found]}
+
+
+async def images_exist(call: Call) -> dict[str, int | None]:
+    """`pwg.images.exist`: the owner's image id for each MD5 given (null: none), or by file name."""
+    owner = call.reader
+    md5s = [m.lower() for m in _split(call.param("md5sum_list"))]
+    if md5s:
+        found = await photos.piwigo_ids_by_md5(call.session, owner.id, set(md5s))
+        return {m: found.get(m) for m in md5s}
+    names = _split(call.param("filename_list"))
+    by_name = await photos.piwigo_ids_by_name(call.session, owner.id, set(names))
+    return {n: by_name.get(n) for n in names}
+
+
+async def images_delete(call: Call) -> int:
+    """`pwg.images.delete`: the owner's photos of these ids, at once; how many went."""
+    user_session = call.uploading_session
+    if call.param("pwg_token") != user_session.csrf_token:
+        raise PiwigoFail(403, "Invalid security token", 403)
+    texts = _split(call.param("image_id", True))
+    if not all(text.isdigit() for text in texts):
+        raise PiwigoFail(ERR_INVALID_PARAM, "Invalid parameter image_id")
+    wanted = {int(text) for text in texts}
+    found = await photos.photos_by_piwigo_ids(
+        call.session, user_session.user.id, {v for v in wanted if v > 0}
+    )
+    return await photos.delete_photos(call.session, call.store, user_session.user.id, list(found))
+
+
+async def reflection_get_method_list(call: Call) -> dict[str, Any]:
+    return {"methods": sorted(SIGNATURES)}
+
+
+async def reflection_get_method_details(call: Call) -> dict[str, Any]:
+    name = call.param("methodName", True)
+    signature = SIGNATURES.get(name)
+    if signature is None:
+        raise PiwigoFail(ERR_INVALID_PARAM, "Requested method does not exist")
+    return signature.json(name)
+
+
+def _split(value: str) -> list[str]:
+    """A list parameter as Piwigo splits it: on spaces, commas, semicolons and bars."""
+    return [part for part in re.split(r"[\s,;|]+", value) if part]
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "on", "yes"}
 
 
 async def _photo_by_pwg_id(call: Call, value: int) -> Photo:
@@ -259,6 +325,8 @@ def _int(value: str, name: str) -> int:
 
 Method = Callable[[Call], Awaitable[Any]]
 METHODS: dict[str, Method] = {
+    "reflection.getMethodList": reflection_get_method_list,
+    "reflection.getMethodDetails": reflection_get_method_details,
     "pwg.session.getStatus": get_status,
     "pwg.getVersion": get_version,
     "pwg.categories.getList": categories_get_list,
@@ -266,4 +334,96 @@ METHODS: dict[str, Method] = {
     "pwg.categories.getImages": categories_get_images,
     "pwg.images.setInfo": set_info,
     "pwg.images.uploadCompleted": upload_completed,
+    "pwg.images.delete": images_delete,
+    "pwg.images.exist": images_exist,
+    "pwg.tags.getList": tags_get_list,
+}
+
+_ID, _PAGE = "int positive notnull", "int positive"
+_TOKEN = Param("pwg_token", optional=False, info="pwg.session.getStatus's pwg_token")
+# What `reflection.getMethodDetails` tells of each served method (login and logout are answered by
+# the endpoint, addSimple by the upload path): the parameters read here, with Piwigo's names.
+SIGNATURES: dict[str, Signature] = {
+    "reflection.getMethodList": Signature("The methods this server answers."),
+    "reflection.getMethodDetails": Signature(
+        "A method's description, parameters and options.", (Param("methodName", optional=False),)
+    ),
+    "pwg.getVersion": Signature("The Piwigo version this server answers as."),
+    "pwg.session.getStatus": Signature(
+        "The current session, and its pwg_token for the methods that change things."
+    ),
+    "pwg.session.login": Signature(
+        "Sign in with the password, or an API key with the 'upload' scope in its place.",
+        (Param("username", optional=False), Param("password", optional=False)),
+        post_only=True,
+    ),
+    "pwg.session.logout": Signature("End the current session."),
+    "pwg.categories.getList": Signature(
+        "The signed-in owner's albums.",
+        (
+            Param("cat_id", type=_PAGE, info="an album, or 0 for all"),
+            Param("recursive", type="bool", default=False),
+            Param("fullname", type="bool", default=False),
+        ),
+    ),
+    "pwg.categories.add": Signature(
+        "Add an album (an existing one of that name is answered instead).",
+        (Param("name", optional=False), Param("comment"), Param("status", info="public, private")),
+        post_only=True,
+        admin_only=True,
+    ),
+    "pwg.categories.getImages": Signature(
+        "The photos of an album, or all of the owner's, a page at a time.",
+        (
+            Param("cat_id", type=_PAGE),
+            Param("per_page", type=_PAGE, default=100),
+            Param("page", type=_PAGE, default=0),
+        ),
+    ),
+    "pwg.images.addSimple": Signature(
+        "Add a photo, sent in the 'image' field of a multipart form; image_id replaces one.",
+        (
+            Param("category", type=_ID),
+            Param("name"),
+            Param("comment"),
+            Param("level", type=_PAGE, default=0),
+            Param("tags", accept_array=True),
+            Param("image_id", type=_ID),
+        ),
+        post_only=True,
+        admin_only=True,
+    ),
+    "pwg.images.setInfo": Signature(
+        "Change a photo's title, description, albums or tags.",
+        (
+            Param("image_id", optional=False, type=_ID),
+            Param("name"),
+            Param("comment"),
+            Param("categories", info="album ids separated by ';'"),
+            Param("tags"),
+            Param("single_value_mode", default="fill_if_empty", info="fill_if_empty, replace"),
+        ),
+        post_only=True,
+        admin_only=True,
+    ),
+    "pwg.images.uploadCompleted": Signature(
+        "Say a set of uploads is done (nothing waits here).",
+        (Param("image_id", accept_array=True), _TOKEN, Param("category_id", type=_ID)),
+        admin_only=True,
+    ),
+    "pwg.images.delete": Signature(
+        "Delete photos of the owner's, with their files, at once.",
+        (Param("image_id", optional=False, accept_array=True), _TOKEN),
+        post_only=True,
+        admin_only=True,
+    ),
+    "pwg.images.exist": Signature(
+        "The owner's image id for each MD5 (or file name) given, null for none.",
+        (Param("md5sum_list", accept_array=True), Param("filename_list", accept_array=True)),
+        admin_only=True,
+    ),
+    "pwg.tags.getList": Signature(
+        "The tags on the owner's photos, with how many photos carry each.",
+        (Param("sort_by_counter", type="bool", default=False),),
+    ),
 }
