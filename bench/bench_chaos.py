@@ -781,6 +781,27 @@ def print_table(results: list[dict[str, Any]]) -> None:
         print(" ".join(cells) + "  " + ("; ".join(r["misses"]) or "ok"))
 
 
+def markdown_table(report: dict[str, Any]) -> str:
+    """The results as the README's table."""
+    head = (
+        "| run | acked | in catalog | aligned | failed (outage) | stuck | lost | dup | orphans | "
+        "multipart left | mirrored | recovery s | misses |"
+    )
+    lines = [head, "|---|" + "---:|" * 11 + "---|"]
+    for r in report["runs"]:
+        if r.get("skipped"):
+            lines.append(f"| {r['run']} | skipped: {r['skipped']} |" + " |" * 11)
+            continue
+        dash = lambda v: "-" if v is None else str(v)  # noqa: E731
+        lines.append(
+            f"| {r['run']} | {r['acknowledged']}/{r['photos']} | {r['in_catalog']} | {r['aligned']} | "
+            f"{r['failed']} ({r['failed_by_outage']}) | {r['stuck']} | {r['lost']} | {r['duplicate_rows']} | "
+            f"{r['orphan_objects']} | {r['leftover_multipart_uploads']} | {dash(r['mirrored'])} | "
+            f"{dash(r['recovery_s'])} | {'; '.join(r['misses']) or 'none'} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help=f"10 photos, runs {', '.join(QUICK_RUNS)}")
@@ -792,7 +813,11 @@ def main(argv: list[str] | None = None) -> int:
         help="where the generated photos are kept between runs",
     )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the stack's folder (logs) after the run")
+    parser.add_argument("--markdown", action="store_true", help="print the table of the --out file and stop")
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown_table(json.loads(args.out.read_text())))
+        return 0
     n = args.n or (10 if args.quick else 300)
     names = args.only.split(",") if args.only else (QUICK_RUNS if args.quick else list(FAULTS))
     unknown = [name for name in names if name not in FAULTS]
