@@ -605,7 +605,12 @@ def run_sync_fault(run: Run) -> None:
     if run.name == "gateway-kill-sync":
         run.stack.gateway.kill()
         run.stack.start_gateway()
-        agent.wait(300)
+        try:
+            agent.wait(300)
+        except subprocess.TimeoutExpired:
+            run.notes.append("the sync agent was still running 300 s after the gateway came back; killed")
+            os.killpg(agent.pid, 9)
+            agent.wait()
     else:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(agent.pid, 9)
@@ -617,7 +622,11 @@ def run_sync_fault(run: Run) -> None:
     passes = []
     for _ in range(5):
         again = sync_agent(run, home, log)
-        again.wait(600)
+        try:
+            again.wait(600)
+        except subprocess.TimeoutExpired:
+            os.killpg(again.pid, 9)
+            again.wait()
         passes.append(again.returncode)
         if again.returncode == 0:
             break
