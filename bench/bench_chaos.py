@@ -208,9 +208,9 @@ class Stack:
         access, secret = f"pt{secrets.token_hex(6)}", secrets.token_urlsafe(24)
         ports = pick_weed_ports()
         self.weed = seaweedfs_server(self.root, ports, access, secret, volume_size_limit_mb=1024)
-        self.weed.start()
         nats_port = free_port()
-        self.nats = nats_server(self.root, nats_port).start()
+        self.nats = nats_server(self.root, nats_port)
+        self.start_all([*self.weed.processes, self.nats])
         self.settings = make_settings(
             GatewaySettings, data_dir=self.root / "data", database_url=f"sqlite:///{self.root / 'catalog.db'}",
             s3=S3Settings(endpoint=f"127.0.0.1:{ports.s3}", access_key=access, secret_key=secret),
@@ -254,10 +254,21 @@ class Stack:
             time.sleep(0.1)
         raise TimeoutError(f"the gateway was not ready within {timeout} s:\n{self.gateway.tail()}")
 
+    @staticmethod
+    def start_all(parts: list[Any]) -> None:
+        """Start processes together (SeaweedFS's volume and filer wait for its master themselves)."""
+        for part in parts:
+            part.spawn()
+        for part in parts:
+            try:
+                part.wait_ready()
+            except Exception:
+                raise RuntimeError(f"{part.name} did not start; last log lines:\n{part.tail()}") from None
+
     def restart_s3(self) -> float:
         from picturetime_common.localservers import wait_for_s3
 
-        self.weed.start()
+        self.start_all(self.weed.processes)
         wait_for_s3(self.s3, timeout=120)
         return time.monotonic()
 
