@@ -752,8 +752,10 @@ def misses(r: dict[str, Any], baseline_s: float = 0.0) -> list[str]:
                   "leftover_multipart_uploads")
         if r[k]
     ]  # fmt: skip
-    if r["recovery_s"] is None or r["recovery_s"] - baseline_s > RECOVERY_TARGET_S:
-        missed.append(f"recovery {r['recovery_s']} s" + (f" (baseline {baseline_s} s)" if baseline_s else ""))
+    if r["recovery_s"] is None:
+        missed.append("never recovered")
+    elif r["recovery_s"] - baseline_s > RECOVERY_TARGET_S:
+        missed.append(f"recovery {r['recovery_s']} s (baseline {baseline_s} s)")
     sync = r.get("sync")
     if sync is not None and (sync["mirrored"] != sync["expected"] or sync["pending_after"]):
         missed.append(f"mirrored {sync['mirrored']} of {sync['expected']}")
@@ -808,6 +810,7 @@ def markdown_table(report: dict[str, Any]) -> str:
         "multipart left | mirrored | recovery s | misses |"
     )
     lines = [head, "|---|" + "---:|" * 11 + "---|"]
+    baseline = next((r["recovery_s"] for r in report["runs"] if r["run"] == "baseline"), None) or 0.0
     for r in report["runs"]:
         if r.get("skipped"):
             lines.append(f"| {r['run']} | skipped: {r['skipped']} |" + " |" * 11)
@@ -817,7 +820,7 @@ def markdown_table(report: dict[str, Any]) -> str:
             f"| {r['run']} | {r['acknowledged']}/{r['photos']} | {r['in_catalog']} | {r['aligned']} | "
             f"{r['failed']} ({r['failed_by_outage']}) | {r['stuck']} | {r['lost']} | {r['duplicate_rows']} | "
             f"{r['orphan_objects']} | {r['leftover_multipart_uploads']} | {dash(r['mirrored'])} | "
-            f"{dash(r['recovery_s'])} | {'; '.join(r['misses']) or 'none'} |"
+            f"{dash(r['recovery_s'])} | {'; '.join(misses(r, baseline)) or 'none'} |"
         )
     return "\n".join(lines)
 
