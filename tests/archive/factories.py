@@ -101,12 +101,14 @@ class Catalog:
         return self._add(ApiKey(user_id=user.id, label="phone", prefix=secret[:10], scopes=scopes,
                                 key_hash=hashlib.sha256(secret.encode()).hexdigest()))  # fmt: skip
 
-    def signed_in(self, user: User, *, expired: bool = False) -> str:
-        """A browser session as the gateway's login makes it: the cookie value is returned."""
+    def signed_in(self, user: User, *, expired: bool = False, key: ApiKey | None = None) -> str:
+        """A browser session as the gateway's login makes it (with `key`: a Piwigo session opened
+        with that key): the cookie value is returned."""
         token = secrets.token_urlsafe(32)
         expires = datetime.now(UTC) + (timedelta(days=-1) if expired else timedelta(days=30))
         self._add(WebSession(token_hash=hashlib.sha256(token.encode()).hexdigest(), user_id=user.id,
-                             csrf_token=secrets.token_urlsafe(16), expires_at=expires))  # fmt: skip
+                             csrf_token=secrets.token_urlsafe(16), expires_at=expires,
+                             api_key_id=key.id if key else None))  # fmt: skip
         return token
 
     def photo(

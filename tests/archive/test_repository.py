@@ -72,8 +72,10 @@ def test_the_signed_in_owner_sees_private_things(archive: TestClient, catalog: C
     assert draft.status_code == 200 and "<em>not yet</em>" in draft.text
     assert hidden.headers["cache-control"] == "private, no-store"
 
-    # Someone else's session, or an expired one, sees what anonymous visitors see.
-    for cookie in (catalog.signed_in(other), catalog.signed_in(owner, expired=True), "forged"):
+    # Someone else's session, an expired one, or one a Piwigo login opened with the owner's upload
+    # key, sees what anonymous visitors see.
+    key_session = catalog.signed_in(owner, key=catalog.api_key(owner))
+    for cookie in (catalog.signed_in(other), catalog.signed_in(owner, expired=True), key_session, "forged"):
         archive.cookies.set(COOKIE, cookie)
         assert archive.get("/albums/hidden").status_code == 404
         assert archive.get(f"/photos/{secret.id.hex}").status_code == 404
@@ -156,6 +158,9 @@ def test_the_archive_role_reads_what_the_site_shows_and_no_secret(
         lookup = "SELECT user_id, name FROM archive_session_user(%s)"
         assert ro.execute(lookup, (digest,)).fetchall() == [(owner.id, "ada")]
         assert ro.execute(lookup, ("0" * 64,)).fetchall() == []  # one session, by its hash, and only that
+        key_token = catalog.signed_in(owner, key=catalog.api_key(owner))  # a Piwigo login with a key
+        key_digest = hashlib.sha256(key_token.encode()).hexdigest()
+        assert ro.execute(lookup, (key_digest,)).fetchall() == []
 
 
 def test_the_grants_follow_later_migrations_and_old_volumes(

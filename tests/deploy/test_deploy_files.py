@@ -286,6 +286,18 @@ def test_only_the_edge_publishes_ports(stack: dict[str, Any]) -> None:
     assert stack["caddy"]["networks"].keys() == {"edge"}
 
 
+def test_the_gateway_trusts_forwarding_headers_from_caddy_alone() -> None:
+    from picturetime_gateway.clients import parse_networks
+
+    config = rendered(DEPLOY / "compose.yaml", ENV_EXAMPLE)
+    services = config["services"]
+    assert not [name for name, svc in services.items() if "FORWARDED_ALLOW_IPS" in svc.get("environment", {})]
+    caddy = services["caddy"]["networks"]["edge"]["ipv4_address"]
+    trusted = services["gateway"]["environment"]["PT_GATEWAY__TRUSTED_PROXIES"]
+    (subnet,) = [c["subnet"] for c in config["networks"]["edge"]["ipam"]["config"]]
+    assert trusted == caddy and parse_networks(trusted)[0].subnet_of(parse_networks(subnet)[0])  # type: ignore[arg-type]
+
+
 def test_aligner_replicas_come_from_the_env() -> None:
     default = rendered(DEPLOY / "compose.yaml", ENV_EXAMPLE)["services"]["aligner"]
     assert default["deploy"]["replicas"] == int(read_env(ENV_EXAMPLE)["PT_ALIGNER_REPLICAS"]) == 2
@@ -501,6 +513,40 @@ def caddy_adapted(tmp_path: Path) -> dict[str, Any]:
     return config
 
 
+def test_the_edge_sets_the_gateways_body_limits(tmp_path: Path) -> None:
+    """Files only on the gateway's upload routes, 1 MiB bodies elsewhere: in Caddy and the Ingress."""
+    from picturetime_gateway.limits import JSON_BODY_BYTES, upload_routes
+    from picturetime_gateway.settings import GatewaySettings
+
+    gateway = upload_routes(GatewaySettings(env="test"))
+    uploads = {path for _, path in gateway}
+    config = json.dumps(caddy_adapted(tmp_path))
+    limits: dict[str, int] = {}
+    for match in re.finditer(
+        r'\{"handle": \[\{"handler": "request_body", "max_size": (\d+)\}\], "match": \[(.*?)\]\}', config
+    ):
+        limits[match.group(2)] = int(match.group(1))
+    small = [size for where, size in limits.items() if '"not"' in where]
+    assert small == [JSON_BODY_BYTES]
+    for (_, path), needed in gateway.items():
+        (size,) = [size for where, size in limits.items() if '"not"' not in where and f'"{path}"' in where]
+        assert size >= needed, path
+    ingresses = {doc["metadata"]["name"]: doc for doc in _ingresses()}
+    annotation = "nginx.ingress.kubernetes.io/proxy-body-size"
+    assert ingresses["picturetime"]["metadata"]["annotations"][annotation] == "1m"
+    exact = {
+        p["path"]: name
+        for name, doc in ingresses.items()
+        for p in doc["spec"]["rules"][0]["http"]["paths"]
+        if name != "picturetime"
+    }
+    assert set(exact) == uploads
+    units = {"m": 1024**2, "g": 1024**3}
+    for (_, path), needed in gateway.items():
+        value = ingresses[exact[path]]["metadata"]["annotations"][annotation]
+        assert int(value[:-1]) * units[value[-1]] >= needed, path
+
+
 def test_caddyfile_adapts_with_caddy(tmp_path: Path) -> None:
     config = caddy_adapted(tmp_path)
     found: dict[str, set[str]] = {}
@@ -582,11 +628,23 @@ def _caddy_sends_to_gateway(path: str) -> bool:
     )
 
 
+def _ingresses() -> list[dict[str, Any]]:
+    """The base's Ingress objects: the main one, then the upload routes' (ingress-uploads.yaml)."""
+    return [
+        doc
+        for name in ("ingress.yaml", "ingress-uploads.yaml")
+        for doc in yaml.safe_load_all((K8S_BASE / name).read_text())
+    ]
+
+
+def _ingress_paths() -> list[dict[str, Any]]:
+    return [p for ingress in _ingresses() for p in ingress["spec"]["rules"][0]["http"]["paths"]]
+
+
 def _ingress_backend(path: str) -> str:
     """The service the Ingress picks: an Exact match, else the longest segment-wise Prefix."""
-    ingress = yaml.safe_load((K8S_BASE / "ingress.yaml").read_text())
     best, backend = -1, ""
-    for rule in ingress["spec"]["rules"][0]["http"]["paths"]:
+    for rule in _ingress_paths():
         name, prefix = rule["backend"]["service"]["name"], rule["path"]
         if rule["pathType"] == "Exact":
             if path == prefix:
@@ -617,10 +675,7 @@ def test_every_gateway_page_and_api_reaches_the_gateway_and_every_site_page_the_
 
 
 def test_ingress_routes_like_the_caddyfile() -> None:
-    ingress = yaml.safe_load((K8S_BASE / "ingress.yaml").read_text())
-    routes = {
-        p["path"]: p["backend"]["service"]["name"] for p in ingress["spec"]["rules"][0]["http"]["paths"]
-    }
+    routes = {p["path"]: p["backend"]["service"]["name"] for p in _ingress_paths()}
     for path in caddy_gateway_paths():
         assert (
             routes.get(path if path.endswith("/") else path.rstrip("*").rstrip("/")) == "picturetime-gateway"
@@ -1112,11 +1167,29 @@ def test_deployments_are_locked_down(overlay: dict[tuple[str, str], dict[str, An
     assert gateway["readinessProbe"]["httpGet"]["path"] == "/readyz"
 
 
+def test_only_the_ingress_controller_names_the_gateways_clients(
+    overlay: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    from picturetime_gateway.clients import parse_networks
+
+    config = overlay[("ConfigMap", "picturetime-config")]["data"]
+    assert "FORWARDED_ALLOW_IPS" not in config
+    assert parse_networks(config["PT_GATEWAY__TRUSTED_PROXIES"])  # addresses, never '*'
+    policy = overlay[("NetworkPolicy", "picturetime-gateway-from-ingress")]["spec"]
+    gateway = overlay[("Deployment", "picturetime-gateway")]["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= gateway.items()
+    assert policy["policyTypes"] == ["Ingress"] and len(policy["ingress"]) == 1
+    (source,) = policy["ingress"][0]["from"]
+    assert source["namespaceSelector"]["matchLabels"] and source["podSelector"]["matchLabels"]
+
+
 def test_ingress_sends_api_and_ws_to_the_gateway(overlay: dict[tuple[str, str], dict[str, Any]]) -> None:
-    ingress = overlay[("Ingress", "picturetime")]
-    rule = ingress["spec"]["rules"][0]
-    assert rule["host"] == ingress["spec"]["tls"][0]["hosts"][0] == "photos.example.org"
-    routes = {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
+    routes = {}
+    for (kind, _), ingress in overlay.items():
+        if kind == "Ingress":
+            rule = ingress["spec"]["rules"][0]
+            assert rule["host"] == ingress["spec"]["tls"][0]["hosts"][0] == "photos.example.org"
+            routes |= {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
     assert routes["/api"] == routes["/ws.php"] == "picturetime-gateway"
     assert routes["/"] == "picturetime-archive"
     services = {name for (kind, name) in overlay if kind == "Service"}

@@ -103,7 +103,8 @@ def call(client: TestClient, method: str, path: str, headers: dict[str, str]) ->
 def assert_refused(response: httpx.Response, status: int, code: str | None = None) -> None:
     assert response.status_code == status, response.text
     body = response.json()
-    assert set(body) == {"error", "detail"} and body["detail"]
+    assert set(body) == {"error", "detail", "request_id"} and body["detail"]
+    assert body["request_id"] == response.headers["x-request-id"]
     if code:
         assert body["error"] == code
 
@@ -122,7 +123,7 @@ def test_public_routes_are_exactly_the_expected_ones() -> None:
     # A new public route must be added here on purpose, with the reason.
     assert public == {
         ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/login"), ("POST", "/login"), ("GET", "/gateway/static"),
-        ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"),
+        ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/assets"), ("GET", "/docs/assets/redoc.js"), ("GET", "/redoc"),
         # Piwigo's web service: each method checks its own session cookie (tests/gateway/piwigo).
         ("GET", "/ws.php"), ("POST", "/ws.php"),
     }  # fmt: skip

@@ -103,6 +103,32 @@ def test_set_password_replaces_it(cli, catalog_url: str, tmp_path: Path) -> None
     assert cli("set-password", "nobody", "--password-file", str(good))[0] == 1
 
 
+def stored_hash(catalog_url: str, name: str) -> str | None:
+    async def read() -> str | None:
+        engine = make_engine(catalog_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                user = await repository.user_by_name(session, name)
+                return user.password_hash if user else None
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+def test_create_user_prints_a_password_that_signs_in(cli, catalog_url: str) -> None:  # type: ignore[no-untyped-def]
+    """The README's first-account path: the password printed once is the account's password."""
+    code, out, _ = cli("create-user", "ana", "--admin")
+    line = next(line for line in out.splitlines() if line.startswith("password: "))
+    password = line.removeprefix("password: ").split()[0]
+    assert code == 0 and len(password) >= 16
+    password_hash = stored_hash(catalog_url, "ana")
+    assert password_hash and verify_password(password_hash, password)
+
+    code, out, _ = cli("create-user", "cam", "--no-password")
+    assert code == 0 and "password" not in out and stored_hash(catalog_url, "cam") is None
+
+
 def test_one_shot_commands_print_only_their_own_words(catalog_url: str, tmp_path: Path) -> None:
     """The console script in a fresh process: no library INFO logging in a command's output."""
     env = {**os.environ, "PT_DATABASE_URL": catalog_url, "PT_DATA_DIR": str(tmp_path / "data")}

@@ -112,6 +112,8 @@ def test_align_only_writes_frames_and_alignments_and_video(photo_tree: Path, tmp
     only = backfill("--video-only", "--frames", out, "--video", again)
     assert only.returncode == 0, only.stdout + only.stderr
     assert frames_in(again) == len(EXPECTED)
+    said = only.stdout + only.stderr
+    assert f"video: {len(EXPECTED)} frames played at 24 fps" in said, said
 
 
 def test_with_originals_and_video_through_the_gateway(

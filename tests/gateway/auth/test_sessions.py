@@ -74,10 +74,10 @@ def test_repeated_failures_are_rate_limited_with_retry_after(
     gateway: TestClient, gateway_settings: GatewaySettings
 ) -> None:
     account = create_account(gateway_settings, password=PASSWORD)
-    statuses = [sign_in(gateway, account.name, f"guess {n}").status_code for n in range(5)]
-    assert statuses == [401] * 5
-    limited = sign_in(gateway, account.name)  # even the right password waits now
-    assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
+    statuses = [sign_in(gateway, account.name, f"guess {n}").status_code for n in range(3)]
+    assert statuses == [401] * 3
+    limited = sign_in(gateway, account.name)  # even the right password waits now, from this client
+    assert limited.status_code == 429 and 0 < int(limited.headers["retry-after"]) <= 6
 
 
 def test_cookie_authenticated_uploads_need_the_csrf_header(

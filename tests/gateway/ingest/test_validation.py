@@ -77,7 +77,7 @@ def test_each_bad_input_gets_a_clear_4xx_and_leaves_no_object_row_or_event(
     }  # fmt: skip
     assert not wrong, wrong
     for status, answer in answers.values():
-        assert 400 <= status < 500 and set(answer) == {"error", "detail"}
+        assert 400 <= status < 500 and set(answer) == {"error", "detail", "request_id"}
         assert len(answer["detail"]) > 10 and answer["detail"][0].isalpha()
     assert stream_events(gateway_settings.nats) == []
 

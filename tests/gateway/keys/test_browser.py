@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from picturetime_gateway.settings import GatewaySettings
 from tests.gateway.auth.signin import PASSWORD
 from tests.gateway.live import live_gateway
+from tests.support.browser import watch_console
 from tests.support.stack import Account, create_account
 
 pytestmark = pytest.mark.browser
@@ -64,6 +65,7 @@ def test_a_key_is_made_shown_once_and_revoked(
     with live_gateway(gateway_settings) as url:
         context = browser.new_context(viewport={"width": 1280, "height": 860})
         context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
+        problems = watch_console(context)
         page = context.new_page()
         sign_in(page, url, admin.name)
 
@@ -102,3 +104,4 @@ def test_a_key_is_made_shown_once_and_revoked(
             page.set_viewport_size({"width": width, "height": height})
             screenshot(page, f"admin-{name}")
         context.close()
+        assert not problems, problems

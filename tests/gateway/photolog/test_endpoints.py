@@ -64,7 +64,7 @@ def test_photolog_refuses_missing_wrong_and_unscoped_secrets_before_storing(
     assert (refused.status_code, refused.json()["error"]) == (403, "missing_scope")
     body, headers = form(account, b"not an image")
     bad = gateway.post("/photos/", content=body, headers=headers)
-    assert bad.status_code == 415 and set(bad.json()) == {"error", "detail"}
+    assert bad.status_code == 415 and set(bad.json()) == {"error", "detail", "request_id"}
     assert holdings(gateway_settings) == before
 
 

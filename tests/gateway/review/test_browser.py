@@ -20,6 +20,7 @@ from picturetime_aligner import AlignmentSettings
 from picturetime_common.localservers import free_port
 from picturetime_gateway.settings import GatewaySettings
 from tests.gateway.auth.signin import PASSWORD
+from tests.support.browser import watch_console
 from tests.support.bus import eventually
 from tests.support.faces import face_photo
 from tests.support.stack import (
@@ -123,6 +124,7 @@ def test_the_owner_clicks_both_eyes_and_the_frame_is_replaced(
     assert first["confidence"] < 0.99
 
     context = browser.new_context(viewport=dict(zip(("width", "height"), WIDTHS["desktop"], strict=True)))
+    problems = watch_console(context)
     page = context.new_page()
     page.goto(f"{url}/admin/review")
     expect(page).to_have_url(f"{url}/login?next=/admin/review")
@@ -178,6 +180,7 @@ def test_the_owner_clicks_both_eyes_and_the_frame_is_replaced(
     frame = state["frame"]
     assert state["status"] == "aligned" and frame["sha256"] != first["sha256"]
     assert frame["quality"]["manual"] is True and frame["confidence"] == 1.0
+    assert not problems, problems
     matrix = np.array(frame["matrix"])
     targets = np.array(AlignmentSettings().target_eyes())
     landed = shot.eyes @ matrix[:, :2].T + matrix[:, 2]

@@ -14,6 +14,7 @@ from picturetime_gateway.settings import GatewaySettings
 from tests.gateway.auth.signin import PASSWORD
 from tests.gateway.ingest.corpus import dng
 from tests.gateway.uploads.support import holdings, served
+from tests.support.browser import watch_console
 from tests.support.images import jpeg, png
 from tests.support.stack import create_account
 
@@ -65,6 +66,8 @@ def test_upload_page_uploads_many_files_with_progress_answers_and_retry(
     with served(gateway_settings) as port, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         page = browser.new_page(viewport=viewport, is_mobile=viewport["width"] < 500)
+        # the refused files' answers (409, 415) are expected; nothing else may reach the console
+        problems = watch_console(page, allow=("status of 409", "status of 415", "status of 422"))
         base = f"http://127.0.0.1:{port}"
         page.goto(f"{base}/upload")
         expect(page).to_have_url(f"{base}/login?next=/upload")
@@ -76,9 +79,18 @@ def test_upload_page_uploads_many_files_with_progress_answers_and_retry(
             "document.documentElement.scrollWidth <= window.innerWidth"
         )  # no sideways scroll
         shot(page, tmp_path, f"upload-empty-{viewport['width']}")
+        expect(page.get_by_text("up to 200 MiB each")).to_be_visible()  # the README's figure
+        # With "No album" the new album's fields are not there to type into.
+        expect(page.locator("#new-album-name")).to_be_hidden()
+        expect(page.locator("#new-album-visibility")).to_be_hidden()
 
         page.select_option("#kind", "portfolio")
         page.select_option("#album", "__new__")
+        expect(page.locator("#new-album-name")).to_be_visible()
+        # A new album with no name: files are not taken (rather than uploaded without an album).
+        drop_files(page, {"early.jpg": photo})
+        assert page.locator("#list li").count() == 0
+        assert page.evaluate("document.getElementById('album-name').validationMessage")
         page.fill("#album-name", "Phone album")
         page.select_option("#album-visibility", "public")
         page.fill("#tags", "test, browser")
@@ -99,14 +111,21 @@ def test_upload_page_uploads_many_files_with_progress_answers_and_retry(
         expect(rows["again-copy.jpg"]).to_have_class("duplicate")
         expect(rows["notes.jpg"]).to_have_class("rejected")
         expect(rows["notes.jpg"].locator(".status")).to_contain_text("Rejected:")
+        expect(rows["notes.jpg"].locator(".size")).to_have_text("18 B")
+        expect(rows["notes.jpg"].locator("button.retry")).to_have_count(
+            0
+        )  # not a photo: retrying cannot help
+        # The overall bar is a bar on a phone too, not a dash beside the counts.
+        assert page.locator("#overall").bounding_box()["width"] >= 180  # type: ignore[index]
         assert rows["big.jpg"].locator("progress").get_attribute("value") == "100"
         # retry the RAW now that its photo is there
         rows["DSC_5.dng"].locator("button.retry").click()
         expect(rows["DSC_5.dng"]).to_have_class("uploaded")
         expect(rows["DSC_5.dng"].locator(".status")).to_contain_text("kept beside DSC_5.jpg")
-        expect(page.locator("#retry-all")).to_be_visible()  # notes.jpg still failed
+        expect(page.locator("#retry-all")).to_be_hidden()  # only notes.jpg is left, and it cannot pass
         shot(page, tmp_path, f"upload-retried-{viewport['width']}")
         browser.close()
+    assert not problems, problems
     held = holdings(gateway_settings)
     assert held.photos == 3 and held.albums == 1 and held.album_links == 3 and held.tag_links == 6
     assert len(held.objects) == 4 and not any(k.startswith("incoming/") for k in held.objects)
@@ -125,6 +144,7 @@ def test_a_photo_without_an_exif_date_is_dated_by_its_file_in_the_browsers_zone(
     with served(gateway_settings) as port, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         page = browser.new_page(timezone_id="Asia/Tokyo")
+        problems = watch_console(page)
         base = f"http://127.0.0.1:{port}"
         page.goto(f"{base}/login?next=/upload")
         page.fill('input[name="username"]', account.name)
@@ -134,6 +154,7 @@ def test_a_photo_without_an_exif_date_is_dated_by_its_file_in_the_browsers_zone(
         page.set_input_files("#files", [str(screenshot), str(dated)])
         expect(page.locator("#overall-text")).to_contain_text("2 of 2 done", timeout=30_000)
         browser.close()
+        assert not problems, problems
         taken = {
             path.name: httpx.post(
                 f"{base}/api/v1/photos", files={"file": (path.name, path.read_bytes())},

@@ -20,7 +20,7 @@ from picturetime_archive import feeds, media, pages
 from picturetime_archive.cache import TTLCache
 from picturetime_archive.events import CatalogEvents
 from picturetime_archive.formatting import plural
-from picturetime_archive.headers import SecurityHeaders
+from picturetime_archive.headers import SECURITY_HEADERS, SecurityHeaders
 from picturetime_archive.pagecache import AnonymousPageCache
 from picturetime_archive.renditions import Limits, Renditions, Signer
 from picturetime_archive.repository import ANONYMOUS
@@ -76,7 +76,9 @@ def create_app(settings: ArchiveSettings | None = None) -> FastAPI:
     app.state.site = site
     app.state.pages_cache = pages_cache
     app.add_middleware(AnonymousPageCache, cache=pages_cache, cookie=SESSION_COOKIE)
-    app.add_middleware(SecurityHeaders)  # added last: outermost, so cached pages get them too
+    app.add_middleware(
+        SecurityHeaders, headers=SECURITY_HEADERS
+    )  # added last: outermost, so cached pages get them too
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(media.router)

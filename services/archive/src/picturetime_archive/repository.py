@@ -195,7 +195,11 @@ async def viewer_for_token(session: AsyncSession, token: str) -> Viewer:
         query = (
             select(User.id, User.name)
             .join(WebSession, WebSession.user_id == User.id)
-            .where(WebSession.token_hash == digest, WebSession.expires_at > utcnow())
+            .where(
+                WebSession.token_hash == digest,
+                WebSession.expires_at > utcnow(),
+                WebSession.api_key_id.is_(None),  # a key's Piwigo session is nobody's browser
+            )
         )
         row = (await session.execute(query)).first()
     return Viewer(row[0], row[1]) if row else ANONYMOUS

@@ -40,12 +40,14 @@ class Access(StrEnum):
 
 # (method, path) pairs anyone may call.
 PUBLIC: frozenset[tuple[str, str]] = frozenset(
-    {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/login"), ("POST", "/login")}
-)
+    {
+        ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/login"), ("POST", "/login"),
+        # The API's documentation pages (apidocs.py).
+        ("GET", "/docs"), ("GET", "/redoc"), ("GET", "/docs/assets/redoc.js"),
+    }
+)  # fmt: skip
 # Framework routes (API docs) and mounts (static files), all public.
-PUBLIC_FRAMEWORK_PATHS = frozenset(
-    {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/gateway/static"}
-)
+PUBLIC_FRAMEWORK_PATHS = frozenset({"/openapi.json", "/docs/assets", "/gateway/static"})
 
 
 def declares(access: Access) -> Callable[[F], F]:

@@ -17,21 +17,23 @@ from minio import Minio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.concurrency import run_in_threadpool
-from starlette.types import Scope
 
 from picturetime_common.db import make_engine, make_sessionmaker, run_migrations
 from picturetime_common.objectstore import ObjectStore
 from picturetime_common.s3 import abort_abandoned_uploads, ensure_buckets
+from picturetime_common.webheaders import SecurityHeaders
+from picturetime_gateway import accesslog, apidocs
 from picturetime_gateway.admin.endpoints import router as admin_router
 from picturetime_gateway.auth.endpoints import router as auth_router
-from picturetime_gateway.auth.service import delete_expired_sessions
+from picturetime_gateway.auth.service import delete_expired_sessions, delete_old_failures
 from picturetime_gateway.backfill.endpoints import router as backfill_router
 from picturetime_gateway.bus import GatewayBus
+from picturetime_gateway.clients import ClientAddressMiddleware
 from picturetime_gateway.deps import LoginRequired
-from picturetime_gateway.errors import install_error_handlers
+from picturetime_gateway.errors import ErrorBoundary, install_error_handlers
 from picturetime_gateway.keys.endpoints import pages as keys_pages_router
 from picturetime_gateway.keys.endpoints import router as keys_router
-from picturetime_gateway.limits import BodyLimitMiddleware
+from picturetime_gateway.limits import BodyLimitMiddleware, body_limit
 from picturetime_gateway.outbox.service import prune_published
 from picturetime_gateway.photolog.endpoints import router as photolog_router
 from picturetime_gateway.photos.endpoints import router as photos_router
@@ -42,10 +44,9 @@ from picturetime_gateway.settings import GatewaySettings
 from picturetime_gateway.sync.endpoints import router as sync_router
 from picturetime_gateway.timelapse.endpoints import router as timelapse_router
 from picturetime_gateway.uploads.endpoints import router as uploads_router
-from picturetime_gateway.web import STATIC_DIR, STATIC_URL
+from picturetime_gateway.web import STATIC_DIR, STATIC_URL, gateway_headers
 
 log = logging.getLogger(__name__)
-MULTIPART_OVERHEAD = 1024 * 1024
 SWEEP_EVERY = timedelta(hours=6)
 
 
@@ -64,16 +65,22 @@ async def sweep_abandoned_uploads(s3: Minio, settings: GatewaySettings) -> None:
 
 async def prune_catalog(sessionmaker: async_sessionmaker[AsyncSession], settings: GatewaySettings) -> None:
     """Delete the rows nothing needs any more: outbox events published longer ago than the
-    retention, and expired browser sessions."""
+    retention, expired browser sessions and failed sign-ins no limit looks at."""
     try:
         events = await prune_published(sessionmaker, timedelta(days=settings.gateway.outbox_retention_days))
         async with sessionmaker() as session, session.begin():
             sessions = await delete_expired_sessions(session)
+            failures = await delete_old_failures(session)
     except Exception:
         log.warning("gateway.catalog.prune_failed", exc_info=True)
         return
-    if events or sessions:
-        log.info("gateway.catalog.pruned outbox_events=%d sessions=%d", events, sessions)
+    if events or sessions or failures:
+        log.info(
+            "gateway.catalog.pruned outbox_events=%d sessions=%d sign_in_failures=%d",
+            events,
+            sessions,
+            failures,
+        )
 
 
 async def housekeeping(
@@ -116,14 +123,27 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await gateway_bus.close()
             await engine.dispose()
 
+    accesslog.install()
     app = FastAPI(
         title="Picture Time gateway",
         version="0.1.0",
         description="Accounts, API keys, uploads, the catalog and the sync API of Picture Time.",
         lifespan=lifespan,
+        docs_url=None,  # apidocs: served from the gateway, with no inline script
+        redoc_url=None,
     )
+    apidocs.install(app)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit_for=lambda scope: body_limit(settings, scope))
+    app.add_middleware(ErrorBoundary)  # its request id is on every answer, errors included
+    # Every part of the app (the sign-in limits above all, the error log) sees the real client.
+    app.add_middleware(
+        ClientAddressMiddleware,
+        trusted=settings.gateway.trusted_networks,
+        header=settings.gateway.forwarded_header,
+    )
+    headers, docs_headers = gateway_headers(settings.s3)
+    app.add_middleware(SecurityHeaders, headers=headers, by_path=docs_headers)  # outermost: on everything
     for router in (uploads_router, photos_router, sync_router, timelapse_router, auth_router):
         app.include_router(router)
     app.include_router(keys_router)
@@ -168,15 +188,3 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
 
     return app
-
-
-def body_limit(settings: GatewaySettings, scope: Scope) -> int | None:
-    path, method = scope.get("path", ""), scope.get("method", "")
-    if method == "POST" and path == "/api/v1/photos":
-        # A photo and its RAW may come in one request; each file is held to the limit by itself.
-        return 2 * settings.gateway.max_upload_bytes + MULTIPART_OVERHEAD
-    if method == "POST" and path == "/photos/":
-        return settings.gateway.max_upload_bytes + MULTIPART_OVERHEAD
-    if method == "PUT" and path == "/api/v1/timelapse":
-        return settings.gateway.max_timelapse_bytes
-    return None

@@ -7,12 +7,14 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import secrets
 import sys
 import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +32,9 @@ from picturetime_gateway.auth.service import (
 )
 from picturetime_gateway.settings import GatewaySettings
 
+if TYPE_CHECKING:
+    import uvicorn
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="picturetime-gateway", description="Picture Time gateway")
@@ -44,7 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     user = commands.add_parser("create-user", help="create an account")
     user.add_argument("name")
     user.add_argument("--admin", action="store_true", help="give the account the admin role")
-    user.add_argument("--password-file", type=Path, help="read the password from this file (first line)")
+    given = user.add_mutually_exclusive_group()
+    given.add_argument("--password-file", type=Path, help="read the password from this file (first line)")
+    given.add_argument(
+        "--no-password", action="store_true", help="no password: the account signs in with API keys only"
+    )
 
     key = commands.add_parser("create-api-key", help="issue an API key; the key is the last line printed")
     key.add_argument("--user", required=True, help="the account that owns the key")
@@ -106,8 +115,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"catalog is at the newest schema: {_redacted(settings.catalog_url)}")
             return 0
         if args.command == "create-user":
-            first = _read_password(args.password_file) if args.password_file else None
-            return asyncio.run(_create_user(settings, args.name, "admin" if args.admin else "member", first))
+            role = "admin" if args.admin else "member"
+            if args.password_file:
+                return asyncio.run(
+                    _create_user(settings, args.name, role, _read_password(args.password_file))
+                )
+            return asyncio.run(_create_user(settings, args.name, role, None, generate=not args.no_password))
         if args.command == "create-api-key":
             return asyncio.run(_create_key(settings, args.user, args.name, args.scopes))
         if args.command == "list-api-keys":
@@ -144,11 +157,23 @@ def _tune_malloc(arenas: int = 2) -> None:
         libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
 
 
+def server_config(settings: GatewaySettings, host: str, port: int, **options: Any) -> uvicorn.Config:
+    """uvicorn as the gateway runs under it. uvicorn's own proxy headers are off (whatever
+    FORWARDED_ALLOW_IPS says): the app trusts only `PT_GATEWAY__TRUSTED_PROXIES` to name the client."""
+    import uvicorn
+
+    from picturetime_gateway.app import create_app
+
+    options = {"log_level": settings.log_level.lower(), **options}
+    return uvicorn.Config(
+        create_app(settings), host=host, port=port, proxy_headers=False, forwarded_allow_ips="", **options
+    )
+
+
 def _serve(settings: GatewaySettings, host: str | None, port: int | None) -> int:
     import uvicorn
 
     from picturetime_common.localservers import PortInUseError, require_free
-    from picturetime_gateway.app import create_app
 
     host = host or settings.gateway.host
     port = port or settings.gateway.port
@@ -158,7 +183,7 @@ def _serve(settings: GatewaySettings, host: str | None, port: int | None) -> int
         print(f"error: {exc}", file=sys.stderr)
         return 1
     _tune_malloc()
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    uvicorn.Server(server_config(settings, host, port)).run()
     return 0
 
 
@@ -258,10 +283,16 @@ async def _set_password(settings: GatewaySettings, name: str, password: str) -> 
     return 0
 
 
-async def _create_user(settings: GatewaySettings, name: str, role: str, password: str | None) -> int:
+async def _create_user(
+    settings: GatewaySettings, name: str, role: str, password: str | None, *, generate: bool = False
+) -> int:
+    if generate:
+        password = secrets.token_urlsafe(12)  # 16 characters, 96 bits
     async with _catalog(settings) as session:
         user = await create_user(session, name, role=role, password=password)
     print(f"created {role} {user.name!r}")
+    if generate:
+        print(f"password: {password}   (shown once; sign in at /login, change it with set-password)")
     print(f"next: picturetime-gateway create-api-key --user {user.name} --name phone --scopes upload,sync")
     return 0
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
 
 from picturetime_common.settings import CommonSettings
+from picturetime_gateway.clients import LOOPBACK, Network, parse_networks
 
 
 class GatewayOptions(BaseModel):
@@ -25,6 +28,21 @@ class GatewayOptions(BaseModel):
     # so the table holds days of events, not years; an unpublished one is never deleted. At least
     # two days: the review queue reads the realignments asked for in the last two.
     outbox_retention_days: float = Field(default=30, ge=2)
+    # The reverse proxies whose forwarding header names the client (comma-separated addresses or
+    # networks): Caddy, the ingress controller. Anyone else's header is ignored.
+    trusted_proxies: str = LOOPBACK
+    # The header those proxies write: X-Forwarded-For (Caddy, ingress-nginx) or RFC 7239 Forwarded.
+    forwarded_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_proxies(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
 
 class GatewaySettings(CommonSettings):

@@ -279,7 +279,11 @@ class Tag(Base):
 
 
 class WebSession(Base):
-    """A browser login: the cookie carries a random token, the row keeps only its hash."""
+    """A login: the cookie carries a random token, the row keeps only its hash.
+
+    `api_key_id` set: a Piwigo session opened with an API key in place of the password. It carries
+    that key's scopes only, serves only Piwigo's `ws.php`, never a web page, the JSON API or the
+    archive, and ends with the key."""
 
     __tablename__ = "web_sessions"
 
@@ -290,8 +294,12 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
     user_agent: Mapped[str] = mapped_column(String(255), default="")
+    api_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), index=True, default=None
+    )
 
     user: Mapped[User] = relationship(lazy="joined")
+    api_key: Mapped[ApiKey | None] = relationship(lazy="joined")
 
 
 class LoginAttempt(Base):

@@ -40,6 +40,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT u.id, u.name FROM public.users u JOIN public.web_sessions s ON s.user_id = u.id
     WHERE s.token_hash = archive_session_user.token_hash AND s.expires_at > now()
+      AND s.api_key_id IS NULL  -- a session opened with an API key (Piwigo) is nobody's browser
 $$
 """
 

@@ -203,8 +203,8 @@ def encode_video(frames_dir: Path, video: Path, fps: float, console: Console) ->
     opts = TimelapseOptions(settings=EncodeSettings(fps=fps), poster=False, contact_sheet=False)
     report = build_timelapse(frames, video, opts, keep_segments=False)
     console.print(
-        f"video: {report.frames} frames, {report.duration:.1f} s -> {report.path} "
-        f"(encoded at {report.fps_speed:.0f} frames/s)"
+        f"video: {report.frames} frames played at {fps:g} fps, {report.duration:.1f} s long -> {report.path} "
+        f"(encoding took {report.elapsed:.1f} s, {report.fps_speed:.0f} frames a second)"
     )
     if report.skipped:
         console.print(

@@ -77,23 +77,33 @@ async def delete_expired_web_sessions(session: AsyncSession) -> int:
 
 # -- failed sign-ins -------------------------------------------------------------------------
 async def failures_since(
-    session: AsyncSession, *, user_name: str | None = None, client: str | None = None, since: datetime
-) -> tuple[int, datetime | None]:
-    """How many failed sign-ins for a user name (or from a client) since then, and the oldest one."""
-    column, value = (
-        (LoginAttempt.user_name, user_name) if user_name is not None else (LoginAttempt.client, client)
-    )
-    count, oldest = (
+    session: AsyncSession, *, since: datetime, user_name: str | None = None, client: str | None = None
+) -> tuple[int, datetime | None, datetime | None]:
+    """How many failed sign-ins since then for a user name from a client (or from the client under
+    any name), with the oldest and the latest one."""
+    conditions = [LoginAttempt.at > since]
+    if user_name is not None:
+        conditions.append(LoginAttempt.user_name == user_name)
+    if client is not None:
+        conditions.append(LoginAttempt.client == client)
+    count, oldest, latest = (
         await session.execute(
-            select(func.count(), func.min(LoginAttempt.at)).where(column == value, LoginAttempt.at > since)
+            select(func.count(), func.min(LoginAttempt.at), func.max(LoginAttempt.at)).where(*conditions)
         )
     ).one()
-    return int(count), oldest
+    return int(count), oldest, latest
 
 
 def add_failure(session: AsyncSession, user_name: str, client: str) -> None:
     session.add(LoginAttempt(user_name=user_name, client=client))
 
 
-async def clear_failures(session: AsyncSession, user_name: str) -> None:
-    await session.execute(delete(LoginAttempt).where(LoginAttempt.user_name == user_name))
+async def clear_failures(session: AsyncSession, user_name: str, client: str) -> None:
+    await session.execute(
+        delete(LoginAttempt).where(LoginAttempt.user_name == user_name, LoginAttempt.client == client)
+    )
+
+
+async def delete_failures_before(session: AsyncSession, before: datetime) -> int:
+    result = await session.execute(delete(LoginAttempt).where(LoginAttempt.at <= before))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ import logging
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
@@ -41,9 +41,14 @@ MAX_PASSWORD_LENGTH = 1024
 MAX_LABEL_LENGTH = 100
 LOGIN_CSRF_COOKIE = "pt_login_csrf"
 SESSION_LIFETIME = timedelta(days=30)
-# Sign-in rate limits, over a sliding window.
+# Sign-in limits. Per (user, client): a few free failures, then a delay that doubles with each
+# further one, up to MAX_DELAY; so guessing from one client slows to a crawl, while the owner on
+# another client is never locked out. Per client (any names): MAX_FAILURES_PER_CLIENT a window.
+FREE_FAILURES = 3
+FIRST_DELAY = timedelta(seconds=5)
+MAX_DELAY = timedelta(minutes=15)
+FAILURE_MEMORY = timedelta(days=1)  # failures older than this are forgotten (and deleted)
 FAILURE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_USER = 5
 MAX_FAILURES_PER_CLIENT = 20
 _hasher = PasswordHasher()
 
@@ -162,10 +167,15 @@ def revoke_api_key(key: ApiKey) -> ApiKey:
     return key
 
 
+def key_is_live(key: ApiKey) -> bool:
+    """Not revoked: a key, and every session opened with it, works until then."""
+    return key.revoked_at is None
+
+
 async def authenticate_key(session: AsyncSession, secret: str) -> ApiKey | None:
     """The live key for a bearer token; records its last use (at most once a minute)."""
     key = await repository.api_key_by_hash(session, hash_api_key(secret))
-    if key is None or key.revoked_at is not None:
+    if key is None or not key_is_live(key):
         return None
     now = utcnow()
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
@@ -193,21 +203,46 @@ class NewSession:
     row: WebSession
 
 
-async def start_session(session: AsyncSession, user: User, user_agent: str) -> NewSession:
+async def start_session(
+    session: AsyncSession, user: User, user_agent: str, key: ApiKey | None = None
+) -> NewSession:
+    """A browser session for a password sign-in; with `key`, a Piwigo session bound to that key."""
     token = secrets.token_urlsafe(32)
     row = WebSession(
         token_hash=token_hash(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32),
         expires_at=utcnow() + SESSION_LIFETIME, user_agent=user_agent[:255],
+        api_key_id=key.id if key is not None else None,
     )  # fmt: skip
     await repository.add(session, row)
+    if key is not None:
+        set_committed_value(row, "api_key", key)
     return NewSession(token, row)
 
 
 async def find_session(session: AsyncSession, token: str) -> WebSession | None:
+    """The live browser session a `pt_session` cookie names: one opened with a password.
+
+    A session opened with an API key (Piwigo's login) is not one: it never opens a page."""
+    row = await find_piwigo_session(session, token)
+    return row if row is not None and row.api_key_id is None else None
+
+
+async def find_piwigo_session(session: AsyncSession, token: str) -> WebSession | None:
+    """The live session a Piwigo `pwg_id` cookie names: a browser session, or one opened with a
+    key that is still live (revoking the key ends it)."""
     row = await repository.web_session_by_hash(session, token_hash(token))
     if row is None or row.expires_at <= utcnow():
         return None
+    if row.api_key_id is not None and (row.api_key is None or not key_is_live(row.api_key)):
+        return None
     return row
+
+
+def session_scopes(row: WebSession) -> frozenset[str]:
+    """What a session may do: its key's scopes, or its user's role's."""
+    if row.api_key_id is not None:
+        return row.api_key.scope_set if row.api_key is not None else frozenset()
+    return ROLE_SCOPES[row.user.role]
 
 
 async def end_session(session: AsyncSession, token: str) -> None:
@@ -254,25 +289,46 @@ async def sign_in(
     good = (
         user is not None and user.password_hash is not None and verify_password(user.password_hash, password)
     )
+    key = None
     if key_stands_in and user is not None and not good and password.startswith(KEY_PREFIX):
         key = await authenticate_key(session, password)
         good = key is not None and key.user_id == user.id and has_upload_scope(key)
     if user is None or not good:
         repository.add_failure(session, name[:64], client[:64])
         return SignIn()
-    await repository.clear_failures(session, user.name)
-    return SignIn(started=await start_session(session, user, user_agent))
+    await repository.clear_failures(session, user.name, client[:64])
+    # A key opens a session bound to it (its scopes, its life), never a browser session.
+    return SignIn(started=await start_session(session, user, user_agent, key))
+
+
+def delay_after(failures: int) -> timedelta:
+    """How long to wait after the latest of this many failures for one user from one client."""
+    if failures < FREE_FAILURES:
+        return timedelta(0)
+    return min(MAX_DELAY, FIRST_DELAY * 2 ** min(failures - FREE_FAILURES, 20))
 
 
 async def retry_after(session: AsyncSession, user_name: str, client: str) -> int | None:
-    """Seconds until another attempt is allowed, or None when one is allowed now."""
-    since = utcnow() - FAILURE_WINDOW
+    """Seconds until another attempt is allowed from this client, or None when one is allowed now."""
+    now = utcnow()
+    user_name, client = user_name[:64], client[:64]
     waits = []
-    for count, oldest, limit in (
-        (*await repository.failures_since(session, user_name=user_name, since=since), MAX_FAILURES_PER_USER),
-        (*await repository.failures_since(session, client=client, since=since), MAX_FAILURES_PER_CLIENT),
-    ):
-        if count >= limit and oldest is not None:
-            oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=utcnow().tzinfo)
-            waits.append(max(1, int((oldest + FAILURE_WINDOW - utcnow()).total_seconds()) + 1))
-    return max(waits) if waits else None
+    count, _, latest = await repository.failures_since(
+        session, user_name=user_name, client=client, since=now - FAILURE_MEMORY
+    )
+    if latest is not None and (delay := delay_after(count)):
+        waits.append(_aware(latest) + delay - now)
+    count, oldest, _ = await repository.failures_since(session, client=client, since=now - FAILURE_WINDOW)
+    if count >= MAX_FAILURES_PER_CLIENT and oldest is not None:
+        waits.append(_aware(oldest) + FAILURE_WINDOW - now)
+    wait = max(waits, default=timedelta(0))
+    return max(1, int(wait.total_seconds()) + 1) if wait > timedelta(0) else None
+
+
+async def delete_old_failures(session: AsyncSession) -> int:
+    """Forget the failed sign-ins no limit looks at any more; how many went."""
+    return await repository.delete_failures_before(session, utcnow() - FAILURE_MEMORY)
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)

@@ -7,6 +7,10 @@ marker — and renders bit errors inside the entropy-coded data as garbage pixel
 So the gateway checks exactly that: every segment walked, every scan's data skipped with a C-speed
 search for the next marker, an end-of-image marker required; and the tables are proved by
 decoding the headers with the first part of the scan data (`decode_prefix`).
+
+What follows the end-of-image marker is read too. Phones write trailers there — MPF second images
+(another JPEG), Google Motion Photo videos (an MP4), Samsung's SEFH/SEFT maker data — and those
+pass; markup or script there (a JPEG that is also an HTML page) is refused (`TrailerCheck`).
 """
 
 from __future__ import annotations
@@ -26,10 +30,57 @@ _END_OF_SCAN = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _STANDALONE = {0x01, *range(0xD0, 0xD8)}
 _SOF = {*range(0xC0, 0xD0)} - {0xC4, 0xC8, 0xCC}  # frame headers (not DHT, JPG, DAC)
 SOS, EOI = 0xDA, 0xD9
+# An HTML tag (or PHP's opening). A hit counts as markup when the bytes on either side of it are
+# text; the long, unambiguous tags count anywhere (even in binary data, 7 bytes do not match by
+# chance).
+# Every pattern starts with "<", which keeps the search at about 3 ms per MiB.
+_MARKUP = re.compile(
+    rb"<(?:script|iframe|object|embed|!doctype|html|head|body|svg|img|image|a|meta|link|style|form"
+    rb"|base|math|video|audio|source|input|button|details|marquee|frameset|frame|\?php|!--)[\s/>]",
+    re.IGNORECASE,
+)
+_ANYWHERE = re.compile(rb"<(?:script|iframe|object|embed|!doctype|frameset)[\s/>]", re.IGNORECASE)
+_TEXT = frozenset(b"\t\n\r" + bytes(range(0x20, 0x7F)))
+_CONTEXT = 64  # bytes each side of a hit that decide whether it sits in text
+_CARRY = 256  # trailer bytes kept between blocks, so a tag split across two is still found
 
 
 def _corrupt(why: str) -> RejectedUpload:
     return RejectedUpload("corrupt_image", f"the JPEG is damaged: {why}", 422)
+
+
+def _markup(where: int) -> RejectedUpload:
+    return RejectedUpload(
+        "markup_in_image",
+        f"the JPEG carries markup or script after its end-of-image marker (at byte {where}); "
+        "save the photo again from an image editor",
+        422,
+    )
+
+
+class TrailerCheck:
+    """The bytes after a JPEG's end-of-image marker, fed as they come: binary trailers (a second
+    JPEG, an MP4, maker data) pass; markup or script in them is an error."""
+
+    def __init__(self, start: int) -> None:
+        self.carry = b""
+        self.pos = start  # absolute offset of the carry's first byte
+
+    def feed(self, block: bytes) -> None:
+        data = self.carry + block
+        for hit in _MARKUP.finditer(data):
+            if _ANYWHERE.match(data, hit.start()) or _is_text(data, hit.start(), hit.end()):
+                raise _markup(self.pos + hit.start())
+        keep = min(len(data), _CARRY)
+        self.pos += len(data) - keep
+        self.carry = data[len(data) - keep :]
+
+
+def _is_text(data: bytes, start: int, end: int) -> bool:
+    """Is the hit at data[start:end] next to text (at least 80% printable on one side)?"""
+    sides = [data[max(0, start - _CONTEXT) : start], data[end : end + _CONTEXT]]
+    sides = [side for side in sides if side]
+    return not sides or any(sum(byte in _TEXT for byte in side) >= 0.8 * len(side) for side in sides)
 
 
 class JpegScanner:
@@ -47,13 +98,20 @@ class JpegScanner:
         self.frame = False
         self.first_scan = 0  # offset of the first scan's entropy-coded data
         self.error: RejectedUpload | None = None
+        self.trailer: TrailerCheck | None = None  # once the end-of-image marker is passed
 
     @property
     def finished(self) -> bool:
-        return self.state in ("done", "error")
+        return self.state == "error"
 
     def feed(self, block: bytes) -> None:
         if self.finished or not block:
+            return
+        if self.trailer is not None:
+            try:
+                self.trailer.feed(block)
+            except RejectedUpload as exc:
+                self.error, self.state = exc, "error"
             return
         data = self.tail + block if self.tail else block
         base, i, n = self.pos, 0, len(data)
@@ -89,7 +147,9 @@ class JpegScanner:
                     if marker == EOI:
                         if not self.first_scan:
                             raise _corrupt("it holds no image data")
-                        self.state = "done"
+                        self.state, self.tail = "done", b""
+                        self.trailer = TrailerCheck(base + j + 1)
+                        self.trailer.feed(data[j + 1 :])
                         return
                     if marker in _STANDALONE:
                         i = j + 1
@@ -133,7 +193,8 @@ class JpegScanner:
 
 
 def check_jpeg_structure(fp: IO[bytes]) -> int:
-    """Walk a JPEG from SOI to EOI; raise RejectedUpload if anything is missing or cut off.
+    """Walk a JPEG from SOI to EOI, and its trailer; raise RejectedUpload if anything is missing or
+    cut off, or the trailer holds markup.
 
     Returns the offset where the first scan's entropy-coded data begins.
     """

@@ -108,7 +108,9 @@ async def ingest(request: Request, upload: Upload, door: Door) -> Ingested:
         if sink is not None:
             await sink.abort()
         await discard(upload.store, files)
-        if isinstance(exc, GatewayError) and exc.status != 413:
+        # A refused photo's body is read to its end so the client sees the answer; an anonymous
+        # or oversized one is not (its connection closes after the answer).
+        if isinstance(exc, GatewayError) and exc.status not in (401, 413):
             await drain(request)
         raise
     await discard(upload.store, files, keep=upload.kept)

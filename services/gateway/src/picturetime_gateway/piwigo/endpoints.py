@@ -23,7 +23,7 @@ from starlette.requests import ClientDisconnect
 from picturetime_common.db.models import WebSession
 from picturetime_gateway.access import Access, declares
 from picturetime_gateway.aftercommit import roll_back
-from picturetime_gateway.auth.service import find_session
+from picturetime_gateway.auth.service import find_piwigo_session
 from picturetime_gateway.deps import SessionDep, SettingsDep, StoreDep
 from picturetime_gateway.errors import GatewayError
 from picturetime_gateway.piwigo import service
@@ -45,9 +45,10 @@ def fail(exc: GatewayError) -> JSONResponse:
 
 @declares(Access.PUBLIC)
 async def piwigo_session(request: Request, session: SessionDep) -> WebSession | None:
-    """Public by route: each method authenticates by the `pwg_id` cookie that login sets."""
+    """Public by route: each method authenticates by the `pwg_id` cookie that login sets (a
+    password's browser session, or a session bound to the API key that opened it)."""
     token = request.cookies.get(COOKIE)
-    return await find_session(session, token) if token else None
+    return await find_piwigo_session(session, token) if token else None
 
 
 async def _read_form(request: Request) -> dict[str, str]:
@@ -79,6 +80,14 @@ async def ws(
             params.update(await _read_form(request))
         method = params.get("method", "")
         if method == "pwg.session.login":
+            if request.method != "POST" or "password" in request.query_params:
+                # A password in a URL ends up in logs, histories and proxies: only in a POST body.
+                raise PiwigoFail(
+                    405,
+                    "pwg.session.login takes its username and password in a POST body",
+                    405,
+                    {"Allow": "POST"},
+                )
             return await login(call)
         if method == "pwg.session.logout":
             return await logout(call)

@@ -83,10 +83,18 @@ class Call:
             raise PiwigoFail(ERR_INVALID_PARAM, f"Invalid parameter {name}") from None
 
     @property
-    def user(self) -> User:
+    def uploading_session(self) -> WebSession:
+        """The caller's session, if it allows uploading (a key's: by the key's scopes): every
+        method but the status and the version needs one."""
         if self.web_session is None:
             raise PiwigoFail(ERR_ACCESS_DENIED, "Access denied")
-        return self.web_session.user
+        if not {"upload", "admin"} & auth.session_scopes(self.web_session):
+            raise PiwigoFail(ERR_ACCESS_DENIED, "Access denied: this session lacks the 'upload' scope", 403)
+        return self.web_session
+
+    @property
+    def user(self) -> User:
+        return self.uploading_session.user
 
     @property
     def client(self) -> str:
@@ -111,8 +119,10 @@ async def get_status(call: Call) -> dict[str, Any]:
     if call.web_session is None:
         return {"username": "guest", "status": "guest", "charset": "utf-8", "version": VERSION}
     user = call.web_session.user
+    # A session opened with an API key is never the webmaster's, whatever the account's role.
+    webmaster = user.is_admin and call.web_session.api_key_id is None
     return {
-        "username": user.name, "status": "webmaster" if user.is_admin else "admin", "theme": "modus",
+        "username": user.name, "status": "webmaster" if webmaster else "admin", "theme": "modus",
         "language": "en_GB", "pwg_token": call.web_session.csrf_token, "charset": "utf-8",
         "current_datetime": f"{utcnow():%Y-%m-%d %H:%M:%S}", "version": VERSION, "available_sizes": [],
         "upload_file_types": ",".join(sorted(ACCEPTED_EXTENSIONS)), "upload_form_chunk_size": 500,
@@ -188,9 +198,7 @@ async def set_info(call: Call) -> None:
 
 
 async def upload_completed(call: Call) -> None:
-    user_session = call.web_session
-    if user_session is None:
-        raise PiwigoFail(ERR_ACCESS_DENIED, "Access denied")
+    user_session = call.uploading_session
     if call.param("pwg_token") != user_session.csrf_token:
         raise PiwigoFail(403, "Invalid security token", 403)
 

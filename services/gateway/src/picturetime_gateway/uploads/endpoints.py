@@ -12,7 +12,7 @@ from picturetime_gateway.ingest.errors import UPLOAD_ERRORS
 from picturetime_gateway.ingest.service import ACCEPTED_EXTENSIONS
 from picturetime_gateway.uploads import service
 from picturetime_gateway.uploads.schemas import AlbumOut, UploadOut
-from picturetime_gateway.web import render
+from picturetime_gateway.web import render, size_text
 
 router = APIRouter(tags=["uploads"])
 FORM_FIELDS = {
@@ -90,4 +90,5 @@ async def upload_page(
     return render(
         request, "upload.html", albums=[album for album, _ in owned], accept=accept,
         max_upload_bytes=settings.gateway.max_upload_bytes,
+        max_upload_text=size_text(settings.gateway.max_upload_bytes),
     )  # fmt: skip

@@ -5,6 +5,7 @@
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const form = document.getElementById("upload-form");
   const maxBytes = Number(form.dataset.maxBytes);
+  form.addEventListener("submit", (event) => event.preventDefault()); // the files go one by one
   const drop = document.getElementById("drop");
   const input = document.getElementById("files");
   const list = document.getElementById("list");
@@ -37,8 +38,9 @@
   }
   drop.addEventListener("drop", (e) => add(e.dataTransfer.files));
   retryAll.addEventListener("click", () => {
-    for (const item of items) if (item.state === "failed" || item.state === "rejected") retry(item);
+    for (const item of items) if (item.retryable) retry(item);
   });
+  form.addEventListener("submit", (e) => e.preventDefault());
 
   function options() {
     const chosen = album.value === "__new__" ? document.getElementById("album-name").value.trim() : album.value;
@@ -50,22 +52,34 @@
     };
   }
 
-  function megabytes(n) { return n < 1e6 ? `${Math.max(1, Math.round(n / 1e3))} kB` : `${(n / 1e6).toFixed(1)} MB`; }
+  // Sizes as a file manager shows them: 20 B, 340 kB, 3.2 MB.
+  function size(n) {
+    if (n < 1000) return `${n} B`;
+    return n < 1e6 ? `${Math.round(n / 1e3)} kB` : `${(n / 1e6).toFixed(1)} MB`;
+  }
 
   function add(files) {
     // Photos first, RAW files last, so a RAW finds the photo it belongs to.
     const sorted = [...files].sort((a, b) => Number(RAW.test(a.name)) - Number(RAW.test(b.name)));
     const chosen = options();
+    if (album.value === "__new__" && !chosen.album) {
+      // A new album needs its name: say so rather than upload without one.
+      const name = document.getElementById("album-name");
+      name.setCustomValidity("Name the new album, or choose \u201cNo album\u201d.");
+      name.reportValidity();
+      name.addEventListener("input", () => name.setCustomValidity(""), { once: true });
+      return;
+    }
     for (const file of sorted) {
       const li = document.createElement("li");
       li.innerHTML = '<span class="name"></span><span class="size"></span><progress max="100" value="0"></progress>' +
         '<span class="status">Waiting…</span>';
       li.querySelector(".name").textContent = file.name;
-      li.querySelector(".size").textContent = megabytes(file.size);
+      li.querySelector(".size").textContent = size(file.size);
       list.appendChild(li);
       const item = { file, li, options: chosen, state: "waiting", loaded: 0 };
       items.push(item);
-      if (file.size > maxBytes) finish(item, "rejected", `Too large: the limit is ${megabytes(maxBytes)}.`);
+      if (file.size > maxBytes) finish(item, "rejected", `Too large: the limit is ${form.dataset.maxText}.`);
     }
     summary.hidden = false;
     update();
@@ -131,14 +145,16 @@
         } else if (xhr.status === 200) {
           finish(item, "duplicate", "Already uploaded: kept the existing photo.");
         } else if (xhr.status >= 400 && xhr.status < 500 && answer.detail) {
-          finish(item, "rejected", `Rejected: ${answer.detail}`);
+          // 409: it may pass later (a RAW before its photo); 408 and 429: try again later.
+          const later = [408, 409, 429].includes(xhr.status);
+          finish(item, "rejected", `Rejected: ${answer.detail}`, later);
         } else {
-          finish(item, "failed", `Failed (${xhr.status || "network"}): ${answer.detail || "try again"}`);
+          finish(item, "failed", `Failed (${xhr.status || "network"}): ${answer.detail || "try again"}`, true);
         }
         resolve();
       });
       for (const type of ["error", "abort", "timeout"]) {
-        xhr.addEventListener(type, () => { finish(item, "failed", "Failed: the connection broke. Retry?"); resolve(); });
+        xhr.addEventListener(type, () => { finish(item, "failed", "Failed: the connection broke. Retry?", true); resolve(); });
       }
       xhr.send(body);
     });
@@ -146,15 +162,17 @@
 
   function setStatus(item, text) { item.li.querySelector(".status").textContent = text; }
 
-  function finish(item, state, text) {
+  // A retryable end offers Retry; a refusal of the file itself (not a photo, too large) does not.
+  function finish(item, state, text, retryable = false) {
     item.state = state;
+    item.retryable = retryable;
     item.li.className = state;
     item.loaded = item.file.size;
     item.li.querySelector("progress").value = 100;
     setStatus(item, text);
     const old = item.li.querySelector(".retry");
     if (old) old.remove();
-    if (state === "failed" || state === "rejected") {
+    if (retryable) {
       const button = document.createElement("button");
       button.type = "button";
       button.className = "small retry";
@@ -167,6 +185,7 @@
 
   function retry(item) {
     item.state = "waiting";
+    item.retryable = false;
     item.loaded = 0;
     item.li.className = "";
     item.li.querySelector("progress").value = 0;
@@ -189,6 +208,6 @@
       if (count(state)) parts.push(`${count(state)} ${count(state) === 1 ? one : many}`);
     }
     overallText.textContent = parts.join(" · ");
-    retryAll.hidden = !(count("failed") + count("rejected"));
+    retryAll.hidden = !items.some((item) => item.retryable);
   }
 })();
