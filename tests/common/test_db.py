@@ -156,3 +156,52 @@ def test_stored_piwigo_ids_keep_the_old_derived_ids_and_part_photos_that_shared_
     assert ids[first] == 0xABD  # the next free one
     assert ids[other] == 0x12345678
     assert ids[of_b] == 0xABC  # unique per owner: another account's photo keeps its own
+
+
+_KILLED_MID_UPLOAD = """
+import asyncio, sys
+from picturetime_common.db import make_engine, make_sessionmaker
+from picturetime_common.db.models import OutboxEvent, Photo
+from picturetime_common.enums import PhotoKind
+
+async def main(url, owner_id):
+    session = make_sessionmaker(make_engine(url))()
+    await session.get(Photo, __import__("uuid").uuid4())  # a read first, as an upload's plan does
+    photo = Photo(owner_id=owner_id, piwigo_id=7, sha256="ab" * 32, bucket="originals", key="k",
+                  content_type="image/jpeg", size=1, kind=PhotoKind.DAILY, taken_at=__import__("picturetime_common.db.models").db.models.utcnow())
+    async with session.begin_nested():  # as ingest.record does: the same bytes may race in
+        session.add(photo)
+        await session.flush()
+    print("row written", flush=True)  # the gateway is killed here, before its event is staged
+    await asyncio.sleep(60)
+    session.add(OutboxEvent(event_id="e", subject="pt.photo.uploaded", payload="{}"))
+    await session.commit()
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+def test_a_kill_between_a_photo_and_its_event_commits_neither(catalog_url: str) -> None:
+    """The photo row written in a savepoint and its outbox event commit together, or not at all."""
+    import signal
+    import subprocess
+    import sys
+
+    run_migrations(catalog_url)
+    catalog = Catalog(catalog_url)
+    owner = catalog.user("killed")
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_MID_UPLOAD, catalog_url, str(owner.id)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "row written"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+
+    async def rows(session: AsyncSession) -> int:
+        return len((await session.scalars(select(Photo))).all())
+
+    assert catalog.run(rows) == 0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from picturetime_common.localservers import wait_for_s3
 from picturetime_common.objectstore import PART_SIZE, ObjectStore
 from picturetime_common.s3 import EPHEMERAL, MIRRORED, ensure_buckets
 from picturetime_common.settings import CommonSettings
@@ -91,3 +92,66 @@ def test_copies_carry_exactly_their_tags_and_tags_merge_or_go(store: tuple[Objec
     asyncio.run(objects.remove(bucket, "source"))
     assert not asyncio.run(objects.exists(bucket, "source")) and asyncio.run(objects.exists(bucket, "copy"))
     asyncio.run(objects.remove_quietly("no-such-bucket-here", "x"))  # a clean-up never raises
+
+
+def test_a_stream_up_to_a_part_goes_in_one_put_and_a_longer_one_in_parts(
+    store: tuple[ObjectStore, str],
+) -> None:
+    """A 1.6 MB photo streamed in blocks is one PUT (its ETag is its MD5), never a multipart upload."""
+    objects, bucket = store
+    small, big = os.urandom(1_600_000), os.urandom(PART_SIZE + 1)
+
+    async def blocks(data: bytes) -> AsyncIterator[bytes]:
+        for at in range(0, len(data), 1024 * 1024):
+            yield data[at : at + 1024 * 1024]
+
+    async def go() -> None:
+        await objects.put(bucket, "small.jpg", blocks(small), content_type="image/jpeg")
+        await objects.put(bucket, "big.jpg", blocks(big), content_type="image/jpeg")
+
+    asyncio.run(go())
+    assert objects.client.stat_object(bucket, "small.jpg").etag == hashlib.md5(small).hexdigest()
+    assert "-" in (objects.client.stat_object(bucket, "big.jpg").etag or "")  # parts
+    assert read(objects, bucket, "small.jpg") == small and read(objects, bucket, "big.jpg") == big
+
+
+def test_an_abort_that_fails_during_an_s3_outage_is_retried_after_it(
+    store: tuple[ObjectStore, str], s3_server: S3Server
+) -> None:
+    objects, bucket = store
+    other = objects.client._create_multipart_upload(bucket, "other.jpg", {})  # another request's, live
+
+    def uploads() -> list[str]:
+        return sorted(u.object_name for u in objects.client._list_multipart_uploads(bucket).uploads)
+
+    async def go() -> None:
+        give_up = asyncio.Event()
+
+        async def blocks() -> AsyncIterator[bytes]:
+            yield os.urandom(PART_SIZE + 1)  # the first part goes up
+            await give_up.wait()
+            raise OSError("the client went away")
+
+        put = asyncio.ensure_future(objects.put(bucket, "cut.jpg", blocks(), content_type="image/jpeg"))
+        for _ in range(100):
+            if "cut.jpg" in await asyncio.to_thread(uploads):
+                break
+            await asyncio.sleep(0.1)
+        s3_server.server.filer.kill()  # the S3 API goes down
+        give_up.set()
+        with pytest.raises(Exception, match="DELETE"):
+            await put  # obstore's abort could not reach S3
+        assert [u.key for u in objects.unfinished] == ["cut.jpg"]
+        assert await objects.retry_aborts() == 0 and len(objects.unfinished) == 1  # still down
+        s3_server.server.filer.start()
+        await asyncio.to_thread(wait_for_s3, objects.client)
+        assert await objects.retry_aborts() == 1 and objects.unfinished == []
+
+    try:
+        asyncio.run(go())
+    finally:
+        if not s3_server.server.filer.running:
+            s3_server.server.filer.start()
+            wait_for_s3(objects.client)
+    assert uploads() == ["other.jpg"]  # another's live upload is left alone
+    objects.client._abort_multipart_upload(bucket, "other.jpg", other)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import os
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -99,3 +100,17 @@ def test_abandoned_multipart_uploads_are_aborted_and_recent_ones_kept(
     assert pending() == []
     assert not any(object_exists(client, bucket, key) for key in keys)
     assert abort_abandoned_uploads(client, bucket, older_than=timedelta(0)) == []  # nothing left
+
+
+def test_the_sweep_leaves_a_live_upload_younger_than_its_bound(s3_server: S3Server, tmp_path: Path) -> None:
+    """Another replica's upload still under way is younger than the bound: only the older one goes."""
+    settings = _settings(s3_server, tmp_path)
+    client = s3_server.client()
+    ensure_buckets(client, settings)
+    bucket = settings.buckets.originals
+    client._create_multipart_upload(bucket, "abandoned.jpg", {})
+    time.sleep(3.5)
+    live = client._create_multipart_upload(bucket, "live.jpg", {})
+    assert abort_abandoned_uploads(client, bucket, older_than=timedelta(seconds=3)) == ["abandoned.jpg"]
+    assert [u.object_name for u in client._list_multipart_uploads(bucket).uploads] == ["live.jpg"]
+    client._abort_multipart_upload(bucket, "live.jpg", live)

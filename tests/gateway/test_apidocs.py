@@ -7,10 +7,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Route, expect, sync_playwright
 
 from picturetime_gateway.settings import GatewaySettings
 from tests.gateway.live import live_gateway
+from tests.support.browser import watch_console
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
@@ -36,7 +37,7 @@ def test_the_api_docs_render_from_the_gateway_alone(
     with live_gateway(gateway_settings) as url:
         page = browser.new_page()
         elsewhere: list[str] = []
-        problems: list[str] = []
+        problems = watch_console(page)
 
         def offline(route: Route) -> None:
             # The machine is offline for this page: anything not asked of the gateway fails.
@@ -46,13 +47,7 @@ def test_the_api_docs_render_from_the_gateway_alone(
                 elsewhere.append(route.request.url)
                 route.abort()
 
-        def console(message: ConsoleMessage) -> None:
-            if message.type == "error":
-                problems.append(message.text)
-
         page.route("**/*", offline)
-        page.on("console", console)
-        page.on("pageerror", lambda error: problems.append(str(error)))
         response = page.goto(url + path)
         assert response is not None and response.ok
         assert "script-src 'self'" in response.headers["content-security-policy"]

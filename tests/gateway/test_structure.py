@@ -18,7 +18,18 @@ PACKAGE = Path(picturetime_gateway.__file__).parent
 SHAPE = {"__init__", "endpoints", "consumer", "service", "repository", "schemas", "errors"}
 # Domains whose work has steps of their own: a module per step.
 STEPS = {
-    "ingest": {"multipart", "plan", "sink", "inspect", "record", "request", "formats", "jpeg", "metadata"},
+    "ingest": {
+        "multipart",
+        "plan",
+        "sink",
+        "inspect",
+        "record",
+        "request",
+        "formats",
+        "jpeg",
+        "metadata",
+        "reconcile",
+    },
     "backup": {"catalog", "manifest", "objects"},
 }
 PUBLIC = {"service", "schemas", "errors"}  # what a domain shows the others

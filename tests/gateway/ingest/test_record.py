@@ -3,19 +3,22 @@ portfolio photos."""
 
 from __future__ import annotations
 
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
+import pytest
 from fastapi.testclient import TestClient
 
 from picturetime_common.events import PhotoUploaded
 from picturetime_common.s3 import make_client
 from picturetime_gateway.app import create_app
 from picturetime_gateway.settings import GatewaySettings
-from tests.gateway.ingest.corpus import camera_jpeg
-from tests.gateway.uploads.support import auth, holdings, photo_row
+from tests.gateway.ingest.corpus import camera_jpeg, dng
+from tests.gateway.uploads.support import auth, holdings, multipart, photo_row
 from tests.support.bus import eventually, stream_events
 from tests.support.images import jpeg
-from tests.support.stack import Account
+from tests.support.stack import Account, create_account
 
 
 def test_camera_metadata_is_summarised_and_gps_kept_private(
@@ -146,3 +149,48 @@ def test_daily_originals_are_ephemeral_and_announced_portfolio_ones_are_kept(
     assert sorted(tags.values(), key=len) == [{}, {"ephemeral": "true"}]
     events = eventually(lambda: stream_events(gateway_settings.nats, "pt.photo.uploaded"))
     assert [e.photo_id for e in events if isinstance(e, PhotoUploaded)] == [daily["id"]]
+
+
+def test_concurrent_uploads_on_the_embedded_sqlite_catalog_each_commit_with_their_event(
+    gateway_settings: GatewaySettings,
+) -> None:
+    """SQLite serialises the writers: every photo lands, each with its event, none stuck pending."""
+    settings = gateway_settings.model_copy(
+        update={"database_url": f"sqlite:///{gateway_settings.data_dir / 'catalog.db'}"}
+    )
+    with TestClient(create_app(settings)) as gateway:
+        account = create_account(settings)
+
+        def upload(seed: int) -> int:
+            data = jpeg(seed=300 + seed)
+            headers = {**auth(account), "X-Content-SHA256": hashlib.sha256(data).hexdigest()}
+            return gateway.post(
+                "/api/v1/photos", files={"file": ("s.jpg", data)}, headers=headers
+            ).status_code
+
+        with ThreadPoolExecutor(4) as pool:
+            statuses = list(pool.map(upload, [1, 2, 3, 4, 5, 6, 1, 2]))
+    assert sorted(statuses) == [200, 200, 201, 201, 201, 201, 201, 201]
+    held = holdings(settings)
+    assert (held.photos, held.events, len(held.objects)) == (6, 6, 6)
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_a_request_refused_after_its_photo_row_was_written_commits_neither_row_nor_event(
+    gateway_settings: GatewaySettings, database: str
+) -> None:
+    """The photo row is written (in a savepoint) before the RAW beside it is refused: the refusal
+    rolls back the row with its event, on SQLite too (where the savepoint's release once committed it)."""
+    settings = gateway_settings
+    if database == "sqlite":
+        url = f"sqlite:///{gateway_settings.data_dir / 'catalog.db'}"
+        settings = gateway_settings.model_copy(update={"database_url": url})
+    with TestClient(create_app(settings)) as gateway:
+        account = create_account(settings)
+        body, content_type = multipart([("file", jpeg(seed=91), b"a.jpg"), ("raw", dng(seed=91), b"b.dng")])
+        response = gateway.post(
+            "/api/v1/photos", content=body, headers={**auth(account), "Content-Type": content_type}
+        )
+        assert (response.status_code, response.json()["error"]) == (409, "no_matching_photo")
+    held = holdings(settings)
+    assert (held.photos, held.events, held.objects) == (0, 0, frozenset())

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterable, Iterator
+from collections import Counter
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -20,6 +23,7 @@ from minio.commonconfig import REPLACE, ComposeSource, CopySource
 from obstore.store import S3Store
 
 from picturetime_common.s3 import (
+    abort_uploads_of,
     add_tags,
     drop_tags,
     make_client,
@@ -31,12 +35,51 @@ from picturetime_common.settings import S3Settings
 
 log = logging.getLogger(__name__)
 
-PART_SIZE = 5 * 1024 * 1024  # multipart part size (the S3 minimum); smaller files go in one PUT
+PART_SIZE = 5 * 1024 * 1024  # multipart part size (the S3 minimum); a file up to it goes in one PUT
 PARALLEL_PARTS = 2
 MAX_COPY = 5 * 1024**3  # a single S3 CopyObject; larger objects are composed from part copies
 READ_CHUNK = 256 * 1024
 
+MAX_UNFINISHED = 10_000  # failed puts remembered for `retry_aborts` (a process that never calls it)
+ABORT_SLACK = timedelta(seconds=5)  # for the clocks of the gateway and the S3 server
+
 Source = bytes | memoryview | Path | BinaryIO | AsyncIterable[bytes]
+
+
+@dataclass(frozen=True)
+class UnfinishedUpload:
+    """A put that failed: its multipart upload, if S3 still holds one, is to be aborted."""
+
+    bucket: str
+    key: str
+    began: datetime
+    ended: datetime
+
+
+async def _read_ahead(source: AsyncIterable[bytes], size: int) -> tuple[bytes, AsyncIterator[bytes] | None]:
+    """More than `size` bytes of a stream and the rest of it; or all of it and None."""
+    blocks = aiter(source)
+    head = bytearray()
+    while len(head) <= size:
+        try:
+            head += await anext(blocks)
+        except StopAsyncIteration:
+            return bytes(head), None
+    return bytes(head), blocks
+
+
+def _may_go_multipart(source: Source) -> bool:
+    if isinstance(source, bytes | memoryview):
+        return memoryview(source).nbytes > PART_SIZE
+    if isinstance(source, Path):
+        return source.stat().st_size > PART_SIZE
+    return True
+
+
+async def _chain(head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield head
+    async for block in rest:
+        yield block
 
 
 class ObjectStore:
@@ -47,6 +90,8 @@ class ObjectStore:
         self.settings = settings
         self.client = client or make_client(settings)
         self._stores: dict[str, S3Store] = {}
+        self.unfinished: list[UnfinishedUpload] = []
+        self._live: Counter[tuple[str, str]] = Counter()  # the puts under way, by bucket and key
 
     def data(self, bucket: str) -> S3Store:
         """The (shared, thread-safe) obstore client of one bucket."""
@@ -72,12 +117,58 @@ class ObjectStore:
     async def put(
         self, bucket: str, key: str, source: Source, *, content_type: str, tags: dict[str, str] | None = None
     ) -> None:
-        """Store bytes, a file or a stream of blocks: one PUT under PART_SIZE, else a multipart upload
-        of PARALLEL_PARTS parts at a time. A stream that raises aborts the upload: no parts remain."""
-        await obstore.put_async(
-            self.data(bucket), key, source, attributes={"Content-Type": content_type}, tags=tags or None,
-            chunk_size=PART_SIZE, max_concurrency=PARALLEL_PARTS,
-        )  # fmt: skip
+        """Store bytes, a file or a stream of blocks: one PUT up to PART_SIZE, else a multipart upload
+        of PARALLEL_PARTS parts at a time. A stream that raises aborts the upload: no parts remain;
+        an abort that fails (S3 unreachable) is remembered and retried by `retry_aborts`."""
+        began = datetime.now(UTC)
+        self._live[(bucket, key)] += 1
+        try:
+            await self._put(bucket, key, source, content_type, tags, began)
+        finally:
+            self._live[(bucket, key)] -= 1
+            if not self._live[(bucket, key)]:
+                del self._live[(bucket, key)]
+
+    async def _put(
+        self, bucket: str, key: str, source: Source, content_type: str, tags: dict[str, str] | None,
+        began: datetime,
+    ) -> None:  # fmt: skip
+        if isinstance(source, AsyncIterable):
+            # A stream's length is unknown: read up to a part ahead, so a small file is one PUT.
+            head, rest = await _read_ahead(source, PART_SIZE)
+            source = head if rest is None else _chain(head, rest)
+        multipart = _may_go_multipart(source)
+        try:
+            await obstore.put_async(
+                self.data(bucket), key, source, attributes={"Content-Type": content_type}, tags=tags or None,
+                chunk_size=PART_SIZE, max_concurrency=PARALLEL_PARTS,
+            )  # fmt: skip
+        except BaseException:
+            if multipart and len(self.unfinished) < MAX_UNFINISHED:  # beyond: the age sweep's
+                self.unfinished.append(UnfinishedUpload(bucket, key, began, datetime.now(UTC)))
+            raise
+
+    async def retry_aborts(self, slack: timedelta = ABORT_SLACK) -> int:
+        """Abort what failed puts may have left (their own abort can fail while S3 is down): the
+        multipart uploads for their key begun while they ran (give or take `slack`, for the
+        clocks) and while no other put to the key runs here; the others stay for the next call.
+        How many were aborted."""
+        batch, self.unfinished = self.unfinished, []
+        aborted = 0
+        for upload in batch:
+            if (upload.bucket, upload.key) in self._live:
+                # A retry of the same file is uploading to this key now: wait until it is done.
+                self.unfinished.append(upload)
+                continue
+            try:
+                aborted += await asyncio.to_thread(
+                    abort_uploads_of, self.client, upload.bucket, upload.key, upload.began - slack,
+                    upload.ended + slack,
+                )  # fmt: skip
+            except Exception as exc:
+                log.info("objectstore.abort_retry_failed key=%s error=%r", upload.key, exc)
+                self.unfinished.append(upload)
+        return aborted
 
     def read(self, bucket: str, key: str, chunk: int = READ_CHUNK) -> Iterator[bytes]:
         """An object's bytes, block by block (blocking: iterate it in a worker thread)."""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from minio import Minio
@@ -15,7 +16,7 @@ from picturetime_common.object_keys import INCOMING_PREFIX
 from picturetime_common.settings import BucketNames, CommonSettings, S3Settings
 
 __all__ = [
-    "EPHEMERAL", "GONE", "INCOMING_PREFIX", "MIRRORED", "abort_abandoned_uploads", "add_tags", "drop_tags",
+    "EPHEMERAL", "GONE", "INCOMING_PREFIX", "MIRRORED", "abort_abandoned_uploads", "abort_uploads_of", "add_tags", "drop_tags",
     "ensure_buckets", "lifecycle_rules", "make_client", "object_exists", "object_tags", "rule_matches",
     "set_tags",
 ]  # fmt: skip
@@ -107,17 +108,37 @@ def abort_abandoned_uploads(client: Minio, bucket: str, older_than: timedelta) -
 
     A process killed in the middle of an upload leaves its parts in the bucket, unseen and never
     expiring (an AbortIncompleteMultipartUpload lifecycle rule is not honoured by every S3 server).
-    The MinIO SDK lists and aborts them only through its internal methods.
+    A younger upload may be another process's, still live: it is left alone.
     """
     cutoff = datetime.now(UTC) - older_than
+    return [key for key in _abort_uploads(client, bucket, "", lambda key, began: began < cutoff)]
+
+
+def abort_uploads_of(
+    client: Minio, bucket: str, key: str, begun_after: datetime, begun_before: datetime
+) -> int:
+    """Abort the multipart uploads for exactly `key` begun within a window; how many."""
+    return len(
+        _abort_uploads(
+            client, bucket, key, lambda name, began: name == key and begun_after <= began <= begun_before
+        )
+    )
+
+
+def _abort_uploads(
+    client: Minio, bucket: str, prefix: str, chosen: Callable[[str, datetime], bool]
+) -> list[str]:
+    # The MinIO SDK lists and aborts multipart uploads only through its internal methods.
     aborted: list[str] = []
     key_marker: str | None = None
     upload_marker: str | None = None
     while True:
-        page = client._list_multipart_uploads(bucket, key_marker=key_marker, upload_id_marker=upload_marker)
+        page = client._list_multipart_uploads(
+            bucket, key_marker=key_marker, upload_id_marker=upload_marker, prefix=prefix or None
+        )
         for upload in page.uploads:  # the SDK gives aware UTC times
-            stale = upload.initiated_time is None or upload.initiated_time < cutoff
-            if stale and upload.upload_id is not None:
+            began = upload.initiated_time or datetime.min.replace(tzinfo=UTC)
+            if upload.upload_id is not None and chosen(upload.object_name, began):
                 client._abort_multipart_upload(bucket, upload.object_name, upload.upload_id)
                 aborted.append(upload.object_name)
         if not page.is_truncated or not (page.next_key_marker or page.next_upload_id_marker):

@@ -31,6 +31,7 @@ from picturetime_gateway.bus import GatewayBus
 from picturetime_gateway.clients import ClientAddressMiddleware
 from picturetime_gateway.deps import LoginRequired
 from picturetime_gateway.errors import ErrorBoundary, install_error_handlers
+from picturetime_gateway.ingest.service import run_reconciler
 from picturetime_gateway.keys.endpoints import pages as keys_pages_router
 from picturetime_gateway.keys.endpoints import router as keys_router
 from picturetime_gateway.limits import BodyLimitMiddleware, body_limit
@@ -47,7 +48,13 @@ from picturetime_gateway.uploads.endpoints import router as uploads_router
 from picturetime_gateway.web import STATIC_DIR, STATIC_URL, gateway_headers
 
 log = logging.getLogger(__name__)
-SWEEP_EVERY = timedelta(hours=6)
+ABORT_RETRY_EVERY = 30.0  # seconds between retries of the aborts a failed upload could not make
+PRUNE_EVERY = timedelta(hours=6)
+
+
+def sweep_every(settings: GatewaySettings) -> float:
+    """Seconds between sweeps of abandoned uploads: a fraction of the bound, at most ten minutes."""
+    return min(600.0, max(ABORT_RETRY_EVERY, settings.gateway.abandoned_upload_hours * 3600 / 4))
 
 
 async def sweep_abandoned_uploads(s3: Minio, settings: GatewaySettings) -> None:
@@ -61,6 +68,14 @@ async def sweep_abandoned_uploads(s3: Minio, settings: GatewaySettings) -> None:
             continue
         if aborted:
             log.info("gateway.uploads.abandoned_aborted bucket=%s count=%d", bucket, len(aborted))
+
+
+async def retry_aborts(store: ObjectStore) -> None:
+    """Abort the multipart uploads that failed uploads could not abort themselves (S3 was down)."""
+    if store.unfinished:
+        aborted = await store.retry_aborts()
+        if aborted:
+            log.info("gateway.uploads.unfinished_aborted count=%d", aborted)
 
 
 async def prune_catalog(sessionmaker: async_sessionmaker[AsyncSession], settings: GatewaySettings) -> None:
@@ -84,13 +99,21 @@ async def prune_catalog(sessionmaker: async_sessionmaker[AsyncSession], settings
 
 
 async def housekeeping(
-    s3: Minio, sessionmaker: async_sessionmaker[AsyncSession], settings: GatewaySettings
+    store: ObjectStore, sessionmaker: async_sessionmaker[AsyncSession], settings: GatewaySettings
 ) -> None:
-    """At start-up and every SWEEP_EVERY: abandoned uploads aborted, rows no longer needed deleted."""
+    """From start-up on: failed aborts retried every ABORT_RETRY_EVERY, abandoned uploads swept
+    every `sweep_every`, rows no longer needed deleted every PRUNE_EVERY."""
+    loop = asyncio.get_running_loop()
+    next_sweep = next_prune = loop.time()
     while True:
-        await sweep_abandoned_uploads(s3, settings)
-        await prune_catalog(sessionmaker, settings)
-        await asyncio.sleep(SWEEP_EVERY.total_seconds())
+        await retry_aborts(store)
+        if loop.time() >= next_sweep:
+            await sweep_abandoned_uploads(store.client, settings)
+            next_sweep = loop.time() + sweep_every(settings)
+        if loop.time() >= next_prune:
+            await prune_catalog(sessionmaker, settings)
+            next_prune = loop.time() + PRUNE_EVERY.total_seconds()
+        await asyncio.sleep(ABORT_RETRY_EVERY)
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -112,14 +135,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.bus = gateway_bus
         app.state.outbox_wakeup = gateway_bus.wakeup
         gateway_bus.start()
-        sweeper = asyncio.create_task(housekeeping(s3, sessionmaker, settings))
+        sweeper = asyncio.create_task(housekeeping(store, sessionmaker, settings))
+        reconciler = asyncio.create_task(run_reconciler(sessionmaker, settings, gateway_bus.wakeup))
         log.info("gateway.started")
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (sweeper, reconciler):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await gateway_bus.close()
             await engine.dispose()
 

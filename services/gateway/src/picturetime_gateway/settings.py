@@ -22,8 +22,14 @@ class GatewayOptions(BaseModel):
     # Aligned frames below this confidence wait in the admin's review queue.
     review_confidence: float = Field(default=0.8, ge=0.0, le=1.0)
     # A multipart upload begun this long ago is abandoned (its process was killed): aborted at
-    # start-up and every few hours, so its parts stop taking space.
-    abandoned_upload_hours: float = Field(default=24, ge=0)
+    # start-up and every few minutes, so its parts stop taking space. A younger one may be another
+    # replica's live upload: keep this above the time the slowest client takes to send a file.
+    abandoned_upload_hours: float = Field(default=1, ge=0)
+    # The reconciler runs at start-up and this often: it asks again for the frame of every pending
+    # daily photo with no event in the outbox (or whose newest is older than reemit_pending_minutes),
+    # and of every photo failed by an outage of S3, NATS or the database.
+    reconcile_every_seconds: float = Field(default=60, gt=0)
+    reemit_pending_minutes: float = Field(default=60, gt=0)
     # A published outbox event is kept this long (to see what went out and when), then deleted,
     # so the table holds days of events, not years; an unpublished one is never deleted. At least
     # two days: the review queue reads the realignments asked for in the last two.

@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event
+from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -43,6 +43,7 @@ def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "savepoint", _sqlite_savepoint_inside_transaction)
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
@@ -53,6 +54,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_savepoint_inside_transaction(connection: Connection, _name: str) -> None:
+    """Open the write transaction a SAVEPOINT needs, if none is open yet.
+
+    Python's sqlite3 module opens a transaction only before a data change, not before a SAVEPOINT;
+    a SAVEPOINT outside a transaction starts one of its own, which its RELEASE commits at once, so
+    the rows written inside `begin_nested()` would be committed apart from the rest of the
+    transaction (a photo without its outbox event). BEGIN IMMEDIATE here keeps them together; it
+    is taken only when a write is about to happen, so reads never hold SQLite's write lock.
+    """
+    driver = connection.connection.driver_connection
+    if driver is not None and not driver.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -51,6 +51,9 @@ class Placement:
     duplicate_of: Photo | None = None  # the account holds these bytes already: hash only, store nothing
     checked_sha256: str | None = None  # no photo of the owner had this checksum when planned
     photo: Photo | None = None  # a RAW file's photo, when known up front
+    # The account's object with these bytes at the key planned from the head (an earlier request that
+    # never committed left it): nothing is streamed; the bytes are taken from it, wherever they end.
+    reuse: Destination | None = None
 
 
 def ephemeral_tags(kind: str) -> dict[str, str]:
@@ -101,8 +104,13 @@ async def _plan_image(start: FileStart, kind: FileType, declared: str | None, up
             placement.duplicate_of, placement.spool, placement.scanner = existing, False, None
             return placement
         placement.checked_sha256 = declared
-        if not already:  # else this account's bytes are stored (an earlier request's): reuse them
-            # Stream straight to the final key (never completed if the bytes disagree).
+        if already:
+            # This account's bytes are stored (an earlier request's). The key is only a guess while
+            # form fields may still follow the file (a `taken_at` after it): the final key is known
+            # once the form is in, and the bytes go there from this object (`sink.settle`).
+            placement.reuse = Destination(upload.bucket, key)
+        else:
+            # Stream straight to the planned key (never completed if the bytes disagree).
             kind_now = start.fields.get("kind") or options.kind
             placement.stream_to = Destination(upload.bucket, key, ephemeral_tags(kind_now))
     if placement.scanner is not None:

@@ -85,6 +85,7 @@ async def _record_image(upload: Upload, received: ReceivedFile) -> Ingested:
     if existing is not None:
         log.info("gateway.photo.duplicate photo=%s sha256=%s", existing.id.hex, received.sha256)
         _keep_if_shared(upload, received, existing.key)
+        await _remove_leftover(upload, received, existing.key)
         return Ingested(existing, created=False, duplicate=True)
     info = await inspected(received, upload)
     moment = (
@@ -123,6 +124,7 @@ async def _record_image(upload: Upload, received: ReceivedFile) -> Ingested:
         if winner.key != key:
             upload.kept.discard(key)
         return Ingested(winner, created=False, duplicate=True)
+    await _remove_leftover(upload, received, key)
     if options.kind == PhotoKind.DAILY:
         _announce(upload, photo)
     log.info("gateway.photo.stored photo=%s sha256=%s kind=%s", photo.id.hex, received.sha256, options.kind)
@@ -149,12 +151,14 @@ def _first_status(kind: PhotoKind) -> PhotoStatus:
 
 
 def _announce(upload: Upload, photo: Photo) -> None:
-    add_event(
-        upload.session,
-        PhotoUploaded(
-            photo_id=photo.id.hex, bucket=photo.bucket, key=photo.key, sha256=photo.sha256,
-            taken_at=photo.taken_at_local, content_type=photo.content_type,
-        ),
+    add_event(upload.session, uploaded_event(photo))
+
+
+def uploaded_event(photo: Photo) -> PhotoUploaded:
+    """The event that asks the aligner for the photo's frame."""
+    return PhotoUploaded(
+        photo_id=photo.id.hex, bucket=photo.bucket, key=photo.key, sha256=photo.sha256,
+        taken_at=photo.taken_at_local, content_type=photo.content_type,
     )  # fmt: skip
 
 
@@ -180,8 +184,18 @@ async def _record_raw(upload: Upload, received: ReceivedFile, photo: Photo) -> b
 def _keep_if_shared(upload: Upload, received: ReceivedFile, key: str) -> None:
     """Bytes that streamed to a key a catalog row already names (a racing request stored the
     same file first) are that row's object now: never remove them as this request's leftovers."""
-    if received.stored_at is not None and received.stored_at.key == key:
+    if any(at is not None and at.key == key for at in (received.stored_at, received.copied_to)):
         upload.kept.add(key)
+
+
+async def _remove_leftover(upload: Upload, received: ReceivedFile, key: str) -> None:
+    """The object an earlier, uncommitted request left at another key than the photo's is nobody's:
+    it goes after the commit (the photo row now holds the checksum, so no other request can claim it)."""
+    leftover = received.placement.reuse
+    if leftover is None or leftover.key == key or leftover.key in upload.kept:
+        return
+    if not await repository.photos_with_key(upload.session, leftover.bucket, leftover.key):
+        remove_after_commit(upload.session, upload.store, leftover.bucket, leftover.key)
 
 
 async def _organise(upload: Upload, photo: Photo) -> None:

@@ -1,11 +1,15 @@
-"""SQL the upload path needs beyond the photos' own: matching a RAW file to its photo."""
+"""SQL the upload path needs beyond the photos' own: matching a RAW file to its photo, and finding
+the photos whose alignment must be asked for again."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from picturetime_common.db.models import Photo
+from picturetime_common.enums import FailureReason, PhotoKind, PhotoStatus
 from picturetime_gateway.scoping import photo_owned_by
 
 
@@ -34,3 +38,37 @@ async def photos_with_key(session: AsyncSession, bucket: str, key: str) -> int:
     """How many photos name this object as their original."""
     query = select(func.count()).select_from(Photo).where(Photo.bucket == bucket, Photo.key == key)
     return await session.scalar(query) or 0
+
+
+# Before the aligner waited out outages of S3 and NATS, it failed a photo after a few attempts
+# with the reason `error` and this detail: the photo was never at fault.
+OUTAGE_FAILURE_DETAIL = "gave up after repeated failures"
+
+
+async def pending_daily_photos(session: AsyncSession, limit: int) -> Sequence[Photo]:
+    """Daily photos waiting for the aligner, longest waiting first."""
+    query = (
+        select(Photo)
+        .where(Photo.kind == PhotoKind.DAILY, Photo.status == PhotoStatus.PENDING)
+        .order_by(Photo.uploaded_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def photos_failed_by_an_outage(session: AsyncSession, limit: int) -> Sequence[Photo]:
+    """Daily photos the aligner failed because our own infrastructure was down, not for a fault
+    of the photo."""
+    query = (
+        select(Photo)
+        .where(
+            Photo.kind == PhotoKind.DAILY,
+            Photo.status == PhotoStatus.FAILED,
+            Photo.failure_reason == FailureReason.ERROR,
+            Photo.failure_detail.like(f"{OUTAGE_FAILURE_DETAIL}%"),
+        )
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.scalars(query)).all()

@@ -13,7 +13,8 @@
 Nothing is committed (no row, no event, no object at its final key) until every check passed;
 what a failed request stored is removed before its error goes out. Other parts of the gateway use
 only this module and `errors`: the API, Photolog's form and Piwigo's addSimple are three `Door`s
-onto the same path.
+onto the same path. Beside the path, the reconciler (`reconcile`) asks the aligner again for any
+daily photo that would otherwise wait for ever.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from picturetime_gateway.ingest.formats import ACCEPTED_EXTENSIONS, HEAD_BYTES
 from picturetime_gateway.ingest.inspect import begin_inspection, inspect_whole_file, verify_whole_jpeg
 from picturetime_gateway.ingest.multipart import FileBlock, FileStart, FormFields, drain, read_parts
 from picturetime_gateway.ingest.plan import plan
+from picturetime_gateway.ingest.reconcile import run_reconciler
 from picturetime_gateway.ingest.record import Ingested, record
 from picturetime_gateway.ingest.request import (
     MAX_FILES,
@@ -42,7 +44,7 @@ from picturetime_gateway.ingest.sink import FileSink, ReceivedFile, discard, wai
 
 __all__ = [
     "ACCEPTED_EXTENSIONS", "ApiDoor", "Door", "FileStart", "FormFields", "Ingested", "Upload", "UploadOptions",
-    "ingest", "inspect_whole_file", "parse_kind", "verify_whole_jpeg",
+    "ingest", "inspect_whole_file", "parse_kind", "run_reconciler", "verify_whole_jpeg",
 ]  # fmt: skip
 
 

@@ -48,6 +48,7 @@ class ReceivedFile:
     # Where the bytes sit (or, while `upload` runs, will sit); None: stored nowhere.
     stored_at: Destination | None
     upload: asyncio.Future[Any] | None = None  # the upload's completion, still under way
+    copied_to: Destination | None = None  # a server-side copy this request made of the bytes
     # Decoding the spooled image, begun as soon as its last byte was on disk.
     inspection: asyncio.Future[ImageInfo] | None = None
 
@@ -166,7 +167,8 @@ async def wait_stored(received: ReceivedFile) -> None:
 
 async def settle(store: ObjectStore, received: ReceivedFile, to: Destination) -> None:
     """Bring the received bytes to their content-addressed key, with exactly its tags: where they
-    streamed, from the spool file, or by a server-side copy; or reuse the account's object there."""
+    streamed, from the spool file, or by a server-side copy (of what streamed, or of the account's
+    object planned for reuse); or reuse the account's object there."""
     await wait_stored(received)
     at = received.stored_at
     if at is not None and at.key == to.key:
@@ -190,8 +192,10 @@ async def settle(store: ObjectStore, received: ReceivedFile, to: Destination) ->
         )
         received.stored_at = to
         return
-    assert at is not None, "bytes not stored and no object to reuse"
-    await store.copy(to.bucket, at.key, to.key, size=received.size, tags=to.tags)
+    source = at or received.placement.reuse
+    assert source is not None, "bytes not stored and no object to reuse"
+    await store.copy(to.bucket, source.key, to.key, size=received.size, tags=to.tags)
+    received.copied_to = to
 
 
 async def discard(store: ObjectStore, files: list[ReceivedFile], keep: set[str] | None = None) -> None:
@@ -207,10 +211,10 @@ async def discard(store: ObjectStore, files: list[ReceivedFile], keep: set[str] 
         if received.spool_path is not None:
             received.spool_path.unlink(missing_ok=True)
             received.spool_path = None
-        at = received.stored_at
-        if at is not None and at.key not in keep:
-            await store.remove_quietly(at.bucket, at.key)
-            received.stored_at = None
+        for at in (received.stored_at, received.copied_to):
+            if at is not None and at.key not in keep:
+                await store.remove_quietly(at.bucket, at.key)
+        received.stored_at = received.copied_to = None
 
 
 async def cancel(work: asyncio.Future[Any] | None) -> None:

@@ -30,3 +30,28 @@ async def delete_published_before(session: AsyncSession, cutoff: datetime) -> in
     )
     result = await session.execute(query)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def events_since(
+    session: AsyncSession, subjects: Sequence[str], since: datetime
+) -> Sequence[OutboxEvent]:
+    """The events on these subjects staged at or after `since`, oldest first (published or not)."""
+    query = (
+        select(OutboxEvent)
+        .where(OutboxEvent.subject.in_(subjects), OutboxEvent.created_at >= since)
+        .order_by(OutboxEvent.id)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def newest_event_naming(
+    session: AsyncSession, subjects: Sequence[str], photo_id: str
+) -> OutboxEvent | None:
+    """The newest event on these subjects whose payload names this photo."""
+    query = (
+        select(OutboxEvent)
+        .where(OutboxEvent.subject.in_(subjects), OutboxEvent.payload.contains(f'"photo_id":"{photo_id}"'))
+        .order_by(OutboxEvent.id.desc())
+        .limit(1)
+    )
+    return await session.scalar(query)

@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from picturetime_common.db.models import OutboxEvent, utcnow
 from picturetime_common.events import Event
-from picturetime_gateway.outbox.repository import claim_unpublished, delete_published_before
+from picturetime_gateway.outbox.repository import (
+    claim_unpublished,
+    delete_published_before,
+    events_since,
+    newest_event_naming,
+)
 
 log = logging.getLogger(__name__)
 BATCH = 100
@@ -29,6 +35,25 @@ def add_event(session: AsyncSession, event: Event) -> None:
 def staged_events(session: AsyncSession) -> bool:
     """Whether the session's transaction wrote events (and so gives the relay work once committed)."""
     return bool(session.info.pop(STAGED, False))
+
+
+async def newest_event_by_photo(
+    session: AsyncSession, subjects: tuple[str, ...], since: datetime
+) -> dict[str, OutboxEvent]:
+    """The newest event on these subjects staged since `since`, by the photo id its payload names."""
+    newest: dict[str, OutboxEvent] = {}
+    for event in await events_since(session, subjects, since):
+        photo_id = json.loads(event.payload).get("photo_id")
+        if isinstance(photo_id, str):
+            newest[photo_id] = event
+    return newest
+
+
+async def newest_photo_event(
+    session: AsyncSession, subjects: tuple[str, ...], photo_id: str
+) -> OutboxEvent | None:
+    """The newest event on these subjects about this photo, however old."""
+    return await newest_event_naming(session, subjects, photo_id)
 
 
 async def publish_pending(sessionmaker: async_sessionmaker[AsyncSession], js: JetStreamContext) -> int:
