@@ -30,8 +30,9 @@ format: install ## apply ruff fixes and formatting
 	@$(UV) run --locked ruff check --fix .
 	@$(UV) run --locked ruff format .
 
-bench: install ## run every benchmark (bench/bench_*.py); numbers are printed and written to bench/results/
-	@for script in bench/bench_*.py; do echo "== $$script"; $(UV) run --locked python $$script || exit 1; done
+bench: install ## run every benchmark (bench/bench_*.py); numbers are printed and written to bench/results/; fails if any missed its target
+	@failed=""; for script in bench/bench_*.py; do echo "== $$script"; $(UV) run --locked python $$script || failed="$$failed $$script"; done; \
+	if [ -n "$$failed" ]; then echo "missed a target or failed:$$failed" >&2; exit 1; fi
 
 backfill: install ## align and register years of photos: make backfill SRC=/path [VIDEO=out.mp4] [JOBS=n]
 	@test -n "$(SRC)" || { echo "usage: make backfill SRC=/path/to/photos [VIDEO=out.mp4] [JOBS=n]" >&2; exit 2; }
