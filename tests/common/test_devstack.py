@@ -221,6 +221,19 @@ def test_the_supervisor_restarts_a_killed_part_and_takes_every_part_with_it(stac
         lambda: any(first in o.object_name for o in s3.list_objects("media", recursive=True)), timeout=60
     )
 
+    # A second stack, with its own data folder and port base, runs beside the first: nothing of one
+    # (sockets, temp files, ports) is the other's, and each uploads and aligns.
+    beside = Stack(stack.data.parent / "beside", free_port_base())
+    try:
+        beside.wait_running()
+        beside.cli("create-user", "me", "--admin")
+        other = beside.cli("create-api-key", "--user", "me", "--name", "t", "--scopes", "upload").split()[-1]
+        beside.upload_and_align(other, face_photo(angle_deg=-4).jpeg)
+        stack.upload_and_align(key, face_photo(angle_deg=3).jpeg)
+    finally:
+        beside.proc.terminate()
+        beside.proc.wait(60)
+
     children["aligner"].kill()
     eventually(lambda: "aligner exited with signal SIGKILL" in stack.output(), timeout=30)
     eventually(lambda: "aligner" in stack.children() and stack.children()["aligner"].pid != children["aligner"].pid,
