@@ -22,7 +22,9 @@ The load: N photos (300; 10 with --quick) of a face (900x1200 JPEG, ~0.3 MB), ev
 own day, sent by 4 connections; every client retries a failed request (connection error, 5xx,
 non-JSON answer) with the same `X-Content-SHA256`, backing off to 4 s, until 90 s after the faulty
 part is back. Even photos send `taken_at` before the file, odd ones after it (curl's order).
-The spool run sends no checksum (a browser's upload), so every photo waits in the spool.
+The spool run sends no checksum (a browser's upload), so every photo waits in the spool. With
+--quick each connection starts a photo at most once a second, so the faults land inside the load
+(they wait for a request in flight).
 
 The full spool is a real one, not a simulation of an error: the gateway of that run starts in a
 mount namespace of its own (`unshare -m`; `-r` when not root) where its spool folder is a 32 MiB
