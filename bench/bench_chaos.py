@@ -469,8 +469,16 @@ class Run:
 
     def acked_fraction(self, fraction: float) -> Callable[[], bool]:
         target = max(1, int(len(self.batch) * fraction))
-        # ... and a request in flight, so that the fault cuts one.
-        return lambda: self.load is not None and len(self.load.acks) >= target and self.load.in_flight > 0
+        # ... and a request in flight, so that the fault cuts one, unless the load is already over
+        # (a quick run on a fast machine): then the fault comes at once rather than never.
+
+        def reached() -> bool:
+            load = self.load
+            if load is None or len(load.acks) < target:
+                return False
+            return load.in_flight > 0 or len(load.acks) + len(load.rejected) >= len(self.batch)
+
+        return reached
 
     def aligned_fraction(self, fraction: float) -> Callable[[], bool]:
         target = max(1, int(len(self.batch) * fraction))

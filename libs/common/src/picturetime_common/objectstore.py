@@ -179,6 +179,22 @@ class ObjectStore:
             response.close()
             response.release_conn()
 
+    def open(self, bucket: str, key: str, chunk: int = READ_CHUNK) -> tuple[int, Iterator[bytes]]:
+        """An object's size as the store answers it now, and its bytes block by block (blocking:
+        call it and iterate in a worker thread). The size comes from the same GET as the bytes, so
+        it holds even when the object was just replaced."""
+        response = self.client.get_object(bucket, key)
+        size = int(response.headers.get("Content-Length", "0"))
+
+        def blocks() -> Iterator[bytes]:
+            try:
+                yield from response.stream(chunk)
+            finally:
+                response.close()
+                response.release_conn()
+
+        return size, blocks()
+
     # -- the control path -------------------------------------------------------------------
     async def exists(self, bucket: str, key: str) -> bool:
         return await asyncio.to_thread(object_exists, self.client, bucket, key)

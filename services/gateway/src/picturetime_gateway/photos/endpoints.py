@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from picturetime_gateway.deps import AnyCaller, SessionDep, StoreDep
 from picturetime_gateway.photos import service
@@ -33,10 +34,12 @@ async def frame_content(
 ) -> StreamingResponse:
     """The aligned frame's JPEG bytes, streamed from the object store."""
     frame = await service.owned_frame(session, caller.user.id, frame_id)
-    headers = {
-        "Content-Length": str(frame.size),
-        "ETag": f'"{frame.sha256}"',
-        "X-Content-SHA256": frame.sha256,
-    }
+    # The length is the object's own: a realignment may have replaced it a moment before its row.
+    size, body = await run_in_threadpool(store.open, frame.bucket, frame.key)
+    headers = {"Content-Length": str(size)}
+    if size == frame.size:
+        headers |= {"ETag": f'"{frame.sha256}"', "X-Content-SHA256": frame.sha256}
+    else:
+        headers["Cache-Control"] = "no-store"
     # Starlette runs this blocking iterator in a worker thread.
-    return StreamingResponse(store.read(frame.bucket, frame.key), media_type="image/jpeg", headers=headers)
+    return StreamingResponse(body, media_type="image/jpeg", headers=headers)
