@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, insert, select, true
+from sqlalchemy import and_, delete, func, insert, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,8 +16,9 @@ from picturetime_gateway.scoping import album_owned_by, photo_owned_by
 async def albums_of_owner(session: AsyncSession, owner_id: int) -> Sequence[tuple[Album, int]]:
     """The owner's albums with their photo counts, by name."""
     query = (
-        select(Album, func.count(album_photos.c.photo_id))
+        select(Album, func.count(Photo.id))
         .outerjoin(album_photos, album_photos.c.album_id == Album.id)
+        .outerjoin(Photo, and_(Photo.id == album_photos.c.photo_id, Photo.deleted_at.is_(None)))
         .where(album_owned_by(owner_id))
         .group_by(Album.id)
         .order_by(Album.name, Album.id)
@@ -130,7 +131,7 @@ async def photos_in_album(session: AsyncSession, album_id: int) -> Sequence[Phot
     query = (
         select(Photo)
         .join(album_photos, album_photos.c.photo_id == Photo.id)
-        .where(album_photos.c.album_id == album_id)
+        .where(album_photos.c.album_id == album_id, Photo.deleted_at.is_(None))
         .order_by(album_photos.c.added_at, Photo.id)
     )
     return (await session.scalars(query)).all()
@@ -143,7 +144,7 @@ async def tags_of_owner(session: AsyncSession, owner_id: int) -> Sequence[tuple[
         select(Tag, count)
         .join(photo_tags, photo_tags.c.tag_id == Tag.id)
         .join(Photo, Photo.id == photo_tags.c.photo_id)
-        .where(photo_owned_by(owner_id))
+        .where(photo_owned_by(owner_id), Photo.deleted_at.is_(None))
         .group_by(Tag.id)
         .order_by(Tag.name)
     )
