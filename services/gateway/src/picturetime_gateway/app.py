@@ -24,6 +24,7 @@ from picturetime_common.s3 import abort_abandoned_uploads, ensure_buckets
 from picturetime_common.webheaders import SecurityHeaders
 from picturetime_gateway import accesslog, apidocs
 from picturetime_gateway.admin.endpoints import router as admin_router
+from picturetime_gateway.albums.endpoints import router as albums_router
 from picturetime_gateway.auth.endpoints import router as auth_router
 from picturetime_gateway.auth.service import delete_expired_sessions, delete_old_failures
 from picturetime_gateway.backfill.endpoints import router as backfill_router
@@ -181,7 +182,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     headers, docs_headers = gateway_headers(settings.s3)
     app.add_middleware(SecurityHeaders, headers=headers, by_path=docs_headers)  # outermost: on everything
-    for router in (uploads_router, photos_router, sync_router, timelapse_router, auth_router):
+    for router in (uploads_router, photos_router, albums_router, sync_router, timelapse_router, auth_router):
         app.include_router(router)
     app.include_router(keys_router)
     app.include_router(keys_pages_router)
