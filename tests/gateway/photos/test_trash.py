@@ -33,6 +33,8 @@ def test_a_deleted_photo_waits_in_the_trash_until_restored(library: Library) -> 
     response = library.call(owner, "DELETE", f"/api/v1/photos/{photo.id.hex}")
     assert response.status_code == 200 and response.json() == {"action": "delete", "count": 1}
     assert listed(library, owner) == [] and pending(library, owner) == []
+    changed = json.loads(library.events("pt.library.changed")[-1])  # the archive clears its page cache
+    assert (changed["owner"], changed["photo_ids"]) == (owner.user_id, [photo.id.hex])
     assert listed(library, owner, trashed="true") == [photo.id.hex]
     edit = library.call(owner, "PATCH", f"/api/v1/photos/{photo.id.hex}", json={"title": "x"})
     assert edit.status_code == 409 and edit.json()["error"] == "in_trash"
