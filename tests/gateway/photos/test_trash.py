@@ -138,3 +138,17 @@ def test_bulk_actions_change_all_or_nothing(library: Library) -> None:
     assert sorted(listed(library, owner, tag="holiday", album=album.id, kind="portfolio")) == sorted(ids)
     items = library.call(owner, "GET", "/api/v1/photos").json()["items"]
     assert {(item["status"], item["frame"]) for item in items} == {("stored", None)}
+
+
+def test_uploading_the_same_bytes_again_brings_a_trashed_photo_back(library: Library) -> None:
+    from tests.support.images import jpeg
+
+    owner = library.account()
+    body = jpeg(seed=2101)
+    first = library.call(owner, "POST", "/api/v1/photos", files={"file": ("a.jpg", body)})
+    assert first.status_code == 201, first.text
+    photo_id = first.json()["id"]
+    assert library.call(owner, "DELETE", f"/api/v1/photos/{photo_id}").status_code == 200
+    again = library.call(owner, "POST", "/api/v1/photos", files={"file": ("a.jpg", body)})
+    assert again.status_code == 200 and again.json()["id"] == photo_id
+    assert listed(library, owner) == [photo_id] and listed(library, owner, trashed="true") == []
