@@ -114,6 +114,15 @@ class PhotoDeleted(Event):
     owner: int
 
 
+class LibraryChanged(Event):
+    """An owner changed photos in their library (edited, trashed, restored): pages showing them are stale."""
+
+    subject: ClassVar[str] = "pt.library.changed"
+
+    owner: int
+    photo_ids: list[str]
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.subject: cls
     for cls in (
@@ -124,6 +133,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         TimelapsePublished,
         PictureTimeShared,
         PhotoDeleted,
+        LibraryChanged,
     )
 }
 

@@ -26,6 +26,11 @@ def frame_key(taken_at: datetime, photo_id: str, params_hash: str) -> str:
     return f"{taken_at:%Y}/{taken_at:%m}/{photo_id}-{params_hash}.jpg"
 
 
+def renditions_prefix(photo_id: str) -> str:
+    """Where the archive keeps a photo's renditions in the media bucket (`{prefix}{width}.{fmt}`)."""
+    return f"renditions/{photo_id}/"
+
+
 def incoming_key() -> str:
     """A fresh temporary key for bytes whose content address is not known yet."""
     return f"{INCOMING_PREFIX}{uuid.uuid4().hex}"

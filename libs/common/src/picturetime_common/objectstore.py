@@ -209,6 +209,18 @@ class ObjectStore:
     async def remove(self, bucket: str, key: str) -> None:
         await asyncio.to_thread(self.client.remove_object, bucket, key)
 
+    async def remove_prefix(self, bucket: str, prefix: str) -> int:
+        """Remove every object whose key starts with `prefix`; how many there were."""
+
+        def remove_all() -> int:
+            keys = [o.object_name for o in self.client.list_objects(bucket, prefix=prefix, recursive=True)]
+            for key in keys:
+                if key is not None:
+                    self.client.remove_object(bucket, key)
+            return len(keys)
+
+        return await asyncio.to_thread(remove_all)
+
     async def remove_quietly(self, bucket: str, key: str) -> None:
         """Remove an object whose removal is a clean-up: a failure is logged, not raised."""
         try:

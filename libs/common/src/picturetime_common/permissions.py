@@ -61,7 +61,7 @@ GRANTS: dict[str, ServiceGrants] = {
     "gateway": ServiceGrants(
         "gateway",
         {role: _EVERYTHING for role in BUCKET_ROLES},
-        publish=("pt.photo.*", "pt.timelapse.*"),
+        publish=("pt.photo.*", "pt.timelapse.*", "pt.library.*"),
         consumers=(("gateway-frames", "pt.frame.>"),),
         manages_stream=True,
     ),
@@ -91,6 +91,7 @@ GRANTS: dict[str, ServiceGrants] = {
             "pt.frame.failed",
             "pt.photo.uploaded",
             "pt.photo.deleted",
+            "pt.library.changed",
         ),
     ),
 }

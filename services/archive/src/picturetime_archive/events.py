@@ -32,6 +32,7 @@ INVALIDATING = (
     "pt.frame.failed",
     "pt.photo.uploaded",
     "pt.photo.deleted",
+    "pt.library.changed",
 )
 # The gateway writes the row an event describes when it consumes the event, maybe just after we
 # saw it: clear again a moment later so a page rendered in between does not stay stale.

@@ -40,6 +40,8 @@ class GatewayOptions(BaseModel):
     # so the table holds days of events, not years; an unpublished one is never deleted. At least
     # two days: the review queue reads the realignments asked for in the last two.
     outbox_retention_days: float = Field(default=30, ge=2)
+    # A deleted photo waits in the trash this long (restorable), then goes for good.
+    trash_days: float = Field(default=30, ge=0)
     # The reverse proxies whose forwarding header names the client (comma-separated addresses or
     # networks): Caddy, the ingress controller. Anyone else's header is ignored.
     trusted_proxies: str = LOOPBACK

@@ -176,6 +176,8 @@ class Photo(Base):
     raw_size: Mapped[int | None] = mapped_column(BigInteger)
     failure_reason: Mapped[FailureReason | None] = mapped_column(StringEnum(FailureReason, 32))
     failure_detail: Mapped[str | None] = mapped_column(Text)
+    # In the trash since then (hidden everywhere; removed for good after PT_GATEWAY__TRASH_DAYS).
+    deleted_at: Mapped[datetime | None] = mapped_column(index=True, default=None)
 
     frame: Mapped[Frame | None] = relationship(back_populates="photo", uselist=False, lazy="raise")
     albums: Mapped[list[Album]] = relationship(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -66,6 +66,18 @@ async def link_photo(session: AsyncSession, album_id: int, photo_id: uuid.UUID) 
         return False
     await session.execute(insert(album_photos).values(album_id=album_id, photo_id=photo_id))
     return True
+
+
+async def unlink_albums(session: AsyncSession, owner_id: int, photo_id: uuid.UUID, keep: set[int]) -> None:
+    """Take a photo out of the owner's albums, except those in `keep`."""
+    owned = select(Album.id).where(album_owned_by(owner_id))
+    await session.execute(
+        delete(album_photos).where(
+            album_photos.c.photo_id == photo_id,
+            album_photos.c.album_id.in_(owned),
+            album_photos.c.album_id.not_in(keep) if keep else true(),
+        )
+    )
 
 
 async def tag_named(session: AsyncSession, name: str, *, create: bool) -> Tag | None:

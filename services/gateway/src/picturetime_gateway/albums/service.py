@@ -32,6 +32,7 @@ __all__ = [
     "create_album",
     "get_or_create_album",
     "photos_in_album",
+    "set_albums",
     "set_tags",
     "slugify",
     "tag_names_of_photo",
@@ -109,6 +110,18 @@ async def tag_photo(session: AsyncSession, photo_id: uuid.UUID, names: Sequence[
         if tag is None:
             raise LookupError(f"tag {name!r} neither created nor found")
         await repository.link_tag(session, photo_id, tag.id)
+
+
+async def set_albums(
+    session: AsyncSession, owner_id: int, photo_id: uuid.UUID, album_ids: Sequence[int]
+) -> None:
+    """Put a photo in exactly these albums of the owner's (checked to be the owner's)."""
+    await repository.unlink_albums(session, owner_id, photo_id, keep=set(album_ids))
+    for album_id in dict.fromkeys(album_ids):
+        album = await album_for_owner(session, owner_id, album_id)
+        if album is None:
+            raise LookupError(f"album {album_id} is not the owner's")
+        await add_to_album(session, album, photo_id)
 
 
 async def set_tags(session: AsyncSession, photo_id: uuid.UUID, names: Sequence[str]) -> None:

@@ -88,6 +88,7 @@ async def _record_image(upload: Upload, received: ReceivedFile) -> Ingested:
         _keep_if_shared(upload, received, existing.key)
         await _remove_leftover(upload, received, existing.key)
         existing.md5 = existing.md5 or received.md5  # a photo stored before MD5s were kept
+        existing.deleted_at = None  # the same bytes again bring a photo back from the trash
         return Ingested(existing, created=False, duplicate=True)
     info = await inspected(received, upload)
     moment = (

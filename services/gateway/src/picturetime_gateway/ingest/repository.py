@@ -49,7 +49,7 @@ async def pending_daily_photos(session: AsyncSession, limit: int) -> Sequence[Ph
     """Daily photos waiting for the aligner, longest waiting first."""
     query = (
         select(Photo)
-        .where(Photo.kind == PhotoKind.DAILY, Photo.status == PhotoStatus.PENDING)
+        .where(Photo.kind == PhotoKind.DAILY, Photo.status == PhotoStatus.PENDING, Photo.deleted_at.is_(None))
         .order_by(Photo.uploaded_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -64,6 +64,7 @@ async def photos_failed_by_an_outage(session: AsyncSession, limit: int) -> Seque
         select(Photo)
         .where(
             Photo.kind == PhotoKind.DAILY,
+            Photo.deleted_at.is_(None),
             Photo.status == PhotoStatus.FAILED,
             Photo.failure_reason == FailureReason.ERROR,
             Photo.failure_detail.like(f"{OUTAGE_FAILURE_DETAIL}%"),

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from picturetime_common.db.models import Frame, Photo
+from picturetime_common.enums import PhotoKind
 
 
 class FrameOut(BaseModel):
@@ -80,6 +81,7 @@ class PhotoOut(BaseModel):
     location: LocationOut | None = Field(
         default=None, description="only when the owner opted in (`show_location`), and only to the owner"
     )
+    deleted_at: datetime | None = Field(default=None, description="in the trash since then")
 
     @classmethod
     def of(cls, photo: Photo, frame: Frame | None, *, viewer_id: int | None = None) -> PhotoOut:
@@ -91,8 +93,76 @@ class PhotoOut(BaseModel):
             uploaded_at=photo.uploaded_at, content_type=photo.content_type, size=photo.size, width=photo.width,
             height=photo.height, original_name=photo.original_name, failure_reason=photo.failure_reason,
             failure_detail=photo.failure_detail, frame=FrameOut.of(frame) if frame else None,
-            show_location=bool(photo.show_location), location=location,
+            show_location=bool(photo.show_location), location=location, deleted_at=photo.deleted_at,
         )  # fmt: skip
+
+
+class AlbumRef(BaseModel):
+    id: int
+    name: str
+
+
+class LibraryPhotoOut(PhotoOut):
+    """A photo as the library lists it: with what its owner wrote and filed it under."""
+
+    title: str
+    description: str
+    has_raw: bool
+    tags: list[str]
+    albums: list[AlbumRef]
+
+    @classmethod
+    def listed(
+        cls, photo: Photo, frame: Frame | None, tags: list[str], albums: list[tuple[int, str]]
+    ) -> LibraryPhotoOut:
+        base = PhotoOut.of(photo, frame, viewer_id=photo.owner_id)
+        return cls(
+            **base.model_dump(exclude={"frame", "location"}), frame=base.frame, location=base.location,
+            title=photo.title, description=photo.description, has_raw=photo.raw_key is not None, tags=tags,
+            albums=[AlbumRef(id=album_id, name=name) for album_id, name in albums],
+        )  # fmt: skip
+
+
+class PhotoPage(BaseModel):
+    items: list[LibraryPhotoOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last")
+
+
+class PhotoPatch(BaseModel):
+    """The fields to change; those left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, max_length=255)
+    description: str | None = Field(default=None, max_length=20000)
+    taken_at: datetime | None = Field(
+        default=None, description="the capture time, with its UTC offset (no offset: UTC)"
+    )
+    kind: PhotoKind | None = None
+    tags: list[str] | None = Field(default=None, max_length=50, description="replaces the photo's tags")
+    albums: list[int] | None = Field(
+        default=None, max_length=200, description="ids of your albums: replaces the photo's albums"
+    )
+    show_location: bool | None = None
+
+
+class BulkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[str] = Field(min_length=1, max_length=500)
+    action: Literal["delete", "restore", "patch"] = Field(
+        description="`delete` (to the trash), `restore` (from it) or `patch`"
+    )
+    patch: PhotoPatch | None = Field(default=None, description="the changes, for `patch`")
+
+
+class BulkResult(BaseModel):
+    action: Literal["delete", "restore", "patch"]
+    count: int = Field(description="how many photos it changed")
+
+
+class TrashEmptied(BaseModel):
+    deleted: int = Field(description="how many photos went for good")
 
 
 def frame_listing(frame: Frame) -> dict[str, Any]:
