@@ -438,7 +438,7 @@
       const f = photo.frame;
       const flags = Object.entries(f.quality || {}).filter(([, v]) => v === true).map(([k]) => k.replace(/_/g, " "));
       rows.push(["Alignment", `confidence ${f.confidence.toFixed(2)}` + (flags.length ? ` · ${flags.join(", ")}` : "")]);
-      rows.push(["Eyes", `left ${f.left_eye.map((v) => v.toFixed(0)).join(", ")} · right ${f.right_eye.map((v) => v.toFixed(0)).join(", ")} (original pixels)`]);
+      rows.push(["Eyes", `left ${f.left_eye.map((v) => v.toFixed(0)).join(", ")} · right ${f.right_eye.map((v) => v.toFixed(0)).join(", ")}`]);
       rows.push(["Frame", `${f.width} × ${f.height} px, aligned ${when(f.aligned_at)}${f.mirrored_at ? ", mirrored home" : ""}`]);
     }
     if (photo.deleted_at) rows.push(["In the trash since", when(photo.deleted_at)]);
