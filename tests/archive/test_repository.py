@@ -191,3 +191,31 @@ def test_the_grants_follow_later_migrations_and_old_volumes(
         assert refused(ro, "SELECT password_hash FROM users") and refused(ro, "SELECT * FROM api_keys")
         assert refused(ro, "SELECT * FROM even_later")
         assert ro.execute("SELECT count(*) FROM photos").fetchone() == (0,)
+
+
+def test_a_photo_in_the_trash_is_shown_nowhere_not_even_to_its_owner(
+    archive: TestClient, catalog: Catalog
+) -> None:
+    from sqlalchemy import update
+    from sqlalchemy.orm import Session
+
+    from picturetime_common.db.models import Photo
+
+    owner = catalog.user("ada")
+    kept = catalog.day(owner, datetime(2024, 6, 1, 8, tzinfo=UTC))
+    trashed_day = catalog.day(owner, datetime(2024, 6, 2, 8, tzinfo=UTC))
+    trashed = catalog.photo(owner, title="Binned beach")
+    catalog.album(owner, "Walks", [trashed], cover=trashed)
+    with Session(catalog.engine) as session, session.begin():
+        session.execute(
+            update(Photo)
+            .where(Photo.id.in_([trashed.id, trashed_day.id]))
+            .values(deleted_at=datetime.now(UTC))
+        )
+    days = archive.get("/picture-time/days").text
+    assert "1 day" in days and kept.id.hex in days and trashed_day.id.hex not in days
+    assert archive.get(f"/photos/{trashed.id.hex}").status_code == 404
+    assert archive.get(f"/photos/{trashed_day.id.hex}").status_code == 404
+    album = archive.get("/albums/walks").text
+    assert "Binned beach" not in album and trashed.id.hex not in album
+    assert trashed.id.hex not in archive.get("/albums").text

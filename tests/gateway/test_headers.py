@@ -27,7 +27,7 @@ def owner(gateway_settings) -> Account:  # type: ignore[no-untyped-def]
 def test_every_kind_of_answer_has_the_security_headers(
     gateway: TestClient, owner: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from picturetime_gateway.uploads import service
+    from picturetime_gateway.albums import service
 
     expected, _ = gateway_headers(gateway.app.state.settings.s3)  # type: ignore[attr-defined]
     key = {"Authorization": f"Bearer {owner.api_key}"}
@@ -47,7 +47,7 @@ def test_every_kind_of_answer_has_the_security_headers(
         "Piwigo": gateway.get("/ws.php", params={"method": "pwg.getVersion", "format": "json"}),
         "redirect": gateway.get("/upload", follow_redirects=False),
     }
-    monkeypatch.setattr(service, "albums_of", broken)
+    monkeypatch.setattr(service, "albums_of_owner", broken)
     answers["500"] = gateway.get("/api/v1/albums", headers=key)
     sign_in(gateway, owner.name)
     answers["signed-in page"] = gateway.get("/account/keys")

@@ -8,6 +8,7 @@ import hashlib
 import inspect
 from pathlib import Path
 
+import httpx
 import piwigo
 import piwigotools
 import pytest
@@ -58,7 +59,11 @@ def test_the_piwigo_library_logs_in_lists_uploads_finds_tags_and_deletes(
     assert site.pwg.images.delete(image_id=image_id, pwg_token=token) == 1
     assert site.pwg.images.exist(md5sum_list=md5) == {md5: None}
     assert site.pwg.categories.getImages(cat_id=album)["images"] == []
-    # The original goes once the deletion has committed.
+    # A Piwigo deletion moves the photo to the trash; emptying it removes the original.
+    assert len(holdings(served_settings).objects - before) == 1
+    auth = {"Authorization": f"Bearer {account.api_key}"}
+    emptied = httpx.post(f"{served}/api/v1/photos/trash/empty", headers=auth)
+    assert emptied.status_code == 200 and emptied.json() == {"deleted": 1}
     eventually(lambda: holdings(served_settings).objects == before, timeout=10)
     deleted = eventually(
         lambda: [

@@ -135,6 +135,7 @@ def shown_days(
         .where(
             Photo.kind == "daily",
             Photo.status == "aligned",
+            Photo.deleted_at.is_(None),  # a photo in the trash is shown nowhere
             Frame.confidence >= review_confidence,
             Photo.taken_at <= now + FUTURE_SLACK,
             *([] if owner_id is None else [Photo.owner_id == owner_id]),

@@ -127,8 +127,13 @@ def _tile_columns() -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+def not_trashed() -> ColumnElement[bool]:
+    """A photo outside its owner's trash: a trashed one is shown nowhere, not even to its owner."""
+    return Photo.deleted_at.is_(None)
+
+
 def _tile_select() -> Select[Any]:
-    return select(*_tile_columns()).outerjoin(Frame, Frame.photo_id == Photo.id)
+    return select(*_tile_columns()).outerjoin(Frame, Frame.photo_id == Photo.id).where(not_trashed())
 
 
 def upright_size(width: int | None, height: int | None, exif: dict[str, Any] | None) -> tuple[int, int]:
@@ -179,7 +184,7 @@ def public_photo() -> ColumnElement[bool]:
     )
     has_frame = select(Frame.id).where(Frame.photo_id == Photo.id).correlate(Photo).exists()
     public_day = and_(Photo.kind == "daily", has_frame, picture_time_public(), not_(in_private_album()))
-    return or_(public_day, in_public_album, public_album_cover, project_cover)
+    return and_(not_trashed(), or_(public_day, in_public_album, public_album_cover, project_cover))
 
 
 def picture_time_public() -> ColumnElement[bool]:
@@ -204,7 +209,7 @@ def in_private_album() -> ColumnElement[bool]:
 def photo_visible(viewer: Viewer) -> ColumnElement[bool]:
     if viewer.user_id is None:
         return public_photo()
-    return or_(Photo.owner_id == viewer.user_id, public_photo())
+    return and_(not_trashed(), or_(Photo.owner_id == viewer.user_id, public_photo()))
 
 
 def album_visible(viewer: Viewer) -> ColumnElement[bool]:
@@ -267,7 +272,12 @@ async def album_by_id(session: AsyncSession, viewer: Viewer, album_id: int) -> A
 
 
 async def album_photo_count(session: AsyncSession, album_id: int) -> int:
-    query = select(func.count()).select_from(album_photos).where(album_photos.c.album_id == album_id)
+    query = (
+        select(func.count())
+        .select_from(album_photos)
+        .join(Photo, Photo.id == album_photos.c.photo_id)
+        .where(album_photos.c.album_id == album_id, not_trashed())
+    )
     return int(await session.scalar(query) or 0)
 
 
@@ -293,7 +303,7 @@ async def album_neighbours(
     base = (
         select(Photo.id)
         .join(album_photos, album_photos.c.photo_id == Photo.id)
-        .where(album_photos.c.album_id == album_id)
+        .where(album_photos.c.album_id == album_id, not_trashed())
     )
     key = tuple_(Photo.taken_at, Photo.id)
     here = tuple_(*_bind_key(tile))
@@ -309,12 +319,16 @@ def _bind_key(tile: Tile) -> tuple[Any, Any]:
 async def album_summaries(session: AsyncSession, viewer: Viewer) -> list[AlbumSummary]:
     """Visible albums with their sizes and covers (the chosen one, else the newest photo), by name."""
     counts = (
-        select(album_photos.c.album_id, func.count().label("n")).group_by(album_photos.c.album_id).subquery()
+        select(album_photos.c.album_id, func.count().label("n"))
+        .join(Photo, Photo.id == album_photos.c.photo_id)
+        .where(not_trashed())
+        .group_by(album_photos.c.album_id)
+        .subquery()
     )
     newest = (
         select(album_photos.c.photo_id)
         .join(Photo, Photo.id == album_photos.c.photo_id)
-        .where(album_photos.c.album_id == Album.id)
+        .where(album_photos.c.album_id == Album.id, not_trashed())
         .order_by(Photo.taken_at.desc())
         .limit(1)
         .correlate(Album)
@@ -503,11 +517,13 @@ async def timelapse_by_version(
 
 
 async def frame_by_id(session: AsyncSession, frame_id: uuid.UUID) -> Frame | None:
-    return await session.get(Frame, frame_id)
+    """A frame, unless its photo is in the trash."""
+    query = select(Frame).join(Photo, Photo.id == Frame.photo_id).where(Frame.id == frame_id, not_trashed())
+    return await session.scalar(query)
 
 
 def _owners_days(owner_id: int) -> ColumnElement[bool]:
-    return and_(Photo.kind == "daily", Photo.owner_id == owner_id, not_(in_private_album()))
+    return and_(Photo.kind == "daily", Photo.owner_id == owner_id, not_trashed(), not_(in_private_album()))
 
 
 async def daily_photo_days(session: AsyncSession, owner_id: int) -> list[date]:
@@ -557,8 +573,9 @@ async def recent_days(
 
 async def public_albums_with_counts(session: AsyncSession) -> list[tuple[Album, int]]:
     query = (
-        select(Album, func.count(album_photos.c.photo_id))
+        select(Album, func.count(Photo.id))
         .outerjoin(album_photos, album_photos.c.album_id == Album.id)
+        .outerjoin(Photo, and_(Photo.id == album_photos.c.photo_id, not_trashed()))
         .where(Album.visibility == "public")
         .group_by(Album.id)
         .order_by(Album.name)
@@ -571,7 +588,7 @@ async def public_album_photos(session: AsyncSession, limit: int) -> list[tuple[u
         select(Photo.id, func.max(Photo.uploaded_at))
         .join(album_photos, album_photos.c.photo_id == Photo.id)
         .join(Album, Album.id == album_photos.c.album_id)
-        .where(Album.visibility == "public")
+        .where(Album.visibility == "public", not_trashed())
         .group_by(Photo.id)
         .order_by(func.max(Photo.uploaded_at).desc())
         .limit(limit)

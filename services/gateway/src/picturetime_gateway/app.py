@@ -24,6 +24,7 @@ from picturetime_common.s3 import abort_abandoned_uploads, ensure_buckets
 from picturetime_common.webheaders import SecurityHeaders
 from picturetime_gateway import accesslog, apidocs
 from picturetime_gateway.admin.endpoints import router as admin_router
+from picturetime_gateway.albums.endpoints import router as albums_router
 from picturetime_gateway.auth.endpoints import router as auth_router
 from picturetime_gateway.auth.service import delete_expired_sessions, delete_old_failures
 from picturetime_gateway.backfill.endpoints import router as backfill_router
@@ -39,6 +40,7 @@ from picturetime_gateway.limits import BodyLimitMiddleware, body_limit
 from picturetime_gateway.outbox.service import prune_published
 from picturetime_gateway.photolog.endpoints import router as photolog_router
 from picturetime_gateway.photos.endpoints import router as photos_router
+from picturetime_gateway.photos.service import expire_trash
 from picturetime_gateway.piwigo.endpoints import router as piwigo_router
 from picturetime_gateway.projects.endpoints import router as projects_router
 from picturetime_gateway.review.endpoints import router as review_router
@@ -99,17 +101,28 @@ async def prune_catalog(sessionmaker: async_sessionmaker[AsyncSession], settings
         )
 
 
+async def empty_expired_trash(
+    store: ObjectStore, sessionmaker: async_sessionmaker[AsyncSession], settings: GatewaySettings
+) -> None:
+    """Remove for good the photos in the trash longer than PT_GATEWAY__TRASH_DAYS."""
+    try:
+        await expire_trash(sessionmaker, store, settings.buckets.media, settings.gateway.trash_days)
+    except Exception:
+        log.warning("gateway.trash.expiry_failed", exc_info=True)
+
+
 async def housekeeping(
     store: ObjectStore, sessionmaker: async_sessionmaker[AsyncSession], settings: GatewaySettings
 ) -> None:
-    """From start-up on: failed aborts retried every ABORT_RETRY_EVERY, abandoned uploads swept
-    every `sweep_every`, rows no longer needed deleted every PRUNE_EVERY."""
+    """From start-up on: failed aborts retried every ABORT_RETRY_EVERY, abandoned uploads swept (and
+    the expired trash emptied) every `sweep_every`, rows no longer needed deleted every PRUNE_EVERY."""
     loop = asyncio.get_running_loop()
     next_sweep = next_prune = loop.time()
     while True:
         await retry_aborts(store)
         if loop.time() >= next_sweep:
             await sweep_abandoned_uploads(store.client, settings)
+            await empty_expired_trash(store, sessionmaker, settings)
             next_sweep = loop.time() + sweep_every(settings)
         if loop.time() >= next_prune:
             await prune_catalog(sessionmaker, settings)
@@ -170,7 +183,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     headers, docs_headers = gateway_headers(settings.s3)
     app.add_middleware(SecurityHeaders, headers=headers, by_path=docs_headers)  # outermost: on everything
-    for router in (uploads_router, photos_router, sync_router, timelapse_router, auth_router):
+    for router in (uploads_router, photos_router, albums_router, sync_router, timelapse_router, auth_router):
         app.include_router(router)
     app.include_router(keys_router)
     app.include_router(keys_pages_router)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, insert, select, true
+from sqlalchemy import and_, delete, func, insert, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,8 +16,9 @@ from picturetime_gateway.scoping import album_owned_by, photo_owned_by
 async def albums_of_owner(session: AsyncSession, owner_id: int) -> Sequence[tuple[Album, int]]:
     """The owner's albums with their photo counts, by name."""
     query = (
-        select(Album, func.count(album_photos.c.photo_id))
+        select(Album, func.count(Photo.id))
         .outerjoin(album_photos, album_photos.c.album_id == Album.id)
+        .outerjoin(Photo, and_(Photo.id == album_photos.c.photo_id, Photo.deleted_at.is_(None)))
         .where(album_owned_by(owner_id))
         .group_by(Album.id)
         .order_by(Album.name, Album.id)
@@ -130,7 +131,7 @@ async def photos_in_album(session: AsyncSession, album_id: int) -> Sequence[Phot
     query = (
         select(Photo)
         .join(album_photos, album_photos.c.photo_id == Photo.id)
-        .where(album_photos.c.album_id == album_id)
+        .where(album_photos.c.album_id == album_id, Photo.deleted_at.is_(None))
         .order_by(album_photos.c.added_at, Photo.id)
     )
     return (await session.scalars(query)).all()
@@ -143,8 +144,62 @@ async def tags_of_owner(session: AsyncSession, owner_id: int) -> Sequence[tuple[
         select(Tag, count)
         .join(photo_tags, photo_tags.c.tag_id == Tag.id)
         .join(Photo, Photo.id == photo_tags.c.photo_id)
-        .where(photo_owned_by(owner_id))
+        .where(photo_owned_by(owner_id), Photo.deleted_at.is_(None))
         .group_by(Tag.id)
         .order_by(Tag.name)
     )
     return [(tag, n) for tag, n in (await session.execute(query)).all()]
+
+
+async def album_count(session: AsyncSession, album_id: int) -> int:
+    """The album's photos outside the trash."""
+    query = (
+        select(func.count())
+        .select_from(album_photos)
+        .join(Photo, Photo.id == album_photos.c.photo_id)
+        .where(album_photos.c.album_id == album_id, Photo.deleted_at.is_(None))
+    )
+    return int(await session.scalar(query) or 0)
+
+
+async def owned_photo_ids(session: AsyncSession, owner_id: int, photo_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these photos are the owner's."""
+    query = select(Photo.id).where(photo_owned_by(owner_id), Photo.id.in_(photo_ids))
+    return set((await session.scalars(query)).all())
+
+
+async def in_album(session: AsyncSession, album_id: int, photo_id: uuid.UUID) -> bool:
+    query = select(album_photos.c.photo_id).where(
+        album_photos.c.album_id == album_id, album_photos.c.photo_id == photo_id
+    )
+    return await session.scalar(query) is not None
+
+
+async def unlink_photos(session: AsyncSession, album_id: int, photo_ids: set[uuid.UUID]) -> int:
+    result = await session.execute(
+        delete(album_photos).where(
+            album_photos.c.album_id == album_id, album_photos.c.photo_id.in_(photo_ids)
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def delete_album(session: AsyncSession, album: Album) -> None:
+    """Delete an album (its photo links go with it; the photos stay)."""
+    await session.execute(delete(album_photos).where(album_photos.c.album_id == album.id))
+    await session.delete(album)
+
+
+async def owner_photo_ids_tagged(session: AsyncSession, owner_id: int, tag_id: int) -> list[uuid.UUID]:
+    query = (
+        select(photo_tags.c.photo_id)
+        .join(Photo, Photo.id == photo_tags.c.photo_id)
+        .where(photo_tags.c.tag_id == tag_id, photo_owned_by(owner_id))
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def unlink_tag(session: AsyncSession, photo_ids: list[uuid.UUID], tag_id: int) -> None:
+    await session.execute(
+        delete(photo_tags).where(photo_tags.c.tag_id == tag_id, photo_tags.c.photo_id.in_(photo_ids))
+    )

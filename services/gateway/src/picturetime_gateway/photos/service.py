@@ -70,6 +70,7 @@ __all__ = [
     "piwigo_ids_by_md5",
     "piwigo_ids_by_name",
     "restore_photos",
+    "trash",
     "trash_photos",
     "unmirrored_frames",
     "waiting_counts",
@@ -284,7 +285,12 @@ async def _owned_many(session: AsyncSession, owner_id: int, photo_ids: Sequence[
 
 async def trash_photos(session: AsyncSession, owner_id: int, photo_ids: Sequence[str]) -> int:
     """Move photos to the trash (hidden everywhere, restorable); how many moved."""
-    moved = [p for p in await _owned_many(session, owner_id, photo_ids) if p.deleted_at is None]
+    return await trash(session, owner_id, await _owned_many(session, owner_id, photo_ids))
+
+
+async def trash(session: AsyncSession, owner_id: int, photos: Sequence[Photo]) -> int:
+    """Move these photos of the owner's to the trash; how many were not there yet."""
+    moved = [p for p in photos if p.owner_id == owner_id and p.deleted_at is None]
     now = utcnow()
     for photo in moved:
         photo.deleted_at = now

@@ -204,7 +204,7 @@ async def images_exist(call: Call) -> dict[str, int | None]:
 
 
 async def images_delete(call: Call) -> int:
-    """`pwg.images.delete`: the owner's photos of these ids, at once; how many went."""
+    """`pwg.images.delete`: the owner's photos of these ids go to the trash; how many went."""
     user_session = call.uploading_session
     if call.param("pwg_token") != user_session.csrf_token:
         raise PiwigoFail(403, "Invalid security token", 403)
@@ -215,7 +215,7 @@ async def images_delete(call: Call) -> int:
     found = await photos.photos_by_piwigo_ids(
         call.session, user_session.user.id, {v for v in wanted if v > 0}
     )
-    return await photos.delete_photos(call.session, call.store, user_session.user.id, list(found))
+    return await photos.trash(call.session, user_session.user.id, list(found))
 
 
 async def reflection_get_method_list(call: Call) -> dict[str, Any]:

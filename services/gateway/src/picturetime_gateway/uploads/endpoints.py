@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from picturetime_gateway.deps import AnyCaller, CurrentUser, SessionDep, SettingsDep, StoreDep, UploadCaller
+from picturetime_gateway.deps import CurrentUser, SessionDep, SettingsDep, StoreDep, UploadCaller
 from picturetime_gateway.ingest.errors import UPLOAD_ERRORS
 from picturetime_gateway.ingest.service import ACCEPTED_EXTENSIONS
 from picturetime_gateway.uploads import service
-from picturetime_gateway.uploads.schemas import AlbumOut, UploadOut
+from picturetime_gateway.uploads.schemas import UploadOut
 from picturetime_gateway.web import render, size_text
 
 router = APIRouter(tags=["uploads"])
@@ -69,15 +69,6 @@ async def upload_photo(
     result, body = await service.upload(request, session, store, settings, caller.user, x_content_sha256)
     created = result.created or result.raw_added
     return JSONResponse(body.model_dump(mode="json"), status_code=201 if created else 200)
-
-
-@router.get("/api/v1/albums", response_model=list[AlbumOut])
-async def list_albums(caller: AnyCaller, session: SessionDep) -> list[AlbumOut]:
-    """The caller's albums, by name."""
-    return [
-        AlbumOut(id=album.id, name=album.name, slug=album.slug, visibility=album.visibility, photos=count)
-        for album, count in await service.albums_of(session, caller.user)
-    ]
 
 
 @router.get("/upload", response_class=HTMLResponse, include_in_schema=False)

@@ -38,11 +38,3 @@ class UploadOut(PhotoOut):
             description=photo.description, exif=photo.exif or {}, raw=raw, albums=albums, tags=tags,
             duplicate=duplicate,
         )  # fmt: skip
-
-
-class AlbumOut(BaseModel):
-    id: int
-    name: str
-    slug: str
-    visibility: str
-    photos: int
