@@ -92,11 +92,22 @@ def test_once_the_original_expired_the_picture_comes_from_the_frame(
         iter(s3.list_objects(gateway_settings.buckets.originals, prefix=f"{owner.user_id}/", recursive=True))
     )
     s3.remove_object(gateway_settings.buckets.originals, original.object_name)
-    from_frame = gateway.get(f"/library/photos/{photo_id}/picture.jpg")
+    # The picture made while the original was there is kept in the media bucket, with the photo's
+    # renditions (removed with it); one not made yet comes from the frame.
+    kept = {
+        o.object_name
+        for o in s3.list_objects(gateway_settings.buckets.media, prefix="renditions/", recursive=True)
+    }
+    assert kept == {f"renditions/{photo_id}/library-360.jpg"}
+    still = gateway.get(f"/library/photos/{photo_id}/picture.jpg")
+    assert still.status_code == 200 and still.content == with_original.content
+    from_frame = gateway.get(f"/library/photos/{photo_id}/picture.jpg?size=1280")
     assert from_frame.status_code == 200
     assert Image.open(io.BytesIO(from_frame.content)).size == (108, 135)
 
     frame_key = gateway.get(f"/api/v1/photos/{photo_id}", headers=headers).json()["frame"]["key"]
     s3.remove_object(gateway_settings.buckets.frames, frame_key)
+    for size in (360, 1280):
+        s3.remove_object(gateway_settings.buckets.media, f"renditions/{photo_id}/library-{size}.jpg")
     gone = gateway.get(f"/library/photos/{photo_id}/picture.jpg")
     assert gone.status_code == 404 and gone.json()["error"] == "picture_unavailable"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from picturetime_gateway.deps import CurrentUser, SessionDep, StoreDep
+from picturetime_gateway.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
 from picturetime_gateway.library import service
 from picturetime_gateway.web import render
 
@@ -22,15 +22,16 @@ async def library_page(request: Request, user: CurrentUser, session: SessionDep)
 
 @router.get("/library/photos/{photo_id}/picture.jpg", response_class=Response)
 async def picture(
-    request: Request, photo_id: str, user: CurrentUser, session: SessionDep, store: StoreDep, size: int = 360
-) -> Response:
+    request: Request, photo_id: str, user: CurrentUser, session: SessionDep, store: StoreDep,
+    settings: SettingsDep, size: int = 360,
+) -> Response:  # fmt: skip
     """One of the owner's photos, upright and small (from its original, or its frame once the
-    original has expired)."""
+    original has expired), made once and kept in the media bucket."""
     long_side = service.fitted_size(size)
     found = await service.picture_of(session, user.id, photo_id, long_side)
     headers = {"Cache-Control": PRIVATE_HOUR, "ETag": found.etag}
     if request.headers.get("if-none-match") == found.etag:
         return Response(status_code=304, headers=headers)
     await session.close()  # decoding takes a while: do not hold a connection
-    jpeg = await service.reduced_jpeg(store, found, long_side)
+    jpeg = await service.picture_jpeg(store, settings.buckets.media, found, long_side)
     return Response(jpeg, media_type="image/jpeg", headers=headers)

@@ -365,12 +365,10 @@
 
   $("add-album").addEventListener("click", () => act(async (ids) => {
     const album = await chosenAlbum();
-    // A photo stays in its other albums: each gets its own list with this one added.
+    await api("POST", `/api/v1/albums/${album.id}/photos`, { ids });
     for (const id of ids) {
       const photo = byId.get(id);
-      if (!photo || photo.albums.some((a) => a.id === album.id)) continue;
-      const saved = await api("PATCH", `/api/v1/photos/${id}`, { albums: [...photo.albums.map((a) => a.id), album.id] });
-      photo.albums = saved.albums;
+      if (photo && !photo.albums.some((a) => a.id === album.id)) photo.albums.push({ id: album.id, name: album.name });
     }
     clearSelection();
     say(`${plural(ids.length, "photo")} added to ${album.name}.`);
