@@ -111,3 +111,24 @@ def test_once_the_original_expired_the_picture_comes_from_the_frame(
         s3.remove_object(gateway_settings.buckets.media, f"renditions/{photo_id}/library-{size}.jpg")
     gone = gateway.get(f"/library/photos/{photo_id}/picture.jpg")
     assert gone.status_code == 404 and gone.json()["error"] == "picture_unavailable"
+
+
+def test_a_photo_deleted_for_good_takes_its_kept_pictures_with_it(
+    gateway: TestClient, gateway_settings: GatewaySettings
+) -> None:
+    owner = create_account(gateway_settings, password=PASSWORD)
+    photo_id = upload(gateway, owner, jpeg(400, 300, seed=6))
+    sign_in(gateway, owner.name)
+    assert gateway.get(f"/library/photos/{photo_id}/picture.jpg").status_code == 200
+    s3 = make_client(gateway_settings.s3)
+    prefix = f"renditions/{photo_id}/"
+    assert list(s3.list_objects(gateway_settings.buckets.media, prefix=prefix, recursive=True))
+    headers = {"Authorization": f"Bearer {owner.api_key}"}
+    assert gateway.delete(f"/api/v1/photos/{photo_id}", headers=headers).status_code == 200
+    # In the trash its picture still shows (the Trash view); emptied, it is gone with the photo.
+    assert gateway.get(f"/library/photos/{photo_id}/picture.jpg").status_code == 200
+    assert gateway.post("/api/v1/photos/trash/empty", headers=headers).json() == {"deleted": 1}
+    eventually(
+        lambda: not list(s3.list_objects(gateway_settings.buckets.media, prefix=prefix, recursive=True))
+    )
+    assert gateway.get(f"/library/photos/{photo_id}/picture.jpg").status_code == 404
