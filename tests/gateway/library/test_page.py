@@ -177,6 +177,12 @@ def use_the_library(
     expect(page.locator("li.tile")).to_have_count(2)
     assert titles(base, owner, "trashed=true") == {"Morning", "Harbour at dawn"}
     shot(page, tmp_path, f"library-trash-{viewport['width']}")
+    # Emptying the trash asks first, then deletes the rest for good.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#empty-trash")
+    expect(page.locator("#status")).to_have_text("2 photos deleted for good.")
+    expect(page.locator("li.tile")).to_have_count(0)
+    assert titles(base, owner, "trashed=true") == set()
 
     # Back in the library: a new album for two photos, and a tag.
     page.click("#view-library")
@@ -203,7 +209,15 @@ def use_the_library(
     page.click("#add-tag")
     expect(page.locator("#status")).to_contain_text("1 photo tagged")
     assert titles(base, owner, "tag=family") == {"Monday"}
-    expect(page.locator("#tag-names option")).to_have_count(1)  # the tag list is fresh
+    # Tagging keeps the tags a photo had: Monday now has two, Monday late one.
+    tile(page, "Monday").locator(".pick").click()
+    tile(page, "Monday late").locator(".pick").click()
+    page.fill("#a-tag", "Lake")
+    page.click("#add-tag")
+    expect(page.locator("#status")).to_contain_text("2 photos tagged")
+    assert titles(base, owner, "tag=lake") == {"Monday", "Monday late"}
+    assert titles(base, owner, "tag=family") == {"Monday"}
+    expect(page.locator("#tag-names option")).to_have_count(2)  # the tag list is fresh
 
     # A photo's detail: its metadata, and its frame beside the original.
     tile(page, "Noon").locator("button.open").click()

@@ -14,10 +14,16 @@ PRIVATE_HOUR = "private, max-age=3600"
 
 
 @router.get("/library", response_class=HTMLResponse)
-async def library_page(request: Request, user: CurrentUser, session: SessionDep) -> HTMLResponse:
+async def library_page(
+    request: Request, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> HTMLResponse:
     """The owner's photos by day: filters, multi-select and bulk actions, the trash, a photo's detail."""
     owned = await service.albums_of(session, user)
-    return render(request, "library.html", albums=[album for album, _ in owned])
+    days = settings.gateway.trash_days
+    return render(
+        request, "library.html", albums=[album for album, _ in owned],
+        trash_days=int(days) if days == int(days) else days,
+    )  # fmt: skip
 
 
 @router.get("/library/photos/{photo_id}/picture.jpg", response_class=Response)

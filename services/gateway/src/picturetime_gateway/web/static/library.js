@@ -11,6 +11,7 @@
   const params = new URLSearchParams(location.search);
   const trashed = params.get("trashed") === "true";
   const pageSize = Math.min(200, Number(params.get("limit")) || Number(days.dataset.pageSize));
+  const trashDays = days.dataset.trashDays;
   const FILTERS = ["taken_from", "taken_to", "kind", "album", "tag", "status", "has_raw", "q"];
 
   const photos = []; // in the order shown
@@ -46,6 +47,7 @@
     $("library-title").textContent = "Trash";
     $("library-actions").hidden = true;
     $("trash-actions").hidden = false;
+    $("empty-trash").hidden = false;
   }
   for (const name of FILTERS) {
     const field = filters.elements[name];
@@ -88,7 +90,7 @@
     loading = false;
     days.replaceChildren();
     refreshSelection();
-    load();
+    return load();
   }
 
   async function load() {
@@ -119,7 +121,7 @@
     const n = photos.length;
     if (!n) status.textContent = trashed ? "The trash is empty." : "No photos match.";
     else status.textContent = `${n} photo${n === 1 ? "" : "s"}${done ? "" : " so far"}` +
-      (trashed ? " in the trash; they go for good 30 days after they were deleted." : ".");
+      (trashed ? ` in the trash; each goes for good ${trashDays} days after it was deleted.` : ".");
   }
 
   const more = $("more");
@@ -297,6 +299,19 @@
     }
   }
 
+  // The API takes at most 500 photos a request: a larger selection goes in several.
+  const BATCH = 500;
+  async function inBatches(ids, send) {
+    let count = 0;
+    for (let i = 0; i < ids.length; i += BATCH) count += await send(ids.slice(i, i + BATCH));
+    return count;
+  }
+
+  function bulk(action, patch) {
+    return (ids) => api("POST", "/api/v1/photos/bulk", patch ? { ids, action, patch } : { ids, action })
+      .then((result) => result.count);
+  }
+
   function removeTiles(ids) {
     for (const id of ids) {
       const tile = tileOf(id);
@@ -313,26 +328,37 @@
   }
 
   $("delete").addEventListener("click", () => act(async (ids) => {
-    const result = await api("POST", "/api/v1/photos/bulk", { ids, action: "delete" });
+    const count = await inBatches(ids, bulk("delete"));
     removeTiles(ids);
-    say(`${plural(result.count, "photo")} moved to the trash (restorable for 30 days).`);
+    say(`${plural(count, "photo")} moved to the trash (restorable for ${trashDays} days).`);
   }));
 
+  $("empty-trash").addEventListener("click", async () => {
+    if (!confirm("Delete every photo in the trash for good? Their originals, RAW files and frames go too.")) return;
+    try {
+      const result = await api("POST", "/api/v1/photos/trash/empty");
+      await restart();
+      say(`${plural(result.deleted, "photo")} deleted for good.`);
+    } catch (error) {
+      say(`The trash was not emptied: ${error.message}`, true);
+    }
+  });
+
   $("restore").addEventListener("click", () => act(async (ids) => {
-    const result = await api("POST", "/api/v1/photos/bulk", { ids, action: "restore" });
+    const count = await inBatches(ids, bulk("restore"));
     removeTiles(ids);
-    say(`${plural(result.count, "photo")} restored to the library.`);
+    say(`${plural(count, "photo")} restored to the library.`);
   }));
 
   $("set-kind").addEventListener("click", () => act(async (ids) => {
     const kind = $("a-kind").value;
-    const result = await api("POST", "/api/v1/photos/bulk", { ids, action: "patch", patch: { kind } });
+    const count = await inBatches(ids, bulk("patch", { kind }));
     for (const id of ids) {
       const photo = byId.get(id);
       if (photo) { photo.kind = kind; badge(photo); }
     }
     clearSelection();
-    say(`${plural(result.count, "photo")} now ${kind === "daily" ? "daily photos" : "portfolio photos"}.`);
+    say(`${plural(count, "photo")} now ${kind === "daily" ? "daily photos" : "portfolio photos"}.`);
   }));
 
   const albumChoice = $("a-album");
@@ -365,7 +391,8 @@
 
   $("add-album").addEventListener("click", () => act(async (ids) => {
     const album = await chosenAlbum();
-    await api("POST", `/api/v1/albums/${album.id}/photos`, { ids });
+    await inBatches(ids, (batch) => api("POST", `/api/v1/albums/${album.id}/photos`, { ids: batch })
+      .then((result) => result.changed));
     for (const id of ids) {
       const photo = byId.get(id);
       if (photo && !photo.albums.some((a) => a.id === album.id)) photo.albums.push({ id: album.id, name: album.name });
@@ -380,12 +407,20 @@
       $("a-tag").focus();
       throw new Error("type a tag");
     }
-    // A photo keeps its other tags: each gets its own list with the new one added.
+    // A photo keeps its other tags. The API replaces a photo's tags, so photos that carry the same
+    // tags now go together, in one request, with the new one added.
+    const groups = new Map();
     for (const id of ids) {
       const photo = byId.get(id);
-      if (!photo || photo.tags.includes(tag)) continue;
-      const saved = await api("PATCH", `/api/v1/photos/${id}`, { tags: [...photo.tags, tag] });
-      photo.tags = saved.tags;
+      if (!photo || photo.tags.includes(tag.toLowerCase())) continue;
+      const key = JSON.stringify([...photo.tags].sort());
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key).push(id);
+    }
+    for (const [key, members] of groups) {
+      const tags = [...JSON.parse(key), tag];
+      await inBatches(members, bulk("patch", { tags }));
+      for (const id of members) byId.get(id).tags = tags.map((t) => t.toLowerCase()).sort();
     }
     $("a-tag").value = "";
     clearSelection();
