@@ -30,11 +30,13 @@ pytestmark = [
 ]
 ARGS = ["--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update",
         "--disable-sync"]  # fmt: skip
-# (day of May 2024, hour, kind, title): seven photos over three days.
+# (capture time, kind, title): seven photos over three days. "Tuesday" is late on 2 May in New York,
+# 3 May in UTC: it belongs to its own day, 2 May.
 PHOTOS = [
-    (3, 18, "daily", "Evening"), (3, 12, "daily", "Noon"), (3, 8, "daily", "Morning"),
-    (2, 9, "portfolio", "Harbour at dawn"), (2, 8, "daily", "Tuesday"),
-    (1, 9, "daily", "Monday late"), (1, 8, "daily", "Monday"),
+    ("2024-05-03T18:00:00+02:00", "daily", "Evening"), ("2024-05-03T12:00:00+02:00", "daily", "Noon"),
+    ("2024-05-03T08:00:00+02:00", "daily", "Morning"), ("2024-05-02T23:30:00-05:00", "daily", "Tuesday"),
+    ("2024-05-02T09:00:00+02:00", "portfolio", "Harbour at dawn"),
+    ("2024-05-01T09:00:00+02:00", "daily", "Monday late"), ("2024-05-01T08:00:00+02:00", "daily", "Monday"),
 ]  # fmt: skip
 
 
@@ -76,9 +78,9 @@ def test_the_library_shows_photos_by_day_and_selects_trashes_restores_and_files_
     with served(gateway_settings) as port:
         base = f"http://127.0.0.1:{port}"
         ids = {}
-        for seed, (day, hour, kind, title) in enumerate(PHOTOS):
+        for seed, (taken, kind, title) in enumerate(PHOTOS):
             made = api(base, owner, "POST", "/api/v1/photos", files={"file": (f"{title}.jpg", jpeg(320, 240, seed=seed))},
-                       data={"taken_at": f"2024-05-{day:02d}T{hour:02d}:00:00+02:00", "kind": kind, "title": title})  # fmt: skip
+                       data={"taken_at": taken, "kind": kind, "title": title})  # fmt: skip
             ids[title] = made["id"]
         publish_aligned_frame(gateway_settings, ids["Noon"], seed=40)
         eventually(lambda: api(base, owner, "GET", f"/api/v1/photos/{ids['Noon']}")["frame"])
@@ -136,6 +138,21 @@ def use_the_library(
     expect(page.locator("li.tile")).to_have_count(1)
     expect(tile(page, "Harbour at dawn").locator(".badge.portfolio")).to_have_text("Portfolio")
     assert "kind=portfolio" in page.url
+    # Dates are the photos' own days, whatever their time zone.
+    page.select_option("#f-kind", "")
+    page.fill("#f-from", "2024-05-02")
+    page.fill("#f-to", "2024-05-02")
+    page.click('#filters button[type="submit"]')
+    expect(page.locator("li.tile")).to_have_count(2)
+    expect(page.locator("section.day")).to_have_count(1)
+    expect(tile(page, "Tuesday")).to_have_count(1)
+    page.fill("#f-from", "2024-05-03")
+    page.fill("#f-to", "2024-05-03")
+    page.click('#filters button[type="submit"]')
+    expect(page.locator("li.tile")).to_have_count(3)
+    expect(tile(page, "Tuesday")).to_have_count(0)
+    page.fill("#f-from", "")
+    page.fill("#f-to", "")
     page.fill("#f-text", "monday")
     page.select_option("#f-kind", "")
     page.click('#filters button[type="submit"]')
@@ -144,9 +161,9 @@ def use_the_library(
     expect(page.locator("li.tile")).to_have_count(7)
     page.click("#filters-box summary")
 
-    # Shift-click: Evening to Harbour at dawn is four photos across two days.
+    # Shift-click: Evening to Tuesday is four photos across two days.
     tile(page, "Evening").locator(".pick").click()
-    tile(page, "Harbour at dawn").locator(".pick").click(modifiers=["Shift"])
+    tile(page, "Tuesday").locator(".pick").click(modifiers=["Shift"])
     expect(page.locator("#selected-count")).to_have_text("4 selected")
     expect(days.nth(0).locator(".day-select")).to_be_checked()
     assert days.nth(1).locator(".day-select").evaluate("box => box.indeterminate")
@@ -161,7 +178,7 @@ def use_the_library(
     expect(page.locator("#status")).to_contain_text("4 photos moved to the trash")
     expect(page.locator("li.tile")).to_have_count(3)
     expect(page.locator("#actions")).to_be_hidden()
-    assert titles(base, owner, "trashed=true") == {"Evening", "Noon", "Morning", "Harbour at dawn"}
+    assert titles(base, owner, "trashed=true") == {"Evening", "Noon", "Morning", "Tuesday"}
 
     # The trash: restore two of them.
     page.click("#view-trash")
@@ -175,7 +192,7 @@ def use_the_library(
     page.click("#restore")
     expect(page.locator("#status")).to_contain_text("2 photos restored")
     expect(page.locator("li.tile")).to_have_count(2)
-    assert titles(base, owner, "trashed=true") == {"Morning", "Harbour at dawn"}
+    assert titles(base, owner, "trashed=true") == {"Morning", "Tuesday"}
     shot(page, tmp_path, f"library-trash-{viewport['width']}")
     # Emptying the trash asks first, then deletes the rest for good.
     page.once("dialog", lambda dialog: dialog.accept())
@@ -188,13 +205,13 @@ def use_the_library(
     page.click("#view-library")
     expect(page.locator("li.tile")).to_have_count(5)
     tile(page, "Evening").locator(".pick").click()
-    tile(page, "Tuesday").locator(".pick").click()
+    tile(page, "Harbour at dawn").locator(".pick").click()
     page.select_option("#a-album", label="Lisbon")
     page.click("#add-album")
     expect(page.locator("#status")).to_contain_text("2 photos added to Lisbon")
-    assert titles(base, owner, f"album={album_id}") == {"Evening", "Tuesday"}
+    assert titles(base, owner, f"album={album_id}") == {"Evening", "Harbour at dawn"}
     # A new album, made from the bar, and offered by the album filter at once.
-    tile(page, "Tuesday").locator(".pick").click()
+    tile(page, "Harbour at dawn").locator(".pick").click()
     tile(page, "Monday late").locator(".pick").click()
     page.select_option("#a-album", "__new__")
     page.fill("#a-album-name", "Porto")
@@ -202,7 +219,7 @@ def use_the_library(
     expect(page.locator("#status")).to_contain_text("2 photos added to Porto")
     porto = next(a for a in api(base, owner, "GET", "/api/v1/albums") if a["name"] == "Porto")
     assert porto["visibility"] == "private" and porto["photos"] == 2
-    assert titles(base, owner, f"album={porto['id']}") == {"Tuesday", "Monday late"}
+    assert titles(base, owner, f"album={porto['id']}") == {"Harbour at dawn", "Monday late"}
     expect(page.locator("#f-album option", has_text="Porto")).to_have_count(1)
     tile(page, "Monday").locator(".pick").click()
     page.fill("#a-tag", "Family")

@@ -70,9 +70,10 @@
   function query() {
     const q = new URLSearchParams({ limit: String(pageSize), order: "taken" });
     for (const name of FILTERS) if (params.get(name)) q.set(name, params.get(name));
-    // A date filter means whole days: "to" includes its last second.
-    if (q.get("taken_from")) q.set("taken_from", `${q.get("taken_from")}T00:00:00`);
-    if (q.get("taken_to")) q.set("taken_to", `${q.get("taken_to")}T23:59:59`);
+    // Dates are the photos' own local days. The API compares instants, so it is asked for every
+    // instant that is that day somewhere (UTC+14 to UTC-12), and add() drops the few extra ones.
+    if (q.get("taken_from")) q.set("taken_from", `${q.get("taken_from")}T00:00:00+14:00`);
+    if (q.get("taken_to")) q.set("taken_to", `${q.get("taken_to")}T23:59:59-12:00`);
     if (trashed) q.set("trashed", "true");
     if (cursor) q.set("cursor", cursor);
     return q;
@@ -145,8 +146,9 @@
   }
 
   function daySection(day) {
-    const last = days.lastElementChild;
-    if (last && last.dataset.day === day) return last;
+    // Photos come by instant; one from another time zone may belong to a day already shown.
+    const found = days.querySelector(`section.day[data-day="${day}"]`);
+    if (found) return found;
     const section = document.createElement("section");
     section.className = "day";
     section.dataset.day = day;
@@ -171,6 +173,8 @@
 
   function add(photo) {
     if (byId.has(photo.id)) return;
+    const day = dayOf(photo);
+    if ((params.get("taken_from") && day < params.get("taken_from")) || (params.get("taken_to") && day > params.get("taken_to"))) return;
     photos.push(photo);
     byId.set(photo.id, photo);
     const tile = document.createElement("li");
@@ -199,7 +203,7 @@
     const badges = document.createElement("span");
     badges.className = "badges";
     tile.append(pick, open, badges);
-    daySection(dayOf(photo)).querySelector(".grid").append(tile);
+    daySection(day).querySelector(".grid").append(tile);
     badge(photo);
   }
 
