@@ -101,8 +101,12 @@ def test_patch_changes_the_fields_it_names(library: Library) -> None:
     assert (body["title"], body["description"], body["tags"]) == ("Hello", "It rained", ["rain", "wet"])
     assert body["albums"] == [{"id": album.id, "name": album.name}] and body["show_location"] is True
     # Leaving a field out keeps it; an empty list empties it.
+    cover = library.call(owner, "GET", f"/api/v1/albums/{album.id}").json()["cover_photo_id"]
+    assert cover == photo.id.hex
     body = library.call(owner, "PATCH", f"/api/v1/photos/{photo.id.hex}", json={"albums": []}).json()
     assert body["title"] == "Hello" and body["albums"] == [] and body["tags"] == ["rain", "wet"]
+    # Out of the album, it is no longer its cover.
+    assert library.call(owner, "GET", f"/api/v1/albums/{album.id}").json()["cover_photo_id"] is None
 
 
 def test_a_new_capture_time_refiles_the_frame(library: Library) -> None:

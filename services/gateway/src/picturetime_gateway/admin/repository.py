@@ -9,7 +9,9 @@ from picturetime_common.db.models import Frame, Photo
 
 
 async def photos_by_status(session: AsyncSession) -> dict[str, int]:
-    rows = await session.execute(select(Photo.status, func.count()).group_by(Photo.status))
+    rows = await session.execute(
+        select(Photo.status, func.count()).where(Photo.deleted_at.is_(None)).group_by(Photo.status)
+    )
     return {str(status): count for status, count in rows}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import and_, delete, func, insert, select, true
+from sqlalchemy import and_, delete, func, insert, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -72,12 +72,22 @@ async def link_photo(session: AsyncSession, album_id: int, photo_id: uuid.UUID) 
 async def unlink_albums(session: AsyncSession, owner_id: int, photo_id: uuid.UUID, keep: set[int]) -> None:
     """Take a photo out of the owner's albums, except those in `keep`."""
     owned = select(Album.id).where(album_owned_by(owner_id))
+    leaving = album_photos.c.album_id.not_in(keep) if keep else true()
     await session.execute(
         delete(album_photos).where(
-            album_photos.c.photo_id == photo_id,
-            album_photos.c.album_id.in_(owned),
-            album_photos.c.album_id.not_in(keep) if keep else true(),
+            album_photos.c.photo_id == photo_id, album_photos.c.album_id.in_(owned), leaving
         )
+    )
+    # A photo taken out of an album is no longer its cover.
+    await session.execute(
+        update(Album)
+        .where(
+            album_owned_by(owner_id),
+            Album.cover_photo_id == photo_id,
+            Album.id.not_in(keep) if keep else true(),
+        )
+        .values(cover_photo_id=None),
+        execution_options={"synchronize_session": "fetch"},
     )
 
 

@@ -23,7 +23,12 @@ REALIGN_LOOKBACK = timedelta(days=2)
 
 async def daily_photo_of(session: AsyncSession, owner_id: int, photo_id: uuid.UUID) -> Photo | None:
     return await session.scalar(
-        select(Photo).where(Photo.id == photo_id, photo_owned_by(owner_id), Photo.kind == PhotoKind.DAILY)
+        select(Photo).where(
+            Photo.id == photo_id,
+            photo_owned_by(owner_id),
+            Photo.kind == PhotoKind.DAILY,
+            Photo.deleted_at.is_(None),
+        )
     )
 
 
@@ -67,7 +72,9 @@ async def review_queue(
     query = (
         select(Photo, Frame)
         .outerjoin(Frame, Frame.photo_id == Photo.id)
-        .where(photo_owned_by(owner_id), Photo.kind == PhotoKind.DAILY, or_(*wanted))
+        .where(
+            photo_owned_by(owner_id), Photo.kind == PhotoKind.DAILY, Photo.deleted_at.is_(None), or_(*wanted)
+        )
         .order_by(Photo.taken_at.desc(), Photo.id)
         .limit(limit)
     )
