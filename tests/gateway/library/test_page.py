@@ -261,6 +261,12 @@ def use_the_library(
     expect(page.locator("#detail-saved")).to_have_text("Saved.")
     assert no_sideways_scroll(page)
     shot(page, tmp_path, f"library-detail-{viewport['width']}")
+    # The arrows walk to the neighbours: Evening is the newer one, then nothing newer.
+    page.click("#detail-prev")
+    expect(page.locator("#detail-title")).to_have_text("Evening")
+    expect(page.locator("#detail-prev")).to_be_disabled()
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#detail-title")).to_have_text("Noon")
     page.click("#detail-close")
     expect(dialog).to_be_hidden()
     assert api(base, owner, "GET", "/api/v1/photos?q=terrace")["items"][0]["id"] == ids["Noon"]

@@ -490,10 +490,31 @@
     }
   }
 
+  // The photo next to the one shown (newer: -1, older: +1), loading the next page when needed.
+  async function step(direction) {
+    if (!shown) return;
+    let index = photos.indexOf(shown) + direction;
+    if (index >= photos.length && !done) {
+      await load();
+      index = photos.indexOf(shown) + direction;
+    }
+    if (index >= 0 && index < photos.length) showDetail(photos[index].id);
+  }
+  $("detail-prev").addEventListener("click", () => step(-1));
+  $("detail-next").addEventListener("click", () => step(1));
+  document.addEventListener("keydown", (event) => {
+    if (!detail.open || (event.target.closest && event.target.closest("input, textarea, select"))) return;
+    if (event.key === "ArrowLeft") step(-1);
+    else if (event.key === "ArrowRight") step(1);
+  });
+
   function showDetail(id) {
     const photo = byId.get(id);
     if (!photo) return;
     shown = photo;
+    const index = photos.indexOf(photo);
+    $("detail-prev").disabled = index <= 0;
+    $("detail-next").disabled = index >= photos.length - 1 && done;
     $("detail-title").textContent = photo.title || photo.original_name;
     $("detail-original").src = `/library/photos/${photo.id}/picture.jpg?size=1280`;
     $("detail-frame-box").hidden = !photo.frame;
@@ -507,7 +528,7 @@
     $("d-location").checked = photo.show_location;
     $("detail-form").hidden = trashed;
     $("detail-saved").textContent = "";
-    detail.showModal();
+    if (!detail.open) detail.showModal();
   }
 
   $("detail-form").addEventListener("submit", async (event) => {
