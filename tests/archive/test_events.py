@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from picturetime_archive.app import create_app
 from picturetime_archive.renditions import object_key
-from picturetime_common.events import Event, FrameAligned, TimelapsePublished
+from picturetime_common.events import Event, FrameAligned, LibraryChanged, TimelapsePublished
 from picturetime_common.localservers import free_port
 from picturetime_common.s3 import object_exists
 from picturetime_gateway.settings import GatewaySettings
@@ -62,6 +62,28 @@ def test_a_published_timelapse_clears_the_cache(gateway_settings: GatewaySetting
                                                       duration=0.1))  # fmt: skip
         assert wait_for(lambda: timelapse_days(archive) == 2)
         assert f"/media/timelapse/{version.version}.mp4" in archive.get("/picture-time").text
+
+
+def test_a_photo_put_in_the_trash_leaves_the_cached_pages_at_once(
+    gateway_settings: GatewaySettings, catalog: Catalog
+) -> None:
+    from sqlalchemy import update
+    from sqlalchemy.orm import Session
+
+    from picturetime_common.db.models import Photo
+
+    owner = catalog.user()
+    catalog.day(owner, datetime.now(UTC) - timedelta(days=2))
+    doomed = catalog.day(owner, datetime.now(UTC) - timedelta(days=1))
+    settings = archive_settings_from(gateway_settings, cache_ttl_seconds=600)
+    with TestClient(create_app(settings)) as archive:
+        assert wait_for(archive.app.state.events.connected.is_set)
+        assert timelapse_days(archive) == 2
+        with Session(catalog.engine) as session, session.begin():
+            session.execute(update(Photo).where(Photo.id == doomed.id).values(deleted_at=datetime.now(UTC)))
+        assert timelapse_days(archive) == 2, "cached for the TTL without an event"
+        publish(settings.nats.url, LibraryChanged(owner=owner.id, photo_ids=[doomed.id.hex]))
+        assert wait_for(lambda: timelapse_days(archive) == 1)
 
 
 def test_the_archive_serves_while_nats_is_down(gateway_settings: GatewaySettings, catalog: Catalog) -> None:

@@ -33,6 +33,8 @@ def test_a_deleted_photo_waits_in_the_trash_until_restored(library: Library) -> 
     response = library.call(owner, "DELETE", f"/api/v1/photos/{photo.id.hex}")
     assert response.status_code == 200 and response.json() == {"action": "delete", "count": 1}
     assert listed(library, owner) == [] and pending(library, owner) == []
+    changed = json.loads(library.events("pt.library.changed")[-1])  # the archive clears its page cache
+    assert (changed["owner"], changed["photo_ids"]) == (owner.user_id, [photo.id.hex])
     assert listed(library, owner, trashed="true") == [photo.id.hex]
     edit = library.call(owner, "PATCH", f"/api/v1/photos/{photo.id.hex}", json={"title": "x"})
     assert edit.status_code == 409 and edit.json()["error"] == "in_trash"
@@ -136,3 +138,17 @@ def test_bulk_actions_change_all_or_nothing(library: Library) -> None:
     assert sorted(listed(library, owner, tag="holiday", album=album.id, kind="portfolio")) == sorted(ids)
     items = library.call(owner, "GET", "/api/v1/photos").json()["items"]
     assert {(item["status"], item["frame"]) for item in items} == {("stored", None)}
+
+
+def test_uploading_the_same_bytes_again_brings_a_trashed_photo_back(library: Library) -> None:
+    from tests.support.images import jpeg
+
+    owner = library.account()
+    body = jpeg(seed=2101)
+    first = library.call(owner, "POST", "/api/v1/photos", files={"file": ("a.jpg", body)})
+    assert first.status_code == 201, first.text
+    photo_id = first.json()["id"]
+    assert library.call(owner, "DELETE", f"/api/v1/photos/{photo_id}").status_code == 200
+    again = library.call(owner, "POST", "/api/v1/photos", files={"file": ("a.jpg", body)})
+    assert again.status_code == 200 and again.json()["id"] == photo_id
+    assert listed(library, owner) == [photo_id] and listed(library, owner, trashed="true") == []
