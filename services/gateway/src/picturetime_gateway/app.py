@@ -35,6 +35,7 @@ from picturetime_gateway.errors import ErrorBoundary, install_error_handlers
 from picturetime_gateway.ingest.service import run_reconciler
 from picturetime_gateway.keys.endpoints import pages as keys_pages_router
 from picturetime_gateway.keys.endpoints import router as keys_router
+from picturetime_gateway.library.endpoints import router as library_router
 from picturetime_gateway.limits import BodyLimitMiddleware, body_limit
 from picturetime_gateway.outbox.service import prune_published
 from picturetime_gateway.photolog.endpoints import router as photolog_router
@@ -192,6 +193,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(backfill_router)
     app.include_router(photolog_router)
     app.include_router(piwigo_router)
+    app.include_router(library_router)
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.exception_handler(LoginRequired)
