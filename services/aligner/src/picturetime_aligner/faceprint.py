@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from .models import AlignmentResult
+
 SAME_PERSON = 0.6  # dlib's own threshold for its face-recognition ResNet
 CLEAR_MARGIN = 0.08  # the owner's candidate must be this much closer than the next one
 DOMINANT_SIZE = 1.6  # with nothing to compare, a face this much larger than the next is the subject
@@ -91,6 +93,25 @@ class Faceprint:
             entry["embedding"] = [round(float(v), 5) for v in embedding]
         self.looks = [look for look in self.looks if look["photo_id"] != photo_id] + [entry]
         self.looks = self.looks[-RECENT_LOOKS:]
+
+    def add_aligned(self, photo_id: str, result: AlignmentResult) -> bool:
+        """Record an aligned frame if it is surely the owner's; whether it was."""
+        quality = result.quality or {}
+        if (
+            result.embedding is None
+            or result.left_eye is None
+            or result.right_eye is None
+            or not result.input_size
+            or quality.get("ambiguous_face")
+            or quality.get("owner_distance", 0.0) >= SAME_PERSON  # one face, and not like the owner
+        ):
+            return False
+        eyes = np.array([result.left_eye, result.right_eye], dtype=np.float64)
+        w, h = result.input_size
+        mid = eyes.mean(axis=0) / (w, h)
+        eye_distance = float(np.hypot(*(eyes[1] - eyes[0]))) / max(1, min(w, h))
+        self.add(photo_id, np.asarray(result.embedding), (float(mid[0]), float(mid[1])), eye_distance)
+        return True
 
     def reference(self) -> dict[str, Any] | None:
         """What the aligner compares with: the mean embedding and the median face geometry."""
