@@ -46,6 +46,7 @@ GUESS_UPSCALE = 1.35
 # A group photo's faces are too small for MediaPipe's selfie detector on the coarse copy; dlib's
 # detector looks for them on a copy this large (about 0.1 s, only when MediaPipe found none).
 CROWD_LONG_SIDE = 1600
+EMBED_EYE_PX = 48  # a face chip of 150 px has its eyes about 50 px apart
 AMBIGUOUS_CONFIDENCE = 0.3  # a guess among faces: below any review threshold
 
 
@@ -271,8 +272,12 @@ class Aligner:
         return points, eye_centres(points), best.score
 
     def _embed(self, source: ImageSource, eyes: np.ndarray, level: Level | None = None) -> np.ndarray | None:
-        """The embedding of the face with these eyes (full pixels), from a copy about 640 px long."""
-        level = level or _detection_level(source.level(max(source.reductions())), DETECT_LONG_SIDE)
+        """The embedding of the face with these eyes (full pixels), from a decode that keeps the eyes
+        at least EMBED_EYE_PX apart (as dlib's face chip needs)."""
+        if level is None:
+            eye_px = float(np.hypot(*(eyes[1] - eyes[0])))
+            fits = [r for r in source.reductions() if eye_px / r >= EMBED_EYE_PX]
+            level = source.level(max(fits, default=1))
         to_level = invert(level.to_full)
         if abs(to_level[0, 1]) > 1e-9:  # a level turned against upright: no embedding
             return None
@@ -398,6 +403,7 @@ class Aligner:
         if choice is not None and len(candidates) > 1:
             quality["choice"] = choice
             quality["candidates"] = [c.to_json() for c in candidates]
+            quality["image_size"] = list(source.size)  # the boxes' upright frame of reference
             if choice == "ambiguous":
                 # Which of these people is the owner is a guess: the review queue asks them.
                 quality["ambiguous_face"] = True
