@@ -6,22 +6,8 @@ import numpy as np
 import pytest
 
 from picturetime_aligner import Aligner
-from picturetime_aligner.faceprint import RECENT_LOOKS, Candidate, Faceprint, choose_owner
+from picturetime_aligner.faceprint import EAGER_LOOKS, RECENT_LOOKS, Candidate, Faceprint, choose_owner
 from tests.support import faces
-
-
-def remember(faceprint: Faceprint, photo_id: str, result, size: tuple[int, int]) -> None:
-    """What the worker does after an aligned frame: add the owner's look to the faceprint."""
-    assert result.status == "aligned" and result.embedding is not None
-    eyes = np.array([result.left_eye, result.right_eye])
-    w, h = size
-    mid = eyes.mean(axis=0) / (w, h)
-    faceprint.add(
-        photo_id,
-        np.array(result.embedding),
-        (mid[0], mid[1]),
-        float(np.hypot(*(eyes[1] - eyes[0]))) / min(w, h),
-    )
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +16,8 @@ def owner_faceprint(aligner: Aligner) -> Faceprint:
     faceprint = Faceprint()
     for day in range(2):
         photo = faces.face_photo(angle_deg=3 * day, scale=1.0 + 0.15 * day, seed=day)
-        remember(
-            faceprint,
-            f"day{day}",
-            aligner.align(photo.jpeg, {"faceprint": faceprint.reference()}),
-            photo.size,
-        )
+        result = aligner.align(photo.jpeg, {"faceprint": faceprint.reference()})
+        assert faceprint.add_aligned(f"day{day}", result)  # as the worker does after each frame
     return faceprint
 
 
@@ -145,3 +127,25 @@ def test_a_malformed_stored_faceprint_is_read_as_what_it_holds() -> None:
     faceprint = Faceprint.from_json(stored)
     assert len(faceprint.looks) == 1 and "embedding" not in faceprint.looks[0]
     assert Faceprint.from_json("not a faceprint").looks == []
+
+
+def test_a_selfie_costs_no_embedding_on_most_days_but_a_crowd_is_still_compared(
+    aligner: Aligner, owner_faceprint: Faceprint
+) -> None:
+    reference = owner_faceprint.reference()
+    selfie = aligner.align(faces.face_photo(seed=6).jpeg, {"faceprint": reference, "embed": False})
+    assert selfie.status == "aligned" and selfie.embedding is None
+    crowd = faces.crowd_photo(owner_at=2, seed=4)
+    result = aligner.align(crowd.jpeg, {"faceprint": reference, "embed": False})
+    assert result.quality["choice"] == "faceprint"
+    assert np.abs(np.array([result.left_eye, result.right_eye]) - crowd.eyes).max() < 2.0
+
+
+def test_the_faceprint_asks_for_every_look_at_first_then_for_one_day_in_seven() -> None:
+    faceprint = Faceprint()
+    assert all(faceprint.wants_look(f"photo{i}") for i in range(20))
+    for i in range(EAGER_LOOKS):
+        faceprint.add(f"p{i}", np.zeros(128), (0.5, 0.4), 0.1)
+    asked = sum(faceprint.wants_look(f"photo{i}") for i in range(7000))
+    assert 800 < asked < 1200
+    assert faceprint.wants_look("photo1") == faceprint.wants_look("photo1")  # the same photo, the same answer

@@ -87,6 +87,18 @@ def _distance(embedding: np.ndarray | None, reference: dict) -> float:
     return float(np.linalg.norm(embedding - np.asarray(reference["embedding"], dtype=np.float64)))
 
 
+def _where_the_owner_stands(face: Candidate, reference: dict, size: tuple[int, int]) -> bool:
+    """Whether a face has about the owner's usual eye distance and place (a daily selfie's)."""
+    try:
+        usual_mid = np.asarray(reference["mid"], dtype=np.float64) * np.asarray(size, dtype=np.float64)
+        usual_eye = float(reference["eye_distance"]) * min(size)
+    except (KeyError, TypeError, ValueError):
+        return False
+    ratio = face.eye_distance / max(1.0, usual_eye)
+    shift = float(np.hypot(*(face.eyes.mean(axis=0) - usual_mid))) / max(1.0, usual_eye)
+    return 2 / 3 <= ratio <= 1.5 and shift <= 1.5
+
+
 def _same_face(candidate: Candidate, others: list[Candidate]) -> bool:
     mid = candidate.eyes.mean(axis=0)
     return any(
@@ -160,17 +172,20 @@ class Aligner:
         # "faceprint" (the owner's reference, or None before the first frame) asks for the owner's
         # face among several, and for the chosen face's embedding.
         owner = hints.get("faceprint") if "faceprint" in hints else False
+        # "embed" (default yes): the chosen face's embedding is wanted even when no choice needs it
+        # (about 50 ms); the service asks on some days only, enough to keep the faceprint current.
+        want_embedding = owner is not False and bool(hints.get("embed", True))
         embedding = None
         if all(manual):
             eyes = np.array(manual)
             quality: dict = {"manual": True}
             confidence = 1.0
-            if owner is not False:  # the owner pointed at their own face: remember it
+            if want_embedding:  # the owner pointed at their own face: remember it
                 embedding = self._embed(source, eyes)
         else:
             ref = hints.get("reference") or {}
             reference = (_point(ref.get("left_eye")), _point(ref.get("right_eye")))
-            found = self._locate(source, reference if all(reference) else None, owner)
+            found = self._locate(source, reference if all(reference) else None, owner, want_embedding)
             if found is None:
                 return self._failed(Failure.NO_FACE, None, source.size, {"faces": 0})
             eyes, quality, confidence, embedding = found
@@ -301,7 +316,13 @@ class Aligner:
         return found
 
     def _choose(
-        self, source: ImageSource, level: Level, candidates: list[Candidate], owner, rotation: int
+        self,
+        source: ImageSource,
+        level: Level,
+        candidates: list[Candidate],
+        owner,
+        rotation: int,
+        embed: bool,
     ) -> tuple[Candidate, str]:
         """The owner's face among the candidates; with `owner` asked for, the chosen one's embedding."""
         reference = owner or None
@@ -314,13 +335,13 @@ class Aligner:
             for c in candidates:
                 c.embedding = self._embedder.embed(rgb, apply(to_level, c.eyes))
         chosen, choice = choose_owner(candidates, reference, source.size)
-        if rgb is not None and chosen.embedding is None:
+        if rgb is not None and chosen.embedding is None and embed:
             chosen.embedding = self._embedder.embed(rgb, apply(to_level, chosen.eyes))
         if chosen.distance is None and chosen.embedding is not None and reference:
             chosen.distance = _distance(chosen.embedding, reference)
         return chosen, choice
 
-    def _locate(self, source: ImageSource, reference, owner=False):
+    def _locate(self, source: ImageSource, reference, owner=False, embed: bool = False):
         """Coarse detection on a small copy, then refinement on upright face crops."""
         base = source.level(self._first_reduction(source, reference))
         coarse = _detection_level(base, DETECT_LONG_SIDE)
@@ -329,9 +350,17 @@ class Aligner:
         candidates = [Candidate(f.eye_centres(), _box_of(f.points), f.points, f.score) for f in faces]
         level = coarse
         crowd = not faces or (reference is None and len(faces) > 1)
-        if not crowd and reference is None and rotation == 0 and owner and owner.get("embedding") is not None:
-            # One face, and not the owner's: maybe the owner is among smaller faces behind.
-            alone = candidates[0]
+        alone = candidates[0] if len(candidates) == 1 else None
+        if (
+            alone is not None
+            and reference is None
+            and rotation == 0
+            and owner
+            and owner.get("embedding") is not None
+            and not _where_the_owner_stands(alone, owner, source.size)
+        ):
+            # One face, not of the owner's usual size and place: if it is not the owner's either,
+            # the owner may be among smaller faces behind.
             alone.embedding = self._embed(source, alone.eyes, coarse)
             crowd = _distance(alone.embedding, owner) >= SAME_PERSON
         if crowd:
@@ -343,7 +372,7 @@ class Aligner:
             if not candidates:
                 return None
         if reference is None and (len(candidates) > 1 or owner is not False):
-            chosen, choice = self._choose(source, level, candidates, owner, rotation)
+            chosen, choice = self._choose(source, level, candidates, owner, rotation, embed)
             embedding = chosen.embedding
         elif reference is not None:
             ref = np.array(reference)

@@ -6,6 +6,7 @@ embeddings of one person lie closer than about 0.6 (Euclidean); of two people, f
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -21,6 +22,10 @@ DOMINANT_SIZE = 1.6  # with nothing to compare, a face this much larger than the
 # Size and position: a candidate whose mismatch is this fraction of the next one's is the owner's.
 CLEAR_GEOMETRY = 0.5
 RECENT_LOOKS = 30  # the faceprint keeps this many aligned frames' embeddings (the face ages)
+# An embedding costs about 50 ms: a selfie's is taken until the faceprint has this many looks,
+# then on one photo in LOOK_EVERY (a group photo's faces are always compared).
+EAGER_LOOKS = 10
+LOOK_EVERY = 7
 
 
 @dataclass
@@ -112,6 +117,12 @@ class Faceprint:
         eye_distance = float(np.hypot(*(eyes[1] - eyes[0]))) / max(1, min(w, h))
         self.add(photo_id, np.asarray(result.embedding), (float(mid[0]), float(mid[1])), eye_distance)
         return True
+
+    def wants_look(self, photo_id: str) -> bool:
+        """Whether a photo's embedding should be taken for the faceprint even if one face is all it has."""
+        if len(self.looks) < EAGER_LOOKS:
+            return True
+        return int(hashlib.sha256(photo_id.encode()).hexdigest()[:8], 16) % LOOK_EVERY == 0
 
     def reference(self) -> dict[str, Any] | None:
         """What the aligner compares with: the mean embedding and the median face geometry."""

@@ -106,6 +106,7 @@ class AlignerService:
         if owner is not None:
             faceprint = await asyncio.to_thread(self._read_faceprint, owner)
             hints["faceprint"] = faceprint.reference()  # None before the owner's first frame
+            hints["embed"] = "left_eye" in hints or faceprint.wants_look(event.photo_id)
         await attempt.risk_a_crash()
         result = await self.pool.run(align_alone, data, hints or None)
         await self._publish_result(event, result)
