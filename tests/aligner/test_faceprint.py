@@ -149,3 +149,18 @@ def test_the_faceprint_asks_for_every_look_at_first_then_for_one_day_in_seven() 
     asked = sum(faceprint.wants_look(f"photo{i}") for i in range(7000))
     assert 800 < asked < 1200
     assert faceprint.wants_look("photo1") == faceprint.wants_look("photo1")  # the same photo, the same answer
+
+
+def test_eyes_the_owner_clicked_in_a_crowd_give_their_own_embedding(
+    aligner: Aligner, owner_faceprint: Faceprint
+) -> None:
+    crowd = faces.crowd_photo(owner_at=4, seed=5)
+    hints = {"left_eye": list(crowd.left_eye), "right_eye": list(crowd.right_eye), "faceprint": None}
+    result = aligner.align(crowd.jpeg, hints)
+    assert result.quality.get("manual") is True and result.embedding is not None
+    reference = owner_faceprint.reference()
+    assert reference is not None
+    assert np.linalg.norm(np.array(result.embedding) - np.array(reference["embedding"])) < 0.3
+    assert Faceprint.from_json(owner_faceprint.to_json()).add_aligned(
+        "clicked", result
+    )  # the worker keeps it
