@@ -36,7 +36,11 @@ COPY libs/client/src libs/client/src
 COPY services/aligner/src services/aligner/src
 COPY services/sync-agent/src services/sync-agent/src
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --locked --no-dev --no-editable --package picturetime-aligner --extra video
+    uv sync --locked --no-dev --no-editable --package picturetime-aligner --extra video \
+    && find /app/.venv -path "*/face_recognition_models/models/*" \
+       \( -name "shape_predictor_68_face_landmarks.dat" -o -name "mmod_human_face_detector.dat" \) -delete
+# (face-recognition-models ships four dlib models; the aligner uses the 5-point shape model and the
+# face-recognition ResNet, so the 68-point one, 96 MB, and the CNN detector stay out of the image.)
 
 # ---- runtime ----------------------------------------------------------------------------------
 FROM python:3.11-slim-bookworm AS runtime

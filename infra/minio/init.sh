@@ -100,6 +100,7 @@ cat >"$POLICY_DIR/pt-aligner.json" <<JSON
     {
       "Effect": "Allow",
       "Action": [
+        "s3:GetObject",
         "s3:PutObject"
       ],
       "Resource": [

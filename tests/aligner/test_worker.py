@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
+import json
 import os
 import re
 import signal
@@ -20,12 +22,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from minio.error import S3Error
 
 from picturetime_aligner import worker as worker_module
 from picturetime_aligner.models import AlignmentResult
 from picturetime_aligner.settings import AlignerSettings
 from picturetime_aligner.worker import frame_key, run_worker
 from picturetime_common.events import FrameAligned, FrameFailed, PhotoRealign
+from picturetime_common.object_keys import faceprint_key, original_key
 from tests.aligner.support import (
     PARAMS,
     TAKEN,
@@ -37,6 +41,7 @@ from tests.aligner.support import (
     settled,
     wait_log,
 )
+from tests.support import faces
 from tests.support.bus import eventually, publish
 from tests.support.faces import blank_photo, face_photo, large_photo
 from tests.support.stack import NatsFactory, S3Server, ServiceProcess
@@ -190,6 +195,48 @@ def test_manual_eye_points_rerender_without_detection(single: tuple[Setup, Servi
     publish(setup.settings.nats, realign.model_copy(update={"event_id": uuid.uuid4().hex}))
     eventually(lambda: len(setup.events(FrameAligned, uploaded.photo_id)) == 3, timeout=120, interval=0.3)
     assert not setup.events(FrameFailed, uploaded.photo_id)
+
+
+def test_the_owner_is_found_in_a_crowd_by_the_faceprint_of_their_earlier_frames(
+    single: tuple[Setup, ServiceProcess],
+) -> None:
+    setup, worker = single
+    frames_bucket = setup.settings.buckets.frames
+
+    def upload(owner: int, jpeg: bytes) -> str:
+        sha = hashlib.sha256(jpeg).hexdigest()
+        key = original_key(owner, TAKEN, sha, "jpg")
+        setup.s3.put_object(setup.settings.buckets.originals, key, io.BytesIO(jpeg), len(jpeg))
+        event = setup.uploaded(key, sha)
+        publish(setup.settings.nats, event)
+        return event.photo_id
+
+    def aligned(photo_id: str) -> FrameAligned:
+        return eventually(lambda: setup.events(FrameAligned, photo_id), timeout=120, interval=0.2)[0]
+
+    def faceprint(owner: int) -> dict | None:
+        try:
+            return json.loads(setup.s3.get_object(frames_bucket, faceprint_key(owner)).read())
+        except S3Error:
+            return None
+
+    owner, stranger = 71, 72
+    # Before any frame of the owner, a crowd is a guess: flagged for review, and not remembered.
+    unknown = aligned(upload(stranger, faces.crowd_photo(owner_at=4, seed=8).jpeg))
+    assert unknown.quality["ambiguous_face"] is True and unknown.confidence <= 0.3
+    assert len(unknown.quality["candidates"]) == 6
+    # Two daily selfies make the owner's faceprint (one look each, in the frames bucket)...
+    for day in range(2):
+        aligned(upload(owner, faces.face_photo(angle_deg=4 * day, scale=1.0 + 0.2 * day, seed=20 + day).jpeg))
+        eventually(lambda n=day + 1: len((faceprint(owner) or {}).get("looks", [])) == n, timeout=30)
+    # ...by which the owner is found among five other people.
+    crowd = faces.crowd_photo(owner_at=1, seed=9)
+    frame = aligned(upload(owner, crowd.jpeg))
+    assert frame.quality["choice"] == "faceprint" and not frame.quality.get("ambiguous_face")
+    assert np.abs(np.array([frame.left_eye, frame.right_eye]) - crowd.eyes).max() < 2.0
+    eventually(lambda: len((faceprint(owner) or {}).get("looks", [])) == 3, timeout=30)
+    assert faceprint(stranger) is None
+    assert "aligner.faceprint.unsaved" not in worker.tail(1_000_000)
 
 
 def test_sigterm_stops_a_worker_within_a_containers_grace_period(

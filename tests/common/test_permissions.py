@@ -22,7 +22,7 @@ def test_the_compose_files_carry_the_table(tmp_path: Path) -> None:
 
 def test_least_privilege_for_each_service() -> None:
     aligner, archive = GRANTS["aligner"], GRANTS["archive"]
-    assert aligner.buckets == {"originals": {READ}, "frames": {WRITE}}
+    assert aligner.buckets == {"originals": {READ}, "frames": {READ, WRITE}}  # frames: its faceprints too
     assert archive.buckets["media"] == {READ, WRITE}
     assert all(caps == {READ} for role, caps in archive.buckets.items() if role != "media")
     # The aligner publishes frames only and pulls from its own consumer; the archive only listens.

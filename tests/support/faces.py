@@ -248,3 +248,60 @@ def trend(labs: np.ndarray) -> np.ndarray:
     days = np.arange(len(labs))
     slope = np.polyfit(days, labs, 1)[0]
     return slope * (len(labs) - 1)
+
+
+# crowds: the astronaut among other people, pasted side by side as in a group photo
+
+
+@functools.cache
+def _strangers() -> list[tuple[np.ndarray, tuple[float, float, float, float]]]:
+    """Other people's faces with a box around each: Grace Hopper (matplotlib's sample, public
+    domain) and faces of skimage's LFW subset (25 px, shown as out-of-focus people)."""
+    import matplotlib.cbook as cbook
+    from skimage import data
+
+    hopper = cv2.imread(str(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
+    people = [(hopper, (180.0, 139.0, 366.0, 325.0))]
+    lfw = data.lfw_subset()  # the first 100 are faces, tightly cropped
+    for i in (0, 10, 20, 40, 50):
+        grey = np.clip(lfw[i] * 255, 0, 255).astype(np.uint8)
+        people.append((cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), (2.0, 2.0, 23.0, 23.0)))
+    return people
+
+
+def _portrait(
+    image: np.ndarray, box: tuple[float, float, float, float], face: float, size: tuple[int, int]
+) -> np.ndarray:
+    """One person's tile of a group photo: the face in `box` scaled to `face` px wide."""
+    x0, y0, x1, y1 = box
+    k = face / (x1 - x0)
+    m = np.array([[k, 0, size[0] / 2 - k * (x0 + x1) / 2], [0, k, 0.45 * size[1] - k * (y0 + y1) / 2]])
+    return cv2.warpAffine(image, m, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+
+
+COLUMNS = 3
+
+
+def crowd_photo(owner_at: int | None = 4, people: int = 6, face: float = 170.0, seed: int = 0) -> FacePhoto:
+    """A group photo of `people` in rows of three, the astronaut at index `owner_at` (None: strangers only),
+    with her true eyes (zeros without her)."""
+    tile = (380, 460)
+    strangers = _strangers()
+    tiles, eyes = [], np.zeros((2, 2))
+    ast_box = (175.0, 76.0, 265.0, 166.0)  # the astronaut's face in her 512 px picture
+    for i in range(people):
+        if i == owner_at:
+            tiles.append(_portrait(astronaut(), ast_box, face, tile))
+            k = face / (ast_box[2] - ast_box[0])
+            row, col = divmod(i, COLUMNS)
+            offset = np.array([(col + 0.5) * tile[0] - k * 220.0, (row + 0.45) * tile[1] - k * 121.0])
+            eyes = np.array(astronaut_eyes()) * k + offset
+        else:
+            image, box = strangers[(i if owner_at is None or i < owner_at else i - 1) % len(strangers)]
+            tiles.append(_portrait(image, box, face, tile))
+    while len(tiles) % COLUMNS:
+        tiles.append(np.full_like(tiles[0], 128))
+    rows = [np.concatenate(tiles[r : r + COLUMNS], axis=1) for r in range(0, len(tiles), COLUMNS)]
+    pixels = _add_grain(np.concatenate(rows, axis=0), 2.0, seed)
+    h, w = pixels.shape[:2]
+    return FacePhoto(encode(pixels), tuple(eyes[0]), tuple(eyes[1]), (w, h), np.eye(2, 3))

@@ -103,6 +103,38 @@ def test_the_queue_lists_failed_doubtful_and_flagged_daily_photos_of_the_admin(
         assert gateway.get(f"/admin/review/{photo_id}/original.jpg").status_code == 404
 
 
+def test_a_group_photo_the_aligner_could_not_decide_waits_with_its_faces_boxed(
+    gateway: TestClient, gateway_settings: GatewaySettings, admin: Account
+) -> None:
+    photo_id = upload(gateway, admin, jpeg(seed=9), 9)
+    # As the aligner reports a crowd it could not decide: aligned on a guess (the eyes at 40..70, 50),
+    # flagged, with the faces' boxes in upright pixels of a 200 x 100 photo.
+    candidates = [{"box": [20, 20, 90, 90], "distance": 0.71}, {"box": [120, 10, 180, 70], "distance": 0.69}]
+    quality = {
+        "ambiguous_face": True,
+        "choice": "ambiguous",
+        "candidates": candidates,
+        "image_size": [200, 100],
+    }
+    event = aligned_frame(gateway_settings, photo_id, 9)
+    publish(gateway_settings.nats, event.model_copy(update={"confidence": 0.3, "quality": quality}))
+    eventually(lambda: status_of(gateway, admin, photo_id)["status"] == "aligned", timeout=60, interval=0.2)
+    sign_in(gateway, admin.name)
+    assert photo_id in queue_ids(gateway)
+    # Held even where the confidence threshold is set below the aligner's cap for a guess.
+    gateway.app.state.settings.gateway.review_confidence = 0.1
+    try:
+        assert photo_id in queue_ids(gateway)
+        assert "several faces" in gateway.get("/admin/review").text
+    finally:
+        gateway.app.state.settings.gateway.review_confidence = 0.8
+    page = gateway.get(f"/admin/review/{photo_id}").text
+    boxes = re.findall(r'<span class="candidate( chosen)?" data-n="(\d)" style="([^"]+)"', page)
+    assert [(chosen, n) for chosen, n, _ in boxes] == [(" chosen", "1"), ("", "2")]  # the frame's face: solid
+    assert boxes[0][2] == "left:10.000%;top:20.000%;width:35.000%;height:70.000%"
+    assert "The aligner saw 2 faces" in page and "1: 0.71, 2: 0.69" in page
+
+
 def test_members_and_anonymous_visitors_are_refused(
     gateway: TestClient, gateway_settings: GatewaySettings, admin: Account
 ) -> None:

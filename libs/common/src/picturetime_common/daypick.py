@@ -47,7 +47,7 @@ from picturetime_common.db.models import Frame, Photo
 # The gateway's review queue holds frames under this confidence (PT_GATEWAY__REVIEW_CONFIDENCE).
 REVIEW_CONFIDENCE = 0.8
 # Flags the aligner sets in `Frame.quality` that send a frame to the review queue.
-FLAGS = ("eyes_closed", "strong_yaw")
+FLAGS = ("eyes_closed", "strong_yaw", "ambiguous_face")
 # A capture time this far ahead of now is a wrong clock or a forged date, never a day to show.
 FUTURE_SLACK = timedelta(days=1)
 # A frame without a yaw (a manual correction) ranks after any measured one of equal confidence.

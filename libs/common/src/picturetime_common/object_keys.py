@@ -7,6 +7,8 @@ from datetime import datetime
 
 # Uploads whose checksum is not known in advance wait here; lifecycle expires what a crash leaves.
 INCOMING_PREFIX = "incoming/"
+# The aligner's per-account faceprints, in the frames bucket (no frame key starts with a letter).
+FACEPRINT_PREFIX = "faceprints/"
 # The timelapse bucket's pointer to the newest version.
 TIMELAPSE_LATEST = "latest.json"
 
@@ -19,6 +21,19 @@ def original_key(owner_id: int, taken_at: datetime, sha256: str, ext: str) -> st
     never touch another account's photo.
     """
     return f"{owner_id}/{taken_at:%Y}/{taken_at:%m}/{sha256}.{ext}"
+
+
+def owner_of_original(key: str) -> int | None:
+    """The account an original belongs to, from its key (None for a key of another shape)."""
+    parts = key.split("/")
+    if len(parts) == 4 and parts[0].isdigit():
+        return int(parts[0])
+    return None
+
+
+def faceprint_key(owner_id: int) -> str:
+    """The owner's faceprint in the frames bucket: what the aligner knows of their face (JSON)."""
+    return f"{FACEPRINT_PREFIX}{owner_id}.json"
 
 
 def frame_key(taken_at: datetime, photo_id: str, params_hash: str) -> str:

@@ -67,7 +67,8 @@ GRANTS: dict[str, ServiceGrants] = {
     ),
     "aligner": ServiceGrants(
         "aligner",
-        {"originals": frozenset({READ}), "frames": frozenset({WRITE})},
+        # Frames: it writes them, and reads back each owner's faceprint (faceprints/{owner}.json).
+        {"originals": frozenset({READ}), "frames": frozenset({READ, WRITE})},
         publish=("pt.frame.*",),
         consumers=(("aligner", "pt.photo.>"),),
         # The worker also creates the stream when it starts before the gateway.

@@ -78,6 +78,8 @@ class AlignmentResult:
     jpeg: bytes | None = None
     error: str | None = None
     failure: Failure | None = None  # None when aligned
+    # The aligned face's 128-d embedding, when the caller asked for the owner's face ("faceprint").
+    embedding: list[float] | None = None
 
     def to_json(self) -> dict:
         """Everything except the JPEG, JSON-serialisable."""

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import functools
 import hashlib
+import json
 import logging
 import math
 import os
@@ -21,6 +22,7 @@ from minio.error import S3Error
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from picturetime_aligner.faceprint import Faceprint
 from picturetime_aligner.models import AlignmentResult, Failure
 from picturetime_aligner.pool import AlignerPool, current_aligner
 from picturetime_aligner.retries import Attempt, AttemptLedger, FailedAttempts, backoff, is_infrastructure
@@ -28,7 +30,7 @@ from picturetime_aligner.settings import AlignerSettings
 from picturetime_common import bus
 from picturetime_common.enums import FailureReason
 from picturetime_common.events import Event, FrameAligned, FrameFailed, PhotoRealign, PhotoUploaded
-from picturetime_common.object_keys import frame_key
+from picturetime_common.object_keys import faceprint_key, frame_key, owner_of_original
 from picturetime_common.settings import S3Settings
 
 log = logging.getLogger("picturetime_aligner.worker")
@@ -98,9 +100,18 @@ class AlignerService:
         data = await self._fetch(event)
         if data is None:
             return
+        owner = owner_of_original(event.key)
+        hints = hints_of(event) or {}
+        faceprint = None
+        if owner is not None:
+            faceprint = await asyncio.to_thread(self._read_faceprint, owner)
+            hints["faceprint"] = faceprint.reference()  # None before the owner's first frame
+            hints["embed"] = "left_eye" in hints or faceprint.wants_look(event.photo_id)
         await attempt.risk_a_crash()
-        result = await self.pool.run(align_alone, data, hints_of(event))
+        result = await self.pool.run(align_alone, data, hints or None)
         await self._publish_result(event, result)
+        if owner is not None and faceprint is not None and result.failure is None:
+            await self._remember_owner(owner, event.photo_id, result)
 
     async def _failed_attempt(
         self, event: PhotoUploaded | PhotoRealign, msg: Msg, attempt: Attempt, exc: Exception
@@ -133,6 +144,46 @@ class AlignerService:
             "aligner.frame.exhausted photo=%s attempts=%d last=%s", event.photo_id, failed.count, failed.last
         )
         await msg.term()
+
+    def _read_faceprint(self, owner: int) -> Faceprint:
+        """The owner's faceprint (empty before their first frame, or if it is unreadable)."""
+        try:
+            response = self.s3.get_object(self.settings.buckets.frames, faceprint_key(owner))
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject"):
+                return Faceprint()
+            raise
+        try:
+            body = response.read()
+        finally:
+            response.close()
+            response.release_conn()
+        try:
+            return Faceprint.from_json(json.loads(body))
+        except ValueError:
+            log.warning("aligner.faceprint.unreadable owner=%s", owner)
+            return Faceprint()
+
+    async def _remember_owner(self, owner: int, photo_id: str, result: AlignmentResult) -> None:
+        """Add a frame that is surely the owner's to their faceprint (read again just before, so that
+        replicas lose each other's updates only within that moment: a lost look costs nothing)."""
+
+        def update() -> bool:
+            faceprint = self._read_faceprint(owner)
+            if not faceprint.add_aligned(photo_id, result):
+                return False
+            body = json.dumps(faceprint.to_json(), separators=(",", ":")).encode()
+            self.s3.put_object(
+                self.settings.buckets.frames, faceprint_key(owner), BytesIO(body), len(body),
+                content_type="application/json",
+            )  # fmt: skip
+            return True
+
+        try:
+            if await asyncio.to_thread(update):
+                log.info("aligner.faceprint.updated owner=%s photo=%s", owner, photo_id)
+        except Exception as exc:  # the frame is out already; the next frame updates it again
+            log.warning("aligner.faceprint.unsaved owner=%s photo=%s error=%r", owner, photo_id, exc)
 
     async def _fetch(self, event: PhotoUploaded | PhotoRealign) -> bytes | None:
         bucket, key = event.bucket, event.key

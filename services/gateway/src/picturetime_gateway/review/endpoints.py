@@ -40,7 +40,7 @@ async def _photo_page(
     review = await service.photo_review(session, photo, threshold)
     return render(
         request, "admin/review_photo.html", status, section="review", photo=photo, frame=review.frame,
-        reasons=review.reasons, realigning=review.realigning,
+        reasons=review.reasons, realigning=review.realigning, candidates=review.candidates,
         **{"error": None, "form": {}, "saved": False, **context},
     )  # fmt: skip
 

@@ -65,6 +65,7 @@ async def review_queue(
         Frame.confidence < threshold,
         quality["eyes_closed"].as_boolean(),
         quality["strong_yaw"].as_boolean(),
+        quality["ambiguous_face"].as_boolean(),
     )
     wanted = [Photo.status == PhotoStatus.FAILED, and_(Photo.status == PhotoStatus.ALIGNED, doubtful)]
     if realigning:

@@ -33,7 +33,7 @@ PREVIEW_LONG_SIDE = 2048  # the preview the owner clicks on; its scale to the or
 THUMB_LONG_SIDE = 480
 MIN_EYE_DISTANCE = 4.0  # preview pixels: two clicks closer than this are one point clicked twice
 SPOOL_IN_MEMORY = 16 * 1024 * 1024
-FLAG_LABELS = {"eyes_closed": "eyes closed", "strong_yaw": "turned away"}
+FLAG_LABELS = {"eyes_closed": "eyes closed", "strong_yaw": "turned away", "ambiguous_face": "several faces"}
 REASON_LABELS = {
     FailureReason.NO_FACE: "no face found",
     FailureReason.UNDECODABLE: "cannot be decoded",
@@ -169,6 +169,47 @@ def parse_points(geometry: Geometry, values: dict[str, str]) -> tuple[tuple[floa
 
 
 @dataclass(frozen=True)
+class CandidateBox:
+    """A face the aligner saw, as percentages of the upright preview, for the review page."""
+
+    number: int
+    left: float
+    top: float
+    width: float
+    height: float
+    distance: float | None  # to the owner's faceprint (under 0.6: looks like the owner)
+    chosen: bool  # the face the current frame is aligned on
+
+
+def candidate_boxes(frame: Frame | None) -> list[CandidateBox]:
+    """The faces of a group photo the aligner chose among (none for a photo with one face)."""
+    quality = (frame.quality or {}) if frame is not None else {}
+    size, found = quality.get("image_size"), quality.get("candidates")
+    if not (isinstance(size, list) and len(size) == 2 and isinstance(found, list)):
+        return []
+    try:
+        w, h = float(size[0]), float(size[1])
+        eyes = None
+        if frame is not None and frame.left_eye and frame.right_eye:
+            eyes = (
+                (frame.left_eye[0] + frame.right_eye[0]) / 2,
+                (frame.left_eye[1] + frame.right_eye[1]) / 2,
+            )
+        boxes = []
+        for i, candidate in enumerate(found, start=1):
+            x0, y0, x1, y1 = (float(v) for v in candidate["box"])
+            distance = candidate.get("distance")
+            chosen = eyes is not None and x0 <= eyes[0] <= x1 and y0 <= eyes[1] <= y1
+            boxes.append(CandidateBox(
+                i, 100 * x0 / w, 100 * y0 / h, 100 * (x1 - x0) / w, 100 * (y1 - y0) / h,
+                None if distance is None else float(distance), bool(chosen),
+            ))  # fmt: skip
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return []  # a quality record of another shape: the page works without boxes
+    return boxes
+
+
+@dataclass(frozen=True)
 class PhotoReview:
     """One photo's review page."""
 
@@ -176,6 +217,7 @@ class PhotoReview:
     frame: Frame | None
     reasons: list[str]
     realigning: bool
+    candidates: list[CandidateBox]
 
 
 async def photo_review(session: AsyncSession, photo: Photo, threshold: float) -> PhotoReview:
@@ -183,7 +225,9 @@ async def photo_review(session: AsyncSession, photo: Photo, threshold: float) ->
     realigning = photo.status == PhotoStatus.PENDING and photo.id in await repository.realigning_photo_ids(
         session
     )
-    return PhotoReview(photo, frame, review_reasons(photo, frame, threshold), realigning)
+    return PhotoReview(
+        photo, frame, review_reasons(photo, frame, threshold), realigning, candidate_boxes(frame)
+    )
 
 
 async def preview(store: ObjectStore, photo: Photo, size: int) -> tuple[Geometry, bytes, int]:
