@@ -30,3 +30,17 @@ def test_benchmark_quick_run_writes_its_report(tmp_path: Path) -> None:
     assert report["bound_by_decode_photos_per_s"] > report["photos_per_s"]
     alone = report["align_only"]
     assert alone["exit_code"] == 0 and alone["outcomes"] == {"aligned": 20} and alone["photos_per_s"] > 0
+    # The library alone on the same files, and both ratios against it, with their targets.
+    vs = report["vs_library"]
+    assert vs["library_aligned"] == 20 and vs["library_cpu_ms_per_photo"] > 0 and vs["cores"] == 2
+    assert vs["library_photos_per_s"] == pytest.approx(2000 / vs["library_cpu_ms_per_photo"], rel=0.01)
+    assert vs["align_only_ratio"] == pytest.approx(
+        alone["photos_per_s"] / vs["library_photos_per_s"], abs=0.002
+    )
+    assert vs["end_to_end_ratio"] == pytest.approx(
+        report["photos_per_s"] / vs["library_photos_per_s"], abs=0.002
+    )
+    assert (vs["align_only_target"], vs["end_to_end_target"]) == (0.9, 0.8)
+    assert vs["align_only_met"] == (vs["align_only_ratio"] >= 0.9)
+    assert vs["end_to_end_met"] == (vs["end_to_end_ratio"] >= 0.8)
+    assert isinstance(vs["align_only_cpu_overhead_met"], bool)

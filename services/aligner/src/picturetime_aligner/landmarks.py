@@ -9,6 +9,7 @@ import re
 import sys
 import tempfile
 import threading
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -86,6 +87,25 @@ def face_quality(points: np.ndarray) -> dict:
     }
 
 
+@contextlib.contextmanager
+def _without_pyplot() -> Iterator[None]:
+    """Import MediaPipe without matplotlib: its package imports its drawing helpers, which import
+    matplotlib.pyplot, about a second of CPU in every aligner process (each backfill worker among
+    them) for plots nothing here draws. Placeholders stand in for it during the import only; the
+    drawing helpers keep theirs, and a later `import matplotlib` gets the real one."""
+    if "mediapipe" in sys.modules or "matplotlib" in sys.modules:
+        yield
+        return
+    placeholders = {name: types.ModuleType(name) for name in ("matplotlib", "matplotlib.pyplot")}
+    sys.modules.update(placeholders)
+    try:
+        yield
+    finally:
+        for name, module in placeholders.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+
+
 class FaceMesh:
     """A static-image FaceMesh graph that also reports the detector scores; safe to share between threads."""
 
@@ -94,8 +114,9 @@ class FaceMesh:
             self._start(max_faces, min_detection_confidence)
 
     def _start(self, max_faces: int, min_detection_confidence: float) -> None:
-        from mediapipe.python.solution_base import SolutionBase
-        from mediapipe.python.solutions import face_mesh  # also registers the graph's protos
+        with _without_pyplot():
+            from mediapipe.python.solution_base import SolutionBase
+            from mediapipe.python.solutions import face_mesh  # also registers the graph's protos
 
         # FaceMesh's own class only exposes the landmarks; the graph also emits the detections,
         # whose scores make an honest confidence.

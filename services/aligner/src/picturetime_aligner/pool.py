@@ -12,10 +12,12 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from multiprocessing import get_context
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from picturetime_aligner.align import Aligner
 from picturetime_aligner.models import AlignmentSettings
+
+if TYPE_CHECKING:  # loaded in the workers only: the process driving a process pool never aligns
+    from picturetime_aligner.align import Aligner
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -40,6 +42,8 @@ def _start_worker(
         cv2.setNumThreads(1)  # the pool is the parallelism; OpenCV threads would only oversubscribe
     if setup is not None:
         setup(*setup_args)
+    from picturetime_aligner.align import Aligner
+
     _worker.aligner = Aligner(settings)
 
 

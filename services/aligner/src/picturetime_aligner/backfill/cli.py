@@ -13,7 +13,6 @@ from rich.console import Console
 
 from picturetime_aligner.backfill.manifest import default_path
 from picturetime_aligner.backfill.run import Backfill, Options, make_console, print_report
-from picturetime_client import PATIENT, GatewayClient, GatewayError, GatewayUnreachable
 
 ENV_GATEWAY = "PT_BACKFILL_GATEWAY_URL"
 ENV_API_KEY = "PT_BACKFILL_API_KEY"
@@ -152,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"give --gateway URL or set {ENV_GATEWAY} (or use --align-only)")
         if not api_key:
             parser.error(f"give --api-key KEY or set {ENV_API_KEY}")
+        from picturetime_client import PATIENT, GatewayClient, GatewayError, GatewayUnreachable
+
         # A running job waits out a gateway restart (about a minute) before a photo counts as failed.
         client = GatewayClient(
             gateway, api_key, 120, retry=PATIENT, connect_timeout=10, user_agent="picturetime-backfill"

@@ -12,7 +12,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -31,8 +31,10 @@ from picturetime_aligner.backfill.scan import CONTENT_TYPES, Candidate, scan
 from picturetime_aligner.backfill.work import Outcome, align_photo, prepare_process
 from picturetime_aligner.models import AlignmentSettings
 from picturetime_aligner.pool import AlignerPool
-from picturetime_client import GatewayClient, GatewayError, UploadResult
 from picturetime_common.hashing import sha256_file
+
+if TYPE_CHECKING:  # the gateway client loads only when there is a gateway (not with --align-only)
+    from picturetime_client import GatewayClient, UploadResult
 
 HASH_BATCH = 64  # files hashed (and looked up) together
 REGISTER_THREADS = 4
@@ -145,6 +147,8 @@ class Backfill:
                     items.append(Item(cand, sha))
             known: set[str] = set()
             if self.opts.client is not None and items:
+                from picturetime_client import GatewayError
+
                 try:
                     known = self.opts.client.lookup(sorted({i.sha256 for i in items}))
                 except GatewayError as exc:
@@ -252,6 +256,8 @@ class Backfill:
         return self.opts.client.register_frame(metadata, outcome.jpeg, original, CONTENT_TYPES[cand.kind])
 
     def _registered(self, item: Item, outcome: Outcome, future: Future[UploadResult]) -> None:
+        from picturetime_client import GatewayError
+
         try:
             registered = future.result()
         except GatewayError as exc:
