@@ -79,6 +79,8 @@ if str(ROOT) not in sys.path:
 
 import httpx  # noqa: E402
 
+from picturetime_common.object_keys import FACEPRINT_PREFIX  # noqa: E402
+
 GENERATOR_VERSION = 2
 SIZE = (900, 1200)
 FIRST_DAY = date(2016, 1, 1)
@@ -302,14 +304,17 @@ class Stack:
         }
 
     def unreferenced(self) -> set[str]:
-        """`bucket/key` of every original or frame that no catalog row names."""
+        """`bucket/key` of every original or frame that no catalog row names (the aligner's
+        per-account faceprints, in the frames bucket, are no frames)."""
         buckets = self.settings.buckets
         with contextlib.closing(self.catalog()) as db:
             originals = {k for row in db.execute("SELECT key, raw_key FROM photos") for k in row if k}
             frames = {k for (k,) in db.execute("SELECT key FROM frames")}
         stored = self.objects()
         return {f"{buckets.originals}/{k}" for k in stored[buckets.originals] - originals} | {
-            f"{buckets.frames}/{k}" for k in stored[buckets.frames] - frames
+            f"{buckets.frames}/{k}"
+            for k in stored[buckets.frames] - frames
+            if not k.startswith(FACEPRINT_PREFIX)
         }
 
     def multipart_uploads(self) -> set[str]:
