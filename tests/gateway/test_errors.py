@@ -98,12 +98,14 @@ def test_a_full_disk_while_spooling_is_a_507_and_keeps_nothing(
 def test_a_bug_is_a_500_logged_with_the_request_id_the_answer_carries(
     gateway: TestClient, account: Account, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    from picturetime_gateway.albums import service as albums
     from picturetime_gateway.uploads import service
 
     async def broken(*args: object) -> None:
         raise AssertionError("an internal invariant broke")
 
-    monkeypatch.setattr(service, "albums_of", broken)
+    monkeypatch.setattr(albums, "api_albums", broken)  # GET /api/v1/albums
+    monkeypatch.setattr(service, "albums_of", broken)  # the upload page
     with caplog.at_level(logging.ERROR, logger="picturetime_gateway.errors"):
         response = gateway.get("/api/v1/albums", headers=auth(account))
     body = assert_error(response, 500, "internal_error")

@@ -129,9 +129,9 @@ def test_a_group_photo_the_aligner_could_not_decide_waits_with_its_faces_boxed(
     finally:
         gateway.app.state.settings.gateway.review_confidence = 0.8
     page = gateway.get(f"/admin/review/{photo_id}").text
-    boxes = re.findall(r'<span class="candidate( chosen)?" data-n="(\d)" style="([^"]+)"', page)
+    boxes = re.findall(r'<span class="candidate( chosen)?" data-n="(\d)" data-box="([^"]+)"', page)
     assert [(chosen, n) for chosen, n, _ in boxes] == [(" chosen", "1"), ("", "2")]  # the frame's face: solid
-    assert boxes[0][2] == "left:10.000%;top:20.000%;width:35.000%;height:70.000%"
+    assert boxes[0][2] == "10.000 20.000 35.000 70.000"  # left, top, width, height in % (review.js places it)
     assert "The aligner saw 2 faces" in page and "1: 0.71, 2: 0.69" in page
 
 
