@@ -1051,7 +1051,8 @@ def test_minio_init_generates_least_privilege_policies(tmp_path: Path) -> None:
         assert {"s3:PutLifecycleConfiguration", "s3:ListBucket"} <= gateway[f"arn:aws:s3:::{bucket}"]
     assert grants("pt-aligner") == {
         "arn:aws:s3:::t-originals/*": {"s3:GetObject"},
-        "arn:aws:s3:::t-frames/*": {"s3:PutObject"},
+        # It writes frames, and reads and writes each account's faceprint beside them.
+        "arn:aws:s3:::t-frames/*": {"s3:GetObject", "s3:PutObject"},
     }
     # The archive reads what it shows (portfolio renditions come from originals) and keeps its
     # renditions in media.
