@@ -172,12 +172,7 @@ class ObjectStore:
 
     def read(self, bucket: str, key: str, chunk: int = READ_CHUNK) -> Iterator[bytes]:
         """An object's bytes, block by block (blocking: iterate it in a worker thread)."""
-        response = self.client.get_object(bucket, key)
-        try:
-            yield from response.stream(chunk)
-        finally:
-            response.close()
-            response.release_conn()
+        yield from self.open(bucket, key, chunk)[1]
 
     def open(self, bucket: str, key: str, chunk: int = READ_CHUNK) -> tuple[int, Iterator[bytes]]:
         """An object's size as the store answers it now, and its bytes block by block (blocking:

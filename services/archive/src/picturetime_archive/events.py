@@ -21,19 +21,13 @@ from picturetime_archive.cache import TTLCache
 from picturetime_archive.renditions import FORMATS, PRERENDER_WIDTHS, Renditions, Signer
 from picturetime_archive.repository import Tile
 from picturetime_common.events import FrameAligned, parse_event
+from picturetime_common.permissions import GRANTS
 from picturetime_common.settings import NatsSettings
 
 log = logging.getLogger(__name__)
 
-INVALIDATING = (
-    "pt.timelapse.published",
-    "pt.timelapse.shared",
-    "pt.frame.aligned",
-    "pt.frame.failed",
-    "pt.photo.uploaded",
-    "pt.photo.deleted",
-    "pt.library.changed",
-)
+# What the archive hears is what its NATS user may hear: one list, in the permissions table.
+INVALIDATING = GRANTS["archive"].subscribe
 # The gateway writes the row an event describes when it consumes the event, maybe just after we
 # saw it: clear again a moment later so a page rendered in between does not stay stale.
 SECOND_CLEAR_SECONDS = 2.0
